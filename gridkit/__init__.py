@@ -1,0 +1,3 @@
+"""gridkit: community grid management (网格化管理) in Python."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,305 @@
+"""CP-SAT model of contiguous, household-bounded grids (private builders).
+
+The model is a centre-based p-median with distance-precedence contiguity
+(Zoltners–Sinha; formulation F3 of ``shared/notes/cpsat-study.md``):
+
+* ``x[i, c] = 1`` when unit ``i`` belongs to the grid whose centre is unit
+  ``c``; ``x[c, c]`` opens grid ``c``.  Only *allowed* pairs get a variable
+  (see :func:`allowed_pairs`).
+* Each builder below adds one constraint family and states its maths.
+
+Everything here works on numpy arrays: no geometry, no GeoDataFrames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.sat.python import cp_model
+from scipy import sparse
+from scipy.sparse import csgraph
+
+__all__ = ["GridModel", "allowed_pairs", "build_model", "solve"]
+
+#: Penalty per household outside the bounds in the soft model; large enough
+#: that any in-bounds plan beats any out-of-bounds plan.
+VIOLATION_PENALTY = 10**7
+
+
+@dataclass
+class GridModel:
+    """A built CP-SAT model and the handles needed to read its solution."""
+
+    model: cp_model.CpModel
+    pair_i: np.ndarray
+    pair_c: np.ndarray
+    x: list
+    n: int
+
+
+def allowed_pairs(
+    adj: sparse.csr_matrix,
+    weights: np.ndarray,
+    graph_dist: np.ndarray,
+    *,
+    max_households: int | None,
+) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """Unit–centre pairs that can appear in a contiguous, bounded grid.
+
+    A pair ``(i, c)`` is allowed when ``i == c``, or when ``i`` has a
+    neighbour ``j`` with ``d(j, c) < d(i, c)`` whose pair ``(j, c)`` is allowed
+    (``d`` = shortest-path length on the adjacency graph), and - with
+    ``max_households`` given - when the lightest path from ``c`` to ``i``
+    carries at most ``max_households`` households (a grid holding both must
+    hold a path between them).
+
+    Returns
+    -------
+    pair_i, pair_c
+        Arrays of allowed pairs, sorted by centre then distance.
+    preds
+        For each pair, the indices (into the pair arrays) of its allowed
+        precedence neighbours ``(j, c)``.
+    """
+    n = len(weights)
+    w = np.asarray(weights, dtype=np.float64)
+    if max_households is not None:
+        coo = adj.tocoo()
+        node_w = sparse.csr_matrix((w[coo.col] + 1e-6, (coo.row, coo.col)), shape=(n, n))
+        path_w = csgraph.dijkstra(node_w, directed=True) + w[:, None]
+        reach = path_w <= max_households + 1e-3
+    else:
+        reach = np.isfinite(graph_dist)
+    indptr, indices = adj.indptr, adj.indices
+    pair_i: list[int] = []
+    pair_c: list[int] = []
+    preds: list[list[int]] = []
+    for c in range(n):
+        d = graph_dist[c]
+        order = np.argsort(d, kind="stable")
+        index_of: dict[int, int] = {}
+        for i in order:
+            i = int(i)
+            if not reach[c, i] or not np.isfinite(d[i]):
+                continue
+            if i == c:
+                p: list[int] = []
+            else:
+                nbrs = indices[indptr[i] : indptr[i + 1]]
+                p = [index_of[int(j)] for j in nbrs if int(j) in index_of and d[j] < d[i]]
+                if not p:
+                    continue
+            index_of[i] = len(pair_i)
+            pair_i.append(i)
+            pair_c.append(c)
+            preds.append(p)
+    return np.asarray(pair_i), np.asarray(pair_c), preds
+
+
+def _add_assignment(model: cp_model.CpModel, x: list, pair_i: np.ndarray, n: int) -> None:
+    """Each unit belongs to exactly one grid: ``sum_c x[i, c] = 1`` for every ``i``."""
+    by_unit: list[list] = [[] for _ in range(n)]
+    for p, i in enumerate(pair_i):
+        by_unit[i].append(x[p])
+    for i, vars_i in enumerate(by_unit):
+        if not vars_i:
+            raise ValueError(f"unit {i} has no allowed centre")
+        model.AddExactlyOne(vars_i)
+
+
+def _add_contiguity(
+    model: cp_model.CpModel,
+    x: list,
+    pair_i: np.ndarray,
+    pair_c: np.ndarray,
+    preds: list[list[int]],
+    centre_index: dict[int, int],
+) -> None:
+    """Distance-precedence contiguity and open centres.
+
+    ``x[i, c] <= x[c, c]`` (a unit joins only an open grid) and, for ``i != c``,
+    ``x[i, c] <= sum_{j in N(i), d(j,c) < d(i,c)} x[j, c]``: following
+    strictly closer neighbours always leads back to the centre inside the grid,
+    so every grid is connected.
+    """
+    for p, (i, c) in enumerate(zip(pair_i, pair_c, strict=True)):
+        if i == c:
+            continue
+        model.AddImplication(x[p], x[centre_index[int(c)]])
+        model.AddBoolOr([x[q] for q in preds[p]]).OnlyEnforceIf(x[p])
+
+
+def _add_size_bounds(
+    model: cp_model.CpModel,
+    x: list,
+    pair_i: np.ndarray,
+    pair_c: np.ndarray,
+    weights: np.ndarray,
+    centre_index: dict[int, int],
+    *,
+    min_households: int,
+    max_households: int,
+    target: int,
+    hard: bool,
+) -> tuple[list, list]:
+    """Household bounds and the balance deviation of every open grid.
+
+    ``load_c = sum_i w_i x[i, c]``.  Hard: ``min*x[c,c] <= load_c <= max*x[c,c]``.
+    Soft: ``load_c + short_c >= min*x[c,c]`` and ``load_c - over_c <= max*x[c,c]``
+    with ``short_c, over_c >= 0`` penalised in the objective.  Deviation:
+    ``dev_c >= |load_c - target*x[c,c]|``.
+
+    Returns
+    -------
+    devs, violations
+        The deviation variables and the violation variables (empty if hard).
+    """
+    total = int(np.sum(weights))
+    by_centre: dict[int, list[tuple[int, int]]] = {}
+    for p, (i, c) in enumerate(zip(pair_i, pair_c, strict=True)):
+        by_centre.setdefault(int(c), []).append((p, int(weights[i])))
+    devs, violations = [], []
+    for c, members in by_centre.items():
+        open_c = x[centre_index[c]]
+        load = sum(w * x[p] for p, w in members if w)
+        if hard:
+            model.Add(load <= max_households * open_c)
+            model.Add(load >= min_households * open_c)
+        else:
+            short = model.NewIntVar(0, min_households, f"short_{c}")
+            over = model.NewIntVar(0, total, f"over_{c}")
+            model.Add(load + short >= min_households * open_c)
+            model.Add(load - over <= max_households * open_c)
+            violations += [short, over]
+        dev = model.NewIntVar(0, max(total, target), f"dev_{c}")
+        model.Add(dev >= load - target * open_c)
+        model.Add(dev >= target * open_c - load)
+        devs.append(dev)
+    return devs, violations
+
+
+def build_model(
+    adj: sparse.csr_matrix,
+    weights: np.ndarray,
+    xy: np.ndarray,
+    graph_dist: np.ndarray,
+    *,
+    min_households: int,
+    max_households: int,
+    target: int,
+    balance_weight: int,
+    hard: bool,
+) -> GridModel:
+    """Build the CP-SAT model for one connected component.
+
+    Objective (minimised, integer)::
+
+        sum_{i,c} w_i * round(|p_i - p_c|) * x[i, c]      compactness (household-metres)
+      + balance_weight * sum_c dev_c                      balance (任务相当)
+      + VIOLATION_PENALTY * sum_c (short_c + over_c)      soft model only
+
+    ``|p_i - p_c|`` is the straight-line distance in metres between unit
+    points, so the first term is the household-weighted distance of every
+    household to its grid centre: small for round, compact grids.
+    """
+    n = len(weights)
+    w = np.asarray(weights, dtype=np.int64)
+    pair_i, pair_c, preds = allowed_pairs(
+        adj, w, graph_dist, max_households=max_households if hard else None
+    )
+    model = cp_model.CpModel()
+    x = [model.NewBoolVar(f"x_{i}_{c}") for i, c in zip(pair_i, pair_c, strict=True)]
+    centre_index = {
+        int(c): p for p, (i, c) in enumerate(zip(pair_i, pair_c, strict=True)) if i == c
+    }
+    _add_assignment(model, x, pair_i, n)
+    _add_contiguity(model, x, pair_i, pair_c, preds, centre_index)
+    devs, violations = _add_size_bounds(
+        model,
+        x,
+        pair_i,
+        pair_c,
+        w,
+        centre_index,
+        min_households=min_households,
+        max_households=max_households,
+        target=target,
+        hard=hard,
+    )
+    total = int(w.sum())
+    opened = [x[p] for p in centre_index.values()]
+    if hard:
+        model.Add(sum(opened) >= -(-total // max_households))
+        model.Add(sum(opened) <= max(1, total // min_households))
+    dist = np.rint(np.hypot(*(xy[pair_i] - xy[pair_c]).T)).astype(np.int64)
+    cost = w[pair_i] * dist
+    objective = [int(k) * x[p] for p, k in enumerate(cost) if k]
+    objective += [balance_weight * d for d in devs]
+    objective += [VIOLATION_PENALTY * v for v in violations]
+    model.Minimize(sum(objective))
+    return GridModel(model=model, pair_i=pair_i, pair_c=pair_c, x=x, n=n)
+
+
+def add_hint(grid_model: GridModel, labels: np.ndarray, centres: dict[int, int]) -> None:
+    """Hint a plan: ``labels`` per unit and the centre unit of every label."""
+    for p, (i, c) in enumerate(zip(grid_model.pair_i, grid_model.pair_c, strict=True)):
+        grid_model.model.AddHint(grid_model.x[p], centres.get(int(labels[i])) == int(c))
+
+
+@dataclass(frozen=True)
+class SolveResult:
+    """Outcome of one CP-SAT solve."""
+
+    status: str
+    labels: np.ndarray | None
+    objective: float | None
+    bound: float | None
+    wall_time: float
+    deterministic_time: float
+
+
+def solve(
+    grid_model: GridModel,
+    *,
+    time_limit: float,
+    seed: int,
+    workers: int = 1,
+) -> SolveResult:
+    """Solve deterministically and return labels (the centre unit of each unit).
+
+    ``time_limit`` is CP-SAT's *deterministic* time budget (roughly seconds on
+    a modern core), so the same model gives the same answer on any machine
+    and any load.  With ``workers > 1`` the portfolio runs interleaved, which
+    CP-SAT documents as deterministic.  A wall-clock guard of four times the
+    limit plus 10 s stops a runaway solve (that case alone is not reproducible).
+    """
+    solver = cp_model.CpSolver()
+    params = solver.parameters
+    params.max_deterministic_time = float(time_limit)
+    params.max_time_in_seconds = 4 * float(time_limit) + 10
+    params.random_seed = int(seed)
+    params.num_workers = max(1, int(workers))
+    if workers > 1:
+        params.interleave_search = True
+    params.log_search_progress = False
+    status = solver.Solve(grid_model.model)
+    name = solver.StatusName(status)
+    labels = None
+    objective = bound = None
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        values = np.fromiter(
+            (solver.BooleanValue(v) for v in grid_model.x), dtype=bool, count=len(grid_model.x)
+        )
+        labels = np.full(grid_model.n, -1, dtype=np.int64)
+        labels[grid_model.pair_i[values]] = grid_model.pair_c[values]
+        objective = solver.ObjectiveValue()
+        bound = solver.BestObjectiveBound()
+    return SolveResult(
+        status=name,
+        labels=labels,
+        objective=objective,
+        bound=bound,
+        wall_time=solver.WallTime(),
+        deterministic_time=solver.deterministic_time,
+    )

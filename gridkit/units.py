@@ -1,0 +1,328 @@
+"""Build the atomic units of a partition: buildings with households and cells that tile each community.
+
+A *unit* is one building: every household row with the same ``building_id``
+(or, without building ids, at the same point to 0.1 m, or the same
+footprint) in the same community.  A building is never split across grids.
+Buildings at exactly the same point (two blocks sharing one geocode) are
+merged into one unit.
+
+Each unit gets a *cell*: its Voronoi cell (shapely/GEOS ``voronoi_polygons``)
+clipped to the community.  Cells tile the community with no gap and no
+overlap, so grids made of cells tile it too.  A cell that the clip cuts into
+pieces keeps the piece holding its building; every other piece joins the
+neighbouring cell with which it shares the longest boundary (or, for an island
+that touches no cell, the nearest cell).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from gridkit.crs import local_metric_crs
+from gridkit.errors import GridkitWarning, format_ids
+
+__all__ = ["UNASSIGNED_REASONS", "Units", "build_units", "unit_cells"]
+
+log = logging.getLogger(__name__)
+
+#: Why a household row is in no grid; these words appear in ``assignments.csv``.
+UNASSIGNED_REASONS = {
+    "outside_communities": "the point lies outside every community boundary",
+}
+
+_SNAP = 0.1  # metres: points closer than this on both axes are one location
+
+
+@dataclass
+class Units:
+    """Units of a district, ready to be partitioned.
+
+    Attributes
+    ----------
+    units
+        One row per unit, in the local metric CRS ``crs``: ``unit_id``
+        (0..n-1), ``community_id``, ``households``, ``rows`` (input rows),
+        ``building_id`` (a representative id for messages), ``x``, ``y`` (the
+        building point) and ``geometry`` (the cell).
+    membership
+        One row per input household row, aligned with the households' index:
+        ``unit_id`` (``<NA>`` when unassigned), ``community_id`` and ``reason``
+        (empty, or a key of :data:`UNASSIGNED_REASONS`).
+    communities
+        The community boundaries in ``crs``, with ``n_units`` and ``households``.
+    crs
+        The local metric CRS (UTM zone) every geometry here is in.
+    notes
+        Per community id, remarks made while building cells (islands etc.).
+    """
+
+    units: gpd.GeoDataFrame
+    membership: pd.DataFrame
+    communities: gpd.GeoDataFrame
+    crs: pyproj.CRS
+    notes: dict[str, list[str]]
+
+
+def _locate(points: np.ndarray, communities: np.ndarray) -> np.ndarray:
+    """Index of the community holding each point, or -1.
+
+    A point strictly inside a community belongs to it; a point on a shared
+    edge goes to the first community (in input order) whose boundary holds it.
+    """
+    tree = shapely.STRtree(communities)
+    pt, poly = tree.query(points, predicate="intersects")
+    result = np.full(len(points), -1, dtype=np.int64)
+    if len(pt) == 0:
+        return result
+    inside = shapely.contains_properly(communities[poly], points[pt])
+    frame = pd.DataFrame({"pt": pt, "poly": poly, "edge": ~inside})
+    first = frame.sort_values(["pt", "edge", "poly"]).drop_duplicates("pt")
+    result[first["pt"].to_numpy()] = first["poly"].to_numpy()
+    return result
+
+
+def _fix_fragments(cells: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Give every piece of a multi-part cell to one cell, keeping cells connected where possible."""
+    parts, owner = shapely.get_parts(cells, return_index=True)
+    if len(parts) == len(cells):
+        return cells, []
+    holds = shapely.intersects(parts, points[owner])
+    # A piece touching its point by a hair may not "hold" it; keep the nearest piece.
+    dist = shapely.distance(parts, points[owner])
+    frame = pd.DataFrame({"owner": owner, "holds": holds, "dist": dist})
+    kept_idx = frame.sort_values(["owner", "holds", "dist"], ascending=[True, False, True])
+    kept_idx = kept_idx.drop_duplicates("owner").index.to_numpy()
+    assigned = np.full(len(parts), -1, dtype=np.int64)
+    assigned[kept_idx] = owner[kept_idx]
+    notes: list[str] = []
+    while (assigned < 0).any():
+        pending = np.flatnonzero(assigned < 0)
+        done = np.flatnonzero(assigned >= 0)
+        tree = shapely.STRtree(parts[done])
+        a, b = tree.query(parts[pending], predicate="intersects")
+        if len(a):
+            shared = shapely.length(
+                shapely.intersection(
+                    shapely.boundary(parts[pending[a]]), shapely.boundary(parts[done[b]])
+                )
+            )
+            frame = pd.DataFrame({"p": pending[a], "d": done[b], "len": shared})
+            frame = frame[frame["len"] > 0]
+        else:
+            frame = pd.DataFrame({"p": [], "d": [], "len": []})
+        if len(frame):
+            best = frame.sort_values(["p", "len", "d"], ascending=[True, False, True])
+            best = best.drop_duplicates("p")
+            assigned[best["p"].to_numpy(dtype=np.int64)] = assigned[
+                best["d"].to_numpy(dtype=np.int64)
+            ]
+            continue
+        # Islands: nothing left touches an assigned piece; join the nearest cell.
+        nearest_done = tree.nearest(parts[pending])
+        assigned[pending] = assigned[done[nearest_done]]
+        notes.append(
+            f"{len(pending)} piece(s) of the community with no building were joined to the "
+            "nearest cell; the grid holding them has more than one polygon"
+        )
+    frame = gpd.GeoSeries(parts).groupby(assigned).agg(lambda s: shapely.union_all(s.values))
+    out = cells.copy()
+    out[frame.index.to_numpy()] = frame.to_numpy()
+    return out, notes
+
+
+def unit_cells(points: np.ndarray, community: shapely.Geometry) -> tuple[np.ndarray, list[str]]:
+    """Voronoi cells of ``points`` clipped to ``community``, one per point, tiling it.
+
+    Parameters
+    ----------
+    points
+        Distinct shapely Points inside ``community`` (metric CRS).
+    community
+        The community polygon.
+
+    Returns
+    -------
+    cells, notes
+        Cells aligned with ``points`` and remarks (islands joined to a cell).
+
+    Examples
+    --------
+    >>> square = shapely.box(0, 0, 100, 100)
+    >>> pts = shapely.points([[25, 50], [75, 50]])
+    >>> cells, _ = unit_cells(pts, square)
+    >>> [round(c.area) for c in cells]
+    [5000, 5000]
+    """
+    points = np.asarray(points, dtype=object)
+    if len(points) == 0:
+        return np.array([], dtype=object), []
+    if len(points) == 1:
+        return np.array([community], dtype=object), []
+    diagram = shapely.voronoi_polygons(
+        shapely.multipoints(points), extend_to=community, ordered=True
+    )
+    raw = shapely.get_parts(diagram)
+    cells = shapely.intersection(raw, community)
+    cells = np.asarray(
+        [
+            shapely.union_all(shapely.get_parts(c)[shapely.area(shapely.get_parts(c)) > 0])
+            if c.geom_type == "GeometryCollection"
+            else c
+            for c in cells
+        ],
+        dtype=object,
+    )
+    return _fix_fragments(cells, points)
+
+
+def build_units(
+    boundaries: gpd.GeoDataFrame,
+    households: gpd.GeoDataFrame,
+    *,
+    crs: pyproj.CRS | str | None = None,
+) -> Units:
+    """Group household rows into buildings and give each building a cell.
+
+    Parameters
+    ----------
+    boundaries
+        Communities as returned by :func:`gridkit.read_boundaries`.
+    households
+        Households as returned by :func:`gridkit.read_households`.
+    crs
+        Metric CRS to work in; default the UTM zone of the boundaries.
+
+    Returns
+    -------
+    Units
+        Units with cells, the row → unit membership and the unassigned rows.
+
+    Warns
+    -----
+    GridkitWarning
+        When household rows lie outside every community (they are listed as
+        unassigned, never dropped).
+    """
+    metric = pyproj.CRS.from_user_input(crs) if crs is not None else local_metric_crs(boundaries)
+    comm = boundaries.to_crs(metric).reset_index(drop=True)
+    hh = households.to_crs(metric)
+    geoms = hh.geometry.to_numpy()
+    points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
+    where = _locate(points, comm.geometry.to_numpy())
+    community_ids = comm["community_id"].to_numpy()
+    membership = pd.DataFrame(
+        {
+            "unit_id": pd.array([pd.NA] * len(hh), dtype="Int64"),
+            "community_id": pd.array(
+                np.where(where >= 0, community_ids[np.maximum(where, 0)], None), dtype="string"
+            ),
+            "reason": np.where(where >= 0, "", "outside_communities"),
+        },
+        index=hh.index,
+    )
+    outside = np.flatnonzero(where < 0)
+    if len(outside):
+        rows = hh["row"].to_numpy()[outside] if "row" in hh else outside + 1
+        source = households.attrs.get("source", "households")
+        warnings.warn(
+            f"{len(outside)} household row(s) of {source} lie outside every community "
+            f"(rows {format_ids(rows)}); they are listed as unassigned with reason "
+            "'outside_communities'. Check the input CRS (--input-crs) or extend the boundaries.",
+            GridkitWarning,
+            stacklevel=2,
+        )
+    inside = np.flatnonzero(where >= 0)
+    xy = shapely.get_coordinates(points[inside])
+    if "building_id" in hh and hh["building_id"].notna().any():
+        building = hh["building_id"].to_numpy(dtype=object)[inside]
+    else:
+        building = np.full(len(inside), None, dtype=object)
+    has_building = pd.notna(building)
+    snapped = np.round(xy / _SNAP).astype(np.int64)
+    footprint = shapely.get_type_id(geoms[inside]) != 0
+    if footprint.any():
+        wkb = shapely.to_wkb(shapely.normalize(geoms[inside]), hex=True)
+    else:
+        wkb = np.full(len(inside), "", dtype=object)
+    key = np.array(
+        [
+            f"b:{b}" if has else (f"f:{f}" if fp else f"p:{sx}_{sy}")
+            for b, has, fp, f, sx, sy in zip(
+                building,
+                has_building,
+                footprint,
+                wkb,
+                snapped[:, 0],
+                snapped[:, 1],
+                strict=True,
+            )
+        ],
+        dtype=object,
+    )
+    rows_frame = pd.DataFrame(
+        {
+            "pos": inside,
+            "comm": where[inside],
+            "key": key,
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+            "hh": hh["households"].to_numpy(dtype=np.int64)[inside],
+            "building": pd.Series(building, dtype=object).where(has_building, None).to_numpy(),
+        }
+    )
+    first = rows_frame.groupby(["comm", "key"], sort=True).agg(
+        x=("x", "mean"),
+        y=("y", "mean"),
+        hh=("hh", "sum"),
+        n=("hh", "size"),
+        building=("building", "first"),
+    )
+    first["rx"] = np.round(first["x"].to_numpy() / _SNAP).astype(np.int64)
+    first["ry"] = np.round(first["y"].to_numpy() / _SNAP).astype(np.int64)
+    first = first.reset_index()
+    units = (
+        first.groupby(["comm", "rx", "ry"], sort=True)
+        .agg(households=("hh", "sum"), rows=("n", "sum"), building_id=("building", "first"))
+        .reset_index()
+    )
+    units["unit_id"] = np.arange(len(units), dtype=np.int64)
+    first = first.merge(units[["comm", "rx", "ry", "unit_id"]], on=["comm", "rx", "ry"])
+    rows_frame = rows_frame.merge(first[["comm", "key", "unit_id"]], on=["comm", "key"])
+    membership.iloc[rows_frame["pos"].to_numpy(), 0] = rows_frame["unit_id"].to_numpy()
+    units["x"] = units["rx"] * _SNAP
+    units["y"] = units["ry"] * _SNAP
+    unit_points = shapely.points(units[["x", "y"]].to_numpy())
+    cells = np.empty(len(units), dtype=object)
+    notes: dict[str, list[str]] = {}
+    for comm_idx, group in units.groupby("comm", sort=True):
+        idx = group.index.to_numpy()
+        cells[idx], comm_notes = unit_cells(unit_points[idx], comm.geometry.iloc[comm_idx])
+        if comm_notes:
+            notes[str(community_ids[comm_idx])] = comm_notes
+    units["community_id"] = community_ids[units["comm"].to_numpy()]
+    result = gpd.GeoDataFrame(
+        units[["unit_id", "community_id", "households", "rows", "building_id", "x", "y"]],
+        geometry=gpd.GeoSeries(cells, crs=metric),
+        crs=metric,
+    )
+    comm = comm.copy()
+    comm["n_units"] = np.bincount(units["comm"], minlength=len(comm))
+    comm["households"] = np.bincount(
+        units["comm"], weights=units["households"], minlength=len(comm)
+    ).astype(np.int64)
+    log.info(
+        "built %d units from %d household rows in %d communities (%d rows unassigned)",
+        len(result),
+        len(hh),
+        len(comm),
+        len(outside),
+    )
+    return Units(units=result, membership=membership, communities=comm, crs=metric, notes=notes)
