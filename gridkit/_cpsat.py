@@ -44,6 +44,9 @@ def allowed_pairs(
     graph_dist: np.ndarray,
     *,
     max_households: int | None,
+    xy: np.ndarray | None = None,
+    max_radius: float | None = None,
+    keep: set[tuple[int, int]] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     """Unit–centre pairs that can appear in a contiguous, bounded grid.
 
@@ -52,7 +55,10 @@ def allowed_pairs(
     (``d`` = shortest-path length on the adjacency graph), and - with
     ``max_households`` given - when the lightest path from ``c`` to ``i``
     carries at most ``max_households`` households (a grid holding both must
-    hold a path between them).
+    hold a path between them).  With ``max_radius`` (metres), ``i`` must also
+    lie within that straight-line distance of ``c``: a compactness
+    restriction that keeps the model small.  Pairs in ``keep`` (the warm
+    start) are allowed whatever the radius, so the hint stays feasible.
 
     Returns
     -------
@@ -71,6 +77,10 @@ def allowed_pairs(
         reach = path_w <= max_households + 1e-3
     else:
         reach = np.isfinite(graph_dist)
+    if max_radius is not None and xy is not None:
+        near = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
+        reach = reach & (near <= max_radius)
+    keep = keep or set()
     indptr, indices = adj.indptr, adj.indices
     pair_i: list[int] = []
     pair_c: list[int] = []
@@ -81,7 +91,7 @@ def allowed_pairs(
         index_of: dict[int, int] = {}
         for i in order:
             i = int(i)
-            if not reach[c, i] or not np.isfinite(d[i]):
+            if not np.isfinite(d[i]) or not (reach[c, i] or (i, c) in keep):
                 continue
             if i == c:
                 p: list[int] = []
@@ -190,6 +200,8 @@ def build_model(
     target: int,
     balance_weight: int,
     hard: bool,
+    max_radius: float | None = None,
+    keep: set[tuple[int, int]] | None = None,
 ) -> GridModel:
     """Build the CP-SAT model for one connected component.
 
@@ -206,7 +218,13 @@ def build_model(
     n = len(weights)
     w = np.asarray(weights, dtype=np.int64)
     pair_i, pair_c, preds = allowed_pairs(
-        adj, w, graph_dist, max_households=max_households if hard else None
+        adj,
+        w,
+        graph_dist,
+        max_households=max_households if hard else None,
+        xy=xy,
+        max_radius=max_radius,
+        keep=keep,
     )
     model = cp_model.CpModel()
     x = [model.NewBoolVar(f"x_{i}_{c}") for i, c in zip(pair_i, pair_c, strict=True)]

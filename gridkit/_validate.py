@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OVERLAP_TOLERANCE_M2",
+    "POLYGONAL",
     "ROW_NOTE",
     "SLIVER_WIDTH_M",
     "Problems",
@@ -68,7 +69,7 @@ def rows_text(rows: Iterable[Any]) -> str:
     return f"{'row' if len(rows) == 1 else 'rows'} {format_ids(rows)}"
 
 
-def _samples(values: Sequence[Any], limit: int = 3) -> str:
+def _samples(values: Sequence[Any] | np.ndarray, limit: int = 3) -> str:
     """A few example values, repr'd, for messages."""
     shown = [repr(v) if isinstance(v, str) else f"{v:.10g}" for v in list(values)[:limit]]
     more = " …" if len(values) > limit else ""
@@ -342,7 +343,7 @@ def check_lonlat_range(
     Notes
     -----
     Three cases are told apart: values that look like projected metres (at
-    least half of the rows have a coordinate beyond ±360), rows whose values
+    most rows have a coordinate beyond ±360), rows whose values
     would be valid with lon and lat exchanged (``|lat| > 90`` but ``|lon| <= 90``),
     and any other value outside ±180 / ±90.
     """
@@ -354,7 +355,7 @@ def check_lonlat_range(
             return
         span = np.nanmax(np.abs(bounds), axis=1)
         metres = known & (span > 360)
-        if metres.sum() * 2 >= known.sum():
+        if metres.sum() * 2 > known.sum():
             problems.add(
                 f"coordinates look like projected metres, not lon/lat degrees "
                 f"(x {np.nanmin(minx[metres]):.0f}…{np.nanmax(maxx[metres]):.0f}, "
@@ -545,17 +546,15 @@ def check_boundaries_overlap(
     rows = _rows_of(boundaries)
 
     def describe(mask: np.ndarray) -> list[str]:
-        order = np.argsort(-areas[mask], kind="stable")
-        return [
-            f"{ids[i]} (row {rows[i]}) and {ids[j]} (row {rows[j]}): {a:,.1f} m², {w:.2g} m wide"
-            for i, j, a, w in zip(
-                left[mask][order],
-                right[mask][order],
-                areas[mask][order],
-                widths[mask][order],
-                strict=True,
+        items = []
+        for k in np.flatnonzero(mask)[np.argsort(-areas[mask], kind="stable")]:
+            i, j, w = left[k], right[k], widths[k]
+            width = f"{w:,.1f}" if w >= 1 else f"{w:.3f}"
+            items.append(
+                f"{ids[i]} (row {rows[i]}) and {ids[j]} (row {rows[j]}): {areas[k]:,.1f} m², "
+                f"{width} m wide"
             )
-        ]
+        return items
 
     thin = over & (widths <= sliver_width_m)
     wide = over & ~thin
@@ -564,7 +563,7 @@ def check_boundaries_overlap(
         items = describe(wide)
         msg = (
             f"community boundaries{where} overlap: {len(items)} "
-            f"pair{'s' if len(items) > 1 else ''} share more than {tolerance_m2:g} m² "
+            f"{'pairs share' if len(items) > 1 else 'pair shares'} more than {tolerance_m2:g} m² "
             f"({format_ids(items)}). Each place must belong to exactly one community: correct "
             "the boundaries so they do not overlap (e.g. QGIS 'Topology Checker', or subtract "
             "one from the other with `geopandas.overlay(..., how='difference')`); overlaps "
@@ -632,8 +631,7 @@ def check_swapped_against(
     inside, swapped = share(x, y), share(y, x)
     if inside < inside_max and swapped > swapped_min:
         fix = swap_fix or (
-            "exchange the coordinate columns: pass `lon_col=`/`lat_col=` the other way round "
-            "(CLI `--lon-col`/`--lat-col`)"
+            "pass `lon_col=`/`lat_col=` the other way round (CLI `--lon-col`/`--lat-col`)"
         )
         msg = (
             f"households{_where(households)} look like (lat, lon) instead of (lon, lat): "

@@ -45,7 +45,7 @@ import pandas as pd
 import pyogrio
 import pyproj
 import shapely
-from pyproj.exceptions import CRSError
+from pyproj.exceptions import CRSError, ProjError
 
 from gridkit import _validate
 from gridkit.crs import SYSTEMS, normalise_crs_name, to_wgs84
@@ -141,8 +141,8 @@ def _text(value: Any) -> str | None:
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Values as a pandas ``str`` Series (NaN where missing or blank), fresh RangeIndex."""
-    if pd.api.types.is_integer_dtype(values.dtype) and not pd.api.types.is_bool_dtype(values):
-        return pd.Series(values.astype("int64").astype(str).to_numpy(), dtype="str")
+    if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":  # numpy ints: no NA
+        return pd.Series(values.astype(str).to_numpy(), dtype="str")
     return pd.Series([_text(v) for v in values.to_numpy(dtype=object)], dtype="str")
 
 
@@ -381,7 +381,14 @@ def _to_wgs84(
     gdf: gpd.GeoDataFrame, crs: _Crs, *, kind: str, problems: _validate.Problems
 ) -> gpd.GeoDataFrame:
     """Convert to EPSG:4326 and report features the transformation broke."""
-    out = to_wgs84(gdf, crs.spec)
+    try:
+        out = to_wgs84(gdf, crs.spec)
+    except (ProjError, CRSError) as err:
+        msg = (
+            f"{kind} '{gdf.attrs.get('source')}': cannot transform from {crs.label} to "
+            f"EPSG:4326 ({err}): pass the data's real CRS as {_opt(kind, 'input_crs')}."
+        )
+        raise InputError(msg) from err
     geoms = np.asarray(out.geometry.array, dtype=object)
     broken = ~shapely.is_empty(geoms) & ~np.isfinite(shapely.bounds(geoms)).all(axis=1)
     if broken.any():

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 
@@ -148,6 +149,22 @@ def _balance_weight(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules
     return max(1, round(rules.balance_weight * r_t))
 
 
+#: A grid's units lie within this multiple of the radius of a round, full
+#: (``max_households``) grid from its centre.
+RADIUS_FACTOR = 2.0
+
+
+def _max_radius(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules: GridRules) -> float:
+    """Largest centre-to-unit distance allowed in the model (metres)."""
+    coo = sparse.triu(adj, k=1).tocoo()
+    if coo.nnz == 0:
+        return float("inf")
+    spacing = float(np.mean(np.hypot(*(xy[coo.row] - xy[coo.col]).T)))
+    mean_w = max(float(w.mean()), 1.0)
+    r_max = spacing * math.sqrt(rules.max_households / (math.pi * mean_w))
+    return RADIUS_FACTOR * max(r_max, spacing)
+
+
 def _centre_for(members: np.ndarray, adj: sparse.csr_matrix, w, xy, graph_dist) -> int:
     """Best precedence-compatible centre of a connected grid (min weighted distance).
 
@@ -233,6 +250,8 @@ def _solve_component(
         target=rules.target,
         balance_weight=lam,
         hard=plan.in_bounds,
+        max_radius=_max_radius(adj, w, xy, rules),
+        keep={(i, centres[int(lab)]) for i, lab in enumerate(plan.labels)},
     )
     _cpsat.add_hint(grid_model, plan.labels, centres)
     result = _cpsat.solve(grid_model, time_limit=time_limit, seed=seed, workers=workers)
@@ -417,5 +436,154 @@ def partition_graph(
         bound=bound if known_bound and known_objective else None,
         wall_time=time.perf_counter() - started,
         deterministic_time=det,
+        notes=notes,
+    )
+
+
+# ------------------------------------------------------------------- adapters
+
+
+@dataclass
+class CommunityPlan:
+    """Grids of one community, as :func:`partition_community` returns them.
+
+    Attributes
+    ----------
+    community_id
+        The community.
+    labels
+        Grid sequence number (1..k, numbered north→south, west→east) of every
+        unit, aligned with the units' index.
+    grid_status
+        Status of each grid sequence number: ``ok``, ``below_min``,
+        ``above_max`` or ``oversize_building``.
+    solver_status, objective, bound, gap, wall_time, deterministic_time, notes
+        How the plan was found: CP-SAT status (``OPTIMAL``, ``FEASIBLE``) or
+        ``HEURISTIC`` (warm start kept), objective and proven bound, and remarks.
+    """
+
+    community_id: str
+    labels: pd.Series
+    grid_status: dict[int, str]
+    solver_status: str
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    wall_time: float
+    deterministic_time: float
+    notes: list[str]
+
+
+def number_grids(labels: np.ndarray, xy: np.ndarray, area: np.ndarray) -> np.ndarray:
+    """Sequence numbers 1..k for labels: bands north→south, west→east within a band.
+
+    A grid's position is the area-weighted centroid of its cells; the band
+    height is the side of a square of the mean grid area.
+
+    Examples
+    --------
+    >>> xy = np.array([[0, 10], [10, 10], [0, 0], [10, 0]], dtype=float)
+    >>> number_grids(np.array([3, 2, 1, 0]), xy, np.full(4, 100.0)).tolist()
+    [1, 2, 3, 4]
+    """
+    uniq, dense = np.unique(labels, return_inverse=True)
+    k = len(uniq)
+    weights = np.bincount(dense, weights=area, minlength=k)
+    safe = np.where(weights > 0, weights, 1.0)
+    cx = np.bincount(dense, weights=xy[:, 0] * area, minlength=k) / safe
+    cy = np.bincount(dense, weights=xy[:, 1] * area, minlength=k) / safe
+    band_height = max(math.sqrt(float(area.sum()) / k), 1e-9)
+    band = np.floor((cy.max() - cy) / band_height)
+    order = np.lexsort((cx, band))
+    seq = np.empty(k, dtype=np.int64)
+    seq[order] = np.arange(1, k + 1)
+    return seq[dense]
+
+
+def _oversize_notes(units: pd.DataFrame, rules: GridRules) -> list[str]:
+    big = units[units["households"] > rules.max_households]
+    return [
+        f"building {b if isinstance(b, str) and b else f'at unit {u}'} alone has {h} households "
+        f"> {rules.max_households} (`max_households`); split it into entrances/units or raise "
+        "`max_households`"
+        for u, b, h in zip(big["unit_id"], big["building_id"], big["households"], strict=True)
+    ]
+
+
+def partition_community(
+    units: pd.DataFrame,
+    *,
+    rules: GridRules | None = None,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    workers: int = 2,
+) -> CommunityPlan:
+    """Partition the units of one community into contiguous grids.
+
+    Parameters
+    ----------
+    units
+        The community's rows of :attr:`gridkit.units.Units.units` (cells in a
+        metric CRS, ``households``, ``x``, ``y``, ``unit_id``, ``building_id``).
+    rules
+        Household bounds and preferences.
+    time_limit
+        CP-SAT deterministic time budget per connected piece.
+    seed
+        Seed of the warm start and CP-SAT; the result depends only on the
+        inputs and the arguments.
+    workers
+        CP-SAT workers, interleaved deterministically.
+
+    Returns
+    -------
+    CommunityPlan
+    """
+    rules = rules or GridRules()
+    ids = units["community_id"].unique()
+    if len(ids) != 1:
+        raise InputError(
+            f"`partition_community` takes the units of one community, got {len(ids)} "
+            "communities; call `gridkit.partition` for a district."
+        )
+    geoms = units.geometry.to_numpy()
+    left, right, _ = rook_pairs(geoms)
+    adj = adjacency_matrix(len(units), left, right)
+    w = units["households"].to_numpy(dtype=np.int64)
+    xy = units[["x", "y"]].to_numpy(dtype=float)
+    result = partition_graph(
+        adj, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers
+    )
+    centroids = shapely.get_coordinates(shapely.centroid(geoms))
+    seq = number_grids(result.labels, centroids, shapely.area(geoms))
+    status_by_seq = {
+        int(s): result.grid_status[int(lab)]
+        for s, lab in zip(seq, result.labels, strict=True)
+    }
+    notes = _oversize_notes(units, rules) + [
+        n for n in result.notes if "above max_households" not in n
+    ]
+    total = int(w.sum())
+    if total < rules.min_households:
+        notes.insert(
+            0,
+            f"community {ids[0]} has {total} households; a grid needs at least "
+            f"{rules.min_households} (`min_households`). Merge it with a neighbour or lower "
+            "`min_households`",
+        )
+    log.info(
+        "community %s: %d grids from %d units in %.1f s (%s)",
+        ids[0], len(status_by_seq), len(units), result.wall_time, result.solver_status,
+    )
+    return CommunityPlan(
+        community_id=str(ids[0]),
+        labels=pd.Series(seq, index=units.index, name="grid_seq"),
+        grid_status=dict(sorted(status_by_seq.items())),
+        solver_status=result.solver_status,
+        objective=result.objective,
+        bound=result.bound,
+        gap=result.gap,
+        wall_time=result.wall_time,
+        deterministic_time=result.deterministic_time,
         notes=notes,
     )

@@ -1,0 +1,421 @@
+"""The whole job: boundaries + households → units → grids, assignments and a report."""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import os
+import time
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from tqdm.auto import tqdm
+
+from gridkit import __version__
+from gridkit.codes import grid_code, grid_name
+from gridkit.partition import CommunityPlan, GridRules, partition_community
+from gridkit.units import UNASSIGNED_REASONS, Units, build_units
+
+__all__ = ["GRID_COLUMNS", "GridPlan", "make_grids", "partition_units"]
+
+log = logging.getLogger(__name__)
+
+#: Columns of the grid layer, in order (the contract of ``grids.geojson``).
+GRID_COLUMNS = [
+    "grid_code",
+    "grid_name",
+    "community_id",
+    "community_name",
+    "street",
+    "households",
+    "buildings",
+    "area_m2",
+    "compactness",
+    "status",
+]
+
+
+@dataclass
+class GridPlan:
+    """Everything one run produces.
+
+    Attributes
+    ----------
+    grids
+        One row per grid in EPSG:4326 with :data:`GRID_COLUMNS`.
+    assignments
+        One row per input household row, in input order: ``household_id``,
+        ``row``, ``community_id``, ``grid_code`` (empty when unassigned),
+        ``reason`` (empty when assigned).
+    report
+        Per-community and per-grid figures (what ``report.json`` holds).
+    units
+        The units and cells the grids were made of (metric CRS).
+    """
+
+    grids: gpd.GeoDataFrame
+    assignments: pd.DataFrame
+    report: dict
+    units: Units = field(repr=False)
+
+    def write(self, out_dir: str | os.PathLike, *, map_html: bool = False) -> dict[str, Path]:
+        """Write grids.geojson, assignments.csv, report.json (and map.html) to ``out_dir``."""
+        from gridkit.export import write_outputs
+
+        return write_outputs(self, out_dir, map_html=map_html)
+
+
+def _run_community(task: tuple) -> CommunityPlan:
+    units, rules, time_limit, seed, workers = task
+    return partition_community(
+        units, rules=rules, time_limit=time_limit, seed=seed, workers=workers
+    )
+
+
+def partition_units(
+    units: gpd.GeoDataFrame,
+    *,
+    rules: GridRules | None = None,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    jobs: int | None = None,
+    verbose: bool = False,
+) -> list[CommunityPlan]:
+    """Partition every community of ``units``; communities run in parallel processes.
+
+    The result does not depend on ``jobs``: each community is solved on its own
+    with a deterministic time budget, and results are returned in community order.
+    """
+    rules = rules or GridRules()
+    groups = [(cid, g) for cid, g in units.groupby("community_id", sort=False)]
+    jobs = (os.cpu_count() or 1) if jobs is None else max(1, int(jobs))
+    tasks = [(g, rules, time_limit, seed, 2) for _, g in groups]
+    plans: list[CommunityPlan | None] = [None] * len(tasks)
+    bar = tqdm(total=len(tasks), desc="communities", unit="community", disable=not verbose)
+    # Largest first, so one big community does not finish last on its own.
+    order = sorted(range(len(tasks)), key=lambda i: -len(groups[i][1]))
+    if jobs == 1 or len(tasks) <= 1:
+        for i in order:
+            plans[i] = _run_community(tasks[i])
+            bar.update()
+    else:
+        # fork: no re-import of the caller's script (a notebook or a script without a
+        # ``__main__`` guard); the parent runs no solver threads at this point.
+        methods = multiprocessing.get_all_start_methods()
+        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
+            futures = {pool.submit(_run_community, tasks[i]): i for i in order}
+            for future in as_completed(futures):
+                plans[futures[future]] = future.result()
+                bar.update()
+    bar.close()
+    return [p for p in plans if p is not None]
+
+
+def _polsby_popper(geoms: np.ndarray) -> np.ndarray:
+    """Polsby–Popper compactness ``4*pi*A / P**2`` (1 for a circle)."""
+    area = shapely.area(geoms)
+    perimeter = shapely.length(geoms)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pp = np.where(perimeter > 0, 4 * math.pi * area / perimeter**2, 0.0)
+    return pp
+
+
+def _dissolve(cells: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Union cells by key; cells form a coverage, so use the fast coverage union."""
+    uniq, inverse = np.unique(keys, return_inverse=True)
+    out = np.empty(len(uniq), dtype=object)
+    for k in range(len(uniq)):
+        members = cells[inverse == k]
+        merged = shapely.coverage_union_all(members) if len(members) > 1 else members[0]
+        if not shapely.is_valid(merged):
+            merged = shapely.union_all(members)
+        out[k] = merged
+    return uniq, out
+
+
+def assemble(
+    units: Units,
+    plans: list[CommunityPlan],
+    households: gpd.GeoDataFrame,
+    *,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    elapsed: float,
+) -> GridPlan:
+    """Turn community plans into the grid layer, the assignments and the report."""
+    comm = units.communities
+    by_id = comm.set_index("community_id")
+    u = units.units
+    code_of_unit = pd.Series("", index=u.index, dtype=object)
+    status_of: dict[str, str] = {}
+    plan_by_id = {p.community_id: p for p in plans}
+    for plan in plans:
+        codes = [grid_code(plan.community_id, int(s)) for s in plan.labels]
+        code_of_unit.loc[plan.labels.index] = codes
+        for s, st in plan.grid_status.items():
+            status_of[grid_code(plan.community_id, s)] = st
+    rows = []
+    if len(u):
+        uniq, geoms = _dissolve(u.geometry.to_numpy(), code_of_unit.to_numpy(dtype=str))
+        hh = u.groupby(code_of_unit.to_numpy())["households"].sum()
+        nb = u.groupby(code_of_unit.to_numpy()).size()
+        cid = u.groupby(code_of_unit.to_numpy())["community_id"].first()
+        for code, geom in zip(uniq, geoms, strict=True):
+            rows.append((code, cid[code], int(hh[code]), int(nb[code]), geom, status_of[code]))
+    # Communities without any household still get one (empty) grid that covers them.
+    for cid_, row in by_id.iterrows():
+        if cid_ not in plan_by_id:
+            code = grid_code(str(cid_), 1)
+            rows.append((code, cid_, 0, 0, row.geometry, "below_min"))
+            status_of[code] = "below_min"
+    frame = pd.DataFrame(
+        rows, columns=["grid_code", "community_id", "households", "buildings", "geometry", "status"]
+    )
+    frame = frame.sort_values("grid_code", kind="stable").reset_index(drop=True)
+    geoms = frame["geometry"].to_numpy()
+    info = by_id.loc[frame["community_id"]]
+    seqs = [int(c[-3:]) for c in frame["grid_code"]]
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_code": frame["grid_code"].astype(str).to_numpy(),
+            "grid_name": [
+                grid_name(str(n), s) for n, s in zip(info["community_name"], seqs, strict=True)
+            ],
+            "community_id": frame["community_id"].astype(str).to_numpy(),
+            "community_name": info["community_name"].astype(str).to_numpy(),
+            "street": info["street"].to_numpy(dtype=object) if "street" in info else None,
+            "households": frame["households"].to_numpy(dtype=np.int64),
+            "buildings": frame["buildings"].to_numpy(dtype=np.int64),
+            "area_m2": np.round(shapely.area(geoms), 1),
+            "compactness": np.round(_polsby_popper(geoms), 4),
+            "status": frame["status"].to_numpy(dtype=object),
+        },
+        geometry=gpd.GeoSeries(geoms, crs=units.crs),
+        crs=units.crs,
+    )
+    grids_4326 = grids.to_crs(4326)
+
+    membership = units.membership
+    unit_code = code_of_unit.to_numpy(dtype=object)
+    uid = membership["unit_id"]
+    assigned = uid.notna().to_numpy()
+    codes = np.full(len(membership), "", dtype=object)
+    codes[assigned] = unit_code[uid[assigned].to_numpy(dtype=np.int64)]
+    assignments = pd.DataFrame(
+        {
+            "household_id": households["household_id"].astype(str).to_numpy(),
+            "row": households["row"].to_numpy() if "row" in households else np.arange(len(households)) + 1,
+            "community_id": membership["community_id"].fillna("").astype(str).to_numpy(),
+            "grid_code": codes,
+            "reason": membership["reason"].to_numpy(dtype=object),
+        }
+    )
+    report = _report(
+        grids, assignments, households, units, plans, rules=rules,
+        time_limit=time_limit, seed=seed, elapsed=elapsed,
+    )
+    return GridPlan(grids=grids_4326, assignments=assignments, report=report, units=units)
+
+
+def _report(grids, assignments, households, units, plans, *, rules, time_limit, seed, elapsed) -> dict:
+    plan_by_id = {p.community_id: p for p in plans}
+    comm = units.communities
+    hh_rows = households["households"].to_numpy(dtype=np.int64)
+    unassigned = assignments["reason"] != ""
+    communities = []
+    for _, c in comm.iterrows():
+        cid = str(c["community_id"])
+        g = grids[grids["community_id"] == cid]
+        plan = plan_by_id.get(cid)
+        statuses = Counter(g["status"])
+        infeasible = None
+        if int(c["households"]) < rules.min_households:
+            infeasible = "below_min"
+        elif statuses.get("oversize_building"):
+            infeasible = "oversize_building"
+        communities.append(
+            {
+                "community_id": cid,
+                "community_name": str(c["community_name"]),
+                "street": None if pd.isna(c.get("street")) else str(c.get("street")),
+                "households": int(c["households"]),
+                "buildings": int(c["n_units"]),
+                "grids": len(g),
+                "grids_in_bounds": int(statuses.get("ok", 0)),
+                "bounds_met": statuses.get("ok", 0) == len(g),
+                "infeasible_reason": infeasible,
+                "solver_status": plan.solver_status if plan else "NO_HOUSEHOLDS",
+                "objective": plan.objective if plan else None,
+                "bound": plan.bound if plan else None,
+                "gap": None if plan is None or plan.gap is None else round(plan.gap, 6),
+                "time_s": round(plan.wall_time, 3) if plan else 0.0,
+                "deterministic_time": round(plan.deterministic_time, 3) if plan else 0.0,
+                "notes": (plan.notes if plan else [])
+                + units.notes.get(cid, [])
+                + ([] if plan else [f"community {cid} has no households; it is one empty grid"]),
+            }
+        )
+    feasible_ids = {c["community_id"] for c in communities if c["infeasible_reason"] is None}
+    feasible_grids = grids[grids["community_id"].isin(feasible_ids)]
+    in_bounds = int((feasible_grids["status"] == "ok").sum())
+    reasons = Counter(assignments.loc[unassigned, "reason"])
+    return {
+        "gridkit_version": __version__,
+        "parameters": {
+            "min_households": rules.min_households,
+            "max_households": rules.max_households,
+            "target_households": rules.target,
+            "balance_weight": rules.balance_weight,
+            "time_limit": time_limit,
+            "seed": seed,
+        },
+        "totals": {
+            "communities": len(comm),
+            "grids": len(grids),
+            "household_rows": len(assignments),
+            "households": int(hh_rows.sum()),
+            "households_assigned": int(hh_rows[~unassigned.to_numpy()].sum()),
+            "households_unassigned": int(hh_rows[unassigned.to_numpy()].sum()),
+            "rows_unassigned": int(unassigned.sum()),
+            "unassigned_by_reason": {
+                r: {"rows": int(n), "meaning": UNASSIGNED_REASONS.get(r, r)}
+                for r, n in sorted(reasons.items())
+            },
+            "grids_by_status": dict(sorted(Counter(grids["status"]).items())),
+            "feasible_communities": len(feasible_ids),
+            "grids_in_feasible_communities": len(feasible_grids),
+            "pct_grids_in_bounds_where_feasible": round(
+                100.0 * in_bounds / len(feasible_grids), 2
+            ) if len(feasible_grids) else 100.0,
+            "mean_compactness": round(float(grids["compactness"].mean()), 4) if len(grids) else None,
+            "time_s": round(elapsed, 3),
+        },
+        "communities": communities,
+        "grids": [
+            {
+                "grid_code": r.grid_code,
+                "community_id": r.community_id,
+                "households": int(r.households),
+                "buildings": int(r.buildings),
+                "area_m2": float(r.area_m2),
+                "compactness": float(r.compactness),
+                "status": r.status,
+            }
+            for r in grids.itertuples()
+        ],
+    }
+
+
+def make_grids(
+    boundaries: gpd.GeoDataFrame,
+    households: gpd.GeoDataFrame,
+    *,
+    min_households: int = 400,
+    max_households: int = 800,
+    target_households: int | None = None,
+    balance_weight: float = 1.0,
+    time_limit: float = 10.0,
+    seed: int = 0,
+    jobs: int | None = None,
+    verbose: bool = False,
+) -> GridPlan:
+    """Split every community into contiguous grids of ``min``–``max`` households.
+
+    Parameters
+    ----------
+    boundaries
+        Communities from :func:`gridkit.read_boundaries` (or any GeoDataFrame
+        with ``community_id``, ``community_name``, ``street`` and polygons).
+    households
+        Household rows from :func:`gridkit.read_households` (``household_id``,
+        ``households``, optional ``building_id``, points or footprints).
+    min_households, max_households
+        Bounds of households per grid.
+    target_households
+        Preferred grid size (default: the middle of the bounds).
+    balance_weight
+        Weight of workload balance against compactness.
+    time_limit
+        CP-SAT deterministic time budget per community (about seconds).
+    seed
+        Seed of the warm start and the solver.
+    jobs
+        Processes solving communities in parallel (default: all cores).
+        Results do not depend on it.
+    verbose
+        Show a progress bar.
+
+    Returns
+    -------
+    GridPlan
+        ``grids`` (EPSG:4326), ``assignments``, ``report`` and ``units``.
+
+    Examples
+    --------
+    >>> import gridkit as gk
+    >>> communities, buildings = gk.datasets.make_sample(seed=0)
+    >>> small = communities[communities["community_id"] == "420204002002"]
+    >>> plan = gk.make_grids(small, buildings[buildings["community_id"] == "420204002002"],
+    ...                      time_limit=2, jobs=1)
+    >>> plan.grids[["grid_code", "households", "status"]].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'grid_code': '420204002002001', 'households': ..., 'status': 'ok'},
+     {'grid_code': '420204002002002', 'households': ..., 'status': 'ok'}]
+    """
+    started = time.perf_counter()
+    rules = GridRules(
+        min_households=min_households,
+        max_households=max_households,
+        target_households=target_households,
+        balance_weight=balance_weight,
+    )
+    households = _ensure_household_columns(households)
+    boundaries = _ensure_boundary_columns(boundaries)
+    units = build_units(boundaries, households)
+    plans = partition_units(
+        units.units, rules=rules, time_limit=time_limit, seed=seed, jobs=jobs, verbose=verbose
+    )
+    plan = assemble(
+        units, plans, households, rules=rules, time_limit=time_limit, seed=seed,
+        elapsed=time.perf_counter() - started,
+    )
+    t = plan.report["totals"]
+    log.info(
+        "made %d grids for %d communities (%d households, %.1f%% of grids in bounds where "
+        "feasible) in %.1f s",
+        t["grids"], t["communities"], t["households"],
+        t["pct_grids_in_bounds_where_feasible"], t["time_s"],
+    )
+    return plan
+
+
+def _ensure_household_columns(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Accept frames not made by ``read_households`` (e.g. the sample buildings)."""
+    hh = households.copy()
+    if "household_id" not in hh:
+        hh["household_id"] = (
+            hh["building_id"].astype(str) if "building_id" in hh else (np.arange(len(hh)) + 1).astype(str)
+        )
+    if "households" not in hh:
+        hh["households"] = 1
+    if "row" not in hh:
+        hh["row"] = np.arange(len(hh)) + 1
+    return hh
+
+
+def _ensure_boundary_columns(boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    b = boundaries.copy()
+    b["community_id"] = b["community_id"].astype(str)
+    if "community_name" not in b:
+        b["community_name"] = b["community_id"]
+    if "street" not in b:
+        b["street"] = None
+    return b
