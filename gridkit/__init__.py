@@ -1,3 +1,60 @@
-"""gridkit: community grid management (网格化管理) in Python."""
+"""gridkit: community grid management (网格化管理) in Python.
+
+Stages, one module each:
+
+1. :mod:`gridkit.io` — read community boundaries and households (GeoJSON,
+   GeoPackage, Shapefile, CSV; WGS84, GCJ-02, BD-09 or any EPSG CRS).
+2. :mod:`gridkit.units` — buildings as units, Voronoi cells tiling each
+   community; :mod:`gridkit.adjacency` — their rook adjacency.
+3. :mod:`gridkit.partition` — contiguous grids of 400–800 households with
+   OR-Tools CP-SAT; :mod:`gridkit.pipeline` runs the whole job.
+4. :mod:`gridkit.maps` / :mod:`gridkit.export` — folium maps and GeoJSON/CSV/JSON files.
+
+Quick start::
+
+    import gridkit as gk
+    communities, buildings = gk.datasets.make_sample(seed=0)
+    plan = gk.make_grids(communities, buildings)
+    plan.grids.explore()
+"""
+
+from __future__ import annotations
 
 __version__ = "0.1.0"
+
+from gridkit import checks, crs, datasets, errors  # noqa: E402
+from gridkit.errors import (  # noqa: E402
+    GridkitError,
+    GridkitWarning,
+    InfeasibleError,
+    InputError,
+    SolverError,
+)
+from gridkit.export import to_geojson  # noqa: E402
+from gridkit.io import read_boundaries, read_households  # noqa: E402
+from gridkit.partition import GridRules, partition_community, partition_graph  # noqa: E402
+from gridkit.pipeline import GridPlan, make_grids  # noqa: E402
+from gridkit.units import build_units  # noqa: E402
+from gridkit._utils import show_versions  # noqa: E402
+
+__all__ = [
+    "GridPlan",
+    "GridRules",
+    "GridkitError",
+    "GridkitWarning",
+    "InfeasibleError",
+    "InputError",
+    "SolverError",
+    "build_units",
+    "checks",
+    "crs",
+    "datasets",
+    "errors",
+    "make_grids",
+    "partition_community",
+    "partition_graph",
+    "read_boundaries",
+    "read_households",
+    "show_versions",
+    "to_geojson",
+]

@@ -86,16 +86,16 @@ _FLAGS = {
         "name_col": "--name-col",
         "street_col": "--street-col",
         "input_crs": "--input-crs",
-        "layer": "--layer",
+        "layer": "--communities-layer",
     },
     "households": {
-        "id_col": "--household-id",
+        "id_col": "--id-col",
         "households_col": "--households-col",
         "building_col": "--building-col",
         "lon_col": "--lon-col",
         "lat_col": "--lat-col",
         "input_crs": "--input-crs",
-        "layer": "--layer",
+        "layer": "--households-layer",
     },
 }
 

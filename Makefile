@@ -1,0 +1,52 @@
+# gridkit: `make demo` (install + run on the bundled sample) and `make test` (install + tests).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+OUT    ?= out/demo
+
+.PHONY: demo test install install-test browser lint sample bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
+	$(BIN)/pip install -q -e ".[test,notebooks]"
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+
+## Partition the bundled sample district; writes grids.geojson, assignments.csv, report.json, map.html
+demo: install
+	$(BIN)/gridkit partition \
+		--communities data/boundaries/sample_communities.geojson \
+		--households data/boundaries/sample_buildings.geojson \
+		--out $(OUT)
+
+## Headless Chromium for the browser tests (Debian package, installed by apt)
+browser:
+	bash scripts/install_browser.sh
+
+## The whole suite: unit, property, doctest, real-data, browser and notebook tests
+test: install-test browser
+	$(BIN)/python -c "import gridkit; gridkit.show_versions()"
+	$(BIN)/python -m pytest
+
+lint: install-test
+	$(BIN)/ruff check gridkit tests benchmarks
+
+## Regenerate the bundled sample files from gridkit.datasets (seed 0)
+sample: install
+	$(BIN)/python -c "from gridkit.datasets import write_sample; print(write_sample())"
+
+bench: install-test
+	$(BIN)/python benchmarks/partition_district.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

@@ -1,0 +1,176 @@
+"""Command line: ``gridkit partition`` (a thin wrapper over the public functions)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+from gridkit import __version__
+from gridkit.errors import GridkitError
+
+__all__ = ["main"]
+
+log = logging.getLogger("gridkit")
+
+
+def _add_input_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("inputs")
+    g.add_argument("--communities", required=True, metavar="PATH",
+                   help="community boundaries (GeoJSON, GeoPackage, Shapefile)")
+    g.add_argument("--households", required=True, metavar="PATH",
+                   help="household or building points/footprints (GeoJSON, GPKG, SHP, CSV)")
+    g.add_argument("--community-id", metavar="COL",
+                   help="community id column (default: community_id, id or code)")
+    g.add_argument("--name-col", metavar="COL", help="community name column")
+    g.add_argument("--street-col", metavar="COL", help="street (街道) column")
+    g.add_argument("--communities-layer", metavar="NAME", help="layer of a multi-layer file")
+    g.add_argument("--id-col", metavar="COL",
+                   help="household row id column (default: the row number)")
+    g.add_argument("--households-col", metavar="COL",
+                   help="households per row (default: households, hh, 户数; else 1 per row)")
+    g.add_argument("--building-col", metavar="COL",
+                   help="building id column: rows sharing it form one building")
+    g.add_argument("--lon-col", metavar="COL", help="longitude column of a CSV")
+    g.add_argument("--lat-col", metavar="COL", help="latitude column of a CSV")
+    g.add_argument("--households-layer", metavar="NAME", help="layer of a multi-layer file")
+    g.add_argument("--input-crs", metavar="CRS",
+                   help="CRS of the input files when they declare none, or to override: "
+                        "wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:nnnn")
+    g.add_argument("--communities-crs", metavar="CRS",
+                   help="CRS of the communities file only (default: --input-crs)")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gridkit",
+        description="Community grid management: split communities into contiguous "
+        "grids of 400-800 households.",
+    )
+    parser.add_argument("--version", action="version", version=f"gridkit {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser(
+        "partition",
+        help="split every community into grids and write grids.geojson, assignments.csv, "
+        "report.json and map.html",
+        description="Split every community into contiguous grids within the household bounds.",
+    )
+    _add_input_options(p)
+    g = p.add_argument_group("grids")
+    g.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
+    g.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
+    g.add_argument("--target-households", type=int, default=None,
+                   help="preferred grid size (default: middle of the bounds)")
+    g.add_argument("--time-limit", type=float, default=10.0,
+                   help="solver budget per community, deterministic seconds (default: %(default)s)")
+    g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    g.add_argument("--jobs", type=int, default=None,
+                   help="communities solved in parallel (default: all cores)")
+    o = p.add_argument_group("output")
+    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    o.add_argument("--no-map", action="store_true", help="do not write map.html")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    o.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    return parser
+
+
+def _print_summary(report: dict, paths: dict[str, Path]) -> None:
+    t = report["totals"]
+    lines = [
+        f"gridkit {report['gridkit_version']}: {t['communities']} communities, "
+        f"{t['households']:,} households in {t['household_rows']:,} rows -> {t['grids']} grids "
+        f"in {t['time_s']:.1f} s",
+        f"  grids in bounds [{report['parameters']['min_households']}, "
+        f"{report['parameters']['max_households']}] where feasible: "
+        f"{t['pct_grids_in_bounds_where_feasible']:.1f}% "
+        f"({t['grids_in_feasible_communities']} grids in {t['feasible_communities']} "
+        "communities)",
+        f"  grids by status: "
+        + ", ".join(f"{k} {v}" for k, v in t["grids_by_status"].items()),
+        f"  households assigned: {t['households_assigned']:,}; unassigned: "
+        f"{t['households_unassigned']:,} ({t['rows_unassigned']} rows)",
+    ]
+    for reason, info in t["unassigned_by_reason"].items():
+        lines.append(f"    {reason}: {info['rows']} rows ({info['meaning']})")
+    flagged = [c for c in report["communities"] if not c["bounds_met"] or c["notes"]]
+    if flagged:
+        lines.append("  communities needing attention:")
+        for c in flagged:
+            lines.append(f"    {c['community_id']} {c['community_name']}: "
+                         + ("; ".join(c["notes"]) or "bounds not met"))
+    statuses: dict[str, int] = {}
+    for c in report["communities"]:
+        statuses[c["solver_status"]] = statuses.get(c["solver_status"], 0) + 1
+    lines.append("  solver: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    lines.append("  wrote: " + ", ".join(str(p) for p in paths.values()))
+    print("\n".join(lines))
+
+
+def _partition(args: argparse.Namespace) -> int:
+    from gridkit.io import read_boundaries, read_households
+    from gridkit.pipeline import make_grids
+    from gridkit._validate import check_swapped_against
+
+    communities = read_boundaries(
+        args.communities,
+        id_col=args.community_id,
+        name_col=args.name_col,
+        street_col=args.street_col,
+        input_crs=args.communities_crs or args.input_crs,
+        layer=args.communities_layer,
+    )
+    households = read_households(
+        args.households,
+        id_col=args.id_col,
+        households_col=args.households_col,
+        building_col=args.building_col,
+        lon_col=args.lon_col,
+        lat_col=args.lat_col,
+        input_crs=args.input_crs,
+        layer=args.households_layer,
+    )
+    check_swapped_against(households, communities)
+    plan = make_grids(
+        communities,
+        households,
+        min_households=args.min_households,
+        max_households=args.max_households,
+        target_households=args.target_households,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        jobs=args.jobs,
+        verbose=not args.quiet,
+    )
+    paths = plan.write(args.out, map_html=not args.no_map)
+    if not args.quiet:
+        _print_summary(plan.report, paths)
+    return 0
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``gridkit`` command; returns the exit code (0 ok, 2 bad input)."""
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = _show_warning
+        try:
+            return _partition(args)
+        except GridkitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Open saved maps in headless Chromium and check that every grid is drawn.
+
+Needs the Debian package ``chromium`` (``bash scripts/install_browser.sh``) and the
+``playwright`` Python package (its bundled driver only: no browser download).  The
+tests skip with a message when Chromium is missing, except under ``CI=true``, where
+they fail instead.
+
+The normal map loads Leaflet & co. from CDNs, which this machine cannot reach.  For
+that map only, ``page.route`` answers the CDN requests with the files vendored in
+``gridkit/static`` (the same ones offline maps inline), folium defaults gridkit does
+not use (Bootstrap, Font Awesome, ...) with empty files, and OpenStreetMap tiles with
+a plain placeholder tile.  This substitution exists only in the test.  The offline map
+gets no such help: every non-``file:`` request is refused and must not even be tried.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import struct
+import time
+import zlib
+from pathlib import Path
+
+import pytest
+
+from gridkit import maps
+from gridkit.datasets import make_households, make_sample
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("GRIDKIT_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1400, "height": 900}
+SCREENSHOT_COPY = Path("/tmp/map_screenshot.png")
+TIMEOUT_MS = 30_000
+
+CONTENT_TYPES = {".js": "application/javascript", ".css": "text/css", ".png": "image/png"}
+
+
+def _missing(msg: str) -> None:
+    """Skip locally, fail in CI (a required test must not skip quietly)."""
+    if os.environ.get("CI"):
+        pytest.fail(f"{msg} (CI is set, so this is a failure, not a skip)")
+    pytest.skip(msg)
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    """A plain RGB PNG with a 1 px darker border (a placeholder map tile)."""
+    edge = bytes(max(c - 18, 0) for c in rgb)
+    body = bytes(rgb)
+    rows = []
+    for y in range(height):
+        if y in (0, height - 1):
+            row = edge * width
+        else:
+            row = edge + body * (width - 2) + edge
+        rows.append(b"\x00" + row)
+    raw = zlib.compress(b"".join(rows), 9)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", raw)
+        + chunk(b"IEND", b"")
+    )
+
+
+TILE = _png(256, 256, (242, 240, 235))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        _missing(f"headless Chromium not found at {CHROMIUM}: run `bash scripts/install_browser.sh`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is missing: pip install -e '.[test]'")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def sample():
+    """The sample communities drawn as if each were one grid, plus buildings and workers."""
+    communities, buildings = make_sample(seed=0)
+    households = buildings.groupby("community_id")["households"].sum()
+    grids = communities.copy()
+    grids["grid_code"] = grids["community_id"] + "01"
+    grids["grid_name"] = grids["community_name"].str.replace("社区", "") + "网格"
+    grids["households"] = grids["community_id"].map(households).fillna(0).astype("int64")
+    grids["buildings"] = grids["community_id"].map(buildings.groupby("community_id").size())
+    grids["area_m2"] = grids.to_crs(32650).area
+    grids["compactness"] = 0.55
+    grids["status"] = "ok"
+    grids.loc[grids["households"] < 400, "status"] = "below_min"
+    grids.loc[grids["households"] > 5000, "status"] = "above_max"
+    grids.loc[5, "status"] = "oversize_building"
+    grids["grid_worker"] = [f"网格员{i:02d}" for i in range(1, len(grids) + 1)]
+    buildings = buildings.assign(grid_code=buildings["community_id"] + "01")
+    workers = buildings.iloc[::90][["geometry"]].copy()
+    workers["name"] = [f"网格员{i:02d}" for i in range(1, len(workers) + 1)]
+    workers["role"] = ["网格员", "网格长", "社区民警"] * (len(workers) // 3) + ["网格员"] * (
+        len(workers) % 3
+    )
+    return grids, communities, buildings, workers
+
+
+def _open(browser, html: Path, *, offline: bool, n_grids: int):
+    """Open ``html``; return (page, context, errors, external requests, seconds to draw)."""
+    context = browser.new_context(viewport=VIEWPORT, offline=offline)
+    errors: list[str] = []
+    external: list[str] = []
+
+    def handle(route) -> None:
+        url = route.request.url
+        if url.startswith(("file:", "data:")):
+            route.continue_()
+            return
+        external.append(url)
+        if offline:
+            route.abort()
+            return
+        asset = maps._local_asset(url)
+        if asset is not None:
+            route.fulfill(path=asset, content_type=CONTENT_TYPES[asset.suffix])
+        elif maps._is_dropped_asset(url):
+            kind = "text/css" if ".css" in url else "application/javascript"
+            route.fulfill(status=200, body="", content_type=kind)
+        elif "tile.openstreetmap.org" in url:
+            route.fulfill(status=200, body=TILE, content_type="image/png")
+        else:
+            errors.append(f"unexpected request {url}")
+            route.abort()
+
+    context.route("**/*", handle)
+    page = context.new_page()
+    page.on(
+        "console",
+        lambda msg: errors.append(f"console {msg.type}: {msg.text}")
+        if msg.type == "error"
+        else None,
+    )
+    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
+    start = time.perf_counter()
+    page.goto(html.resolve().as_uri(), wait_until="load", timeout=TIMEOUT_MS)
+    page.wait_for_selector(".leaflet-container", timeout=TIMEOUT_MS)
+    page.wait_for_function(
+        f"document.querySelectorAll('path.gk-grid-hh').length >= {n_grids}", timeout=TIMEOUT_MS
+    )
+    seconds = time.perf_counter() - start
+    page.wait_for_timeout(300)  # let tiles / clusters settle for the screenshot
+    return page, context, errors, external, seconds
+
+
+def _check_map(page, *, n_grids: int, lang_label: str) -> None:
+    assert page.locator("path.gk-grid-hh").count() == n_grids
+    assert page.locator("path.gk-grid-status").count() == 0  # second grid layer starts hidden
+    assert page.locator(".leaflet-control-layers").count() == 1
+    assert page.locator(".gk-legend").is_visible()
+    assert "网格户数" in page.locator(".gk-legend").inner_text()
+    labels = page.locator(".gk-grid-label")
+    assert labels.count() == n_grids
+    # hovering a grid shows its tooltip
+    page.locator("path.gk-grid-hh").nth(n_grids // 2).hover(force=True)
+    page.wait_for_selector(".leaflet-tooltip", timeout=5_000)
+    assert "网格编码" in page.locator(".leaflet-tooltip").first.inner_text()
+    page.mouse.move(5, VIEWPORT["height"] - 5)
+    # switching the status layer on draws it and shows its legend
+    page.get_by_text(lang_label, exact=True).click()
+    page.wait_for_function(
+        f"document.querySelectorAll('path.gk-grid-status').length == {n_grids}",
+        timeout=5_000,
+    )
+    assert "网格状态" in page.locator(".gk-legend").inner_text()
+    page.get_by_text(lang_label, exact=True).click()
+
+
+def test_map_renders_every_grid(browser, sample, tmp_path, record_property):
+    grids, communities, buildings, workers = sample
+    m = maps.explore(grids, communities=communities, households=buildings, workers=workers)
+    html = maps.save_map(m, tmp_path / "map.html")
+    page, context, errors, external, seconds = _open(
+        browser, html, offline=False, n_grids=len(grids)
+    )
+    try:
+        shot = tmp_path / "map.png"
+        page.screenshot(path=str(shot))
+        shutil.copy(shot, SCREENSHOT_COPY)
+        _check_map(page, n_grids=len(grids), lang_label="网格（按状态着色）")
+        assert page.locator("path.gk-point").count() == len(buildings)
+        assert page.locator("path.gk-worker").count() == len(workers)
+    finally:
+        context.close()
+    record_property("render_seconds", round(seconds, 3))
+    print(f"\nnormal map: {len(grids)} grids drawn in {seconds:.2f} s, {html.stat().st_size} B")
+    assert not errors, "\n".join(errors)
+    assert any("leaflet" in url for url in external)  # the CDN links really were routed
+
+
+def test_offline_map_renders_without_network(browser, sample, tmp_path, record_property):
+    grids, communities, buildings, _ = sample
+    households = make_households(buildings.head(40), seed=0)
+    assert len(households) > maps.CLUSTER_THRESHOLD  # exercise the marker cluster plugin
+    m = maps.explore(grids, communities=communities, households=households, offline=True)
+    html = maps.save_map(m, tmp_path / "map_offline.html")
+    page, context, errors, external, seconds = _open(
+        browser, html, offline=True, n_grids=len(grids)
+    )
+    try:
+        shot = tmp_path / "map_offline.png"
+        page.screenshot(path=str(shot))
+        shutil.copy(shot, SCREENSHOT_COPY.with_name("map_screenshot_offline.png"))
+        _check_map(page, n_grids=len(grids), lang_label="网格（按状态着色）")
+        assert page.locator(".marker-cluster").count() > 0  # markercluster JS ran
+    finally:
+        context.close()
+    record_property("render_seconds", round(seconds, 3))
+    print(f"\noffline map: {len(grids)} grids drawn in {seconds:.2f} s, {html.stat().st_size} B")
+    assert external == [], f"the offline map tried the network: {external[:5]}"
+    assert not errors, "\n".join(errors)
