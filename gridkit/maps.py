@@ -746,6 +746,7 @@ def _add_points(
             "radius": round(float(r), 1),
             "color": "#ffffff",
             "weight": 0.8,
+            "fill": True,
             "fillColor": c,
             "fillOpacity": 0.9,
         }
