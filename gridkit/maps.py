@@ -43,7 +43,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from branca.element import CssLink, Element, JavascriptLink, MacroElement
+from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
 from jinja2 import Template
 
 from gridkit.crs import from_wgs84, local_metric_crs, to_wgs84
@@ -71,12 +71,13 @@ AMAP_TILES = (
     "&x={x}&y={y}&z={z}"
 )
 _TIANDITU_TILES = (
-    "https://t{s}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
+    "https://t{{s}}.tianditu.gov.cn/{layer}_w/wmts?SERVICE=WMTS&REQUEST=GetTile&VERSION=1.0.0"
     "&LAYER={layer}&STYLE=default&TILEMATRIXSET=w&FORMAT=tiles"
     "&TILEMATRIX={{z}}&TILEROW={{y}}&TILECOL={{x}}&tk={key}"
 )
 
 _BASEMAPS = ("osm", "amap", "tianditu", "none")
+_MAX_ZOOM = 19
 _REQUIRED = ("grid_code", "households")
 
 STATUS_COLORS: dict[str, str] = {
@@ -114,7 +115,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "unassigned": "未分配",
         "name": "姓名",
         "role": "岗位",
-        "title": "网格划分总览",
+        "title": "网格划分总览（{n} 个网格）",
     },
     "en": {
         "grids_households": "Grids by households",
@@ -135,7 +136,7 @@ _TEXT: dict[str, dict[str, str]] = {
         "unassigned": "unassigned",
         "name": "Name",
         "role": "Role",
-        "title": "Grid overview",
+        "title": "Grid overview ({n} grids)",
     },
 }
 
@@ -162,6 +163,7 @@ _COLUMN_TEXT: dict[str, dict[str, str]] = {
         "community_id": "社区代码",
         "community_name": "社区",
         "street": "街道",
+        "street_code": "街道代码",
         "households": "户数",
         "buildings": "楼栋数",
         "area_m2": "面积（平方米）",
@@ -183,6 +185,7 @@ _COLUMN_TEXT: dict[str, dict[str, str]] = {
         "community_id": "Community id",
         "community_name": "Community",
         "street": "Street",
+        "street_code": "Street code",
         "households": "Households",
         "buildings": "Buildings",
         "area_m2": "Area (m²)",
@@ -199,6 +202,12 @@ _COLUMN_TEXT: dict[str, dict[str, str]] = {
         "floors": "Floors",
     },
 }
+
+# The grid contract (docs/design.md), in the order popups list it.
+_GRID_COLUMNS = (
+    "grid_code", "grid_name", "community_name", "community_id", "street", "households",
+    "buildings", "area_m2", "compactness", "status",
+)  # fmt: skip
 
 #: Worker columns of ``grids`` shown in the tooltip when present (all columns go in the popup).
 WORKER_COLUMNS = ("grid_leader", "grid_worker", "police", "party_secretary", "volunteer")
@@ -335,9 +344,9 @@ def explore(
             tiles=None,
             control_scale=True,
             height="100%" if height is None else height,
+            maxZoom=_MAX_ZOOM,  # needed by the marker cluster when there are no tiles
         )
         _add_basemap(m, basemap, text, tianditu_key=tianditu_key, tiles_url=tiles_url)
-    assert m is not None
 
     hh_layer, status_layer, colormap, status_counts = _add_grid_layers(
         m, draw_grids, color_by=color_by, lang=lang
@@ -367,6 +376,9 @@ def explore(
     m.fit_bounds([[miny, minx], [maxy, maxx]])
     if offline:
         root = m.get_root()
+        if not isinstance(root, Figure):  # folium.Map normally sits in a Figure already
+            root = Figure()
+            root.add_child(m)
         if not any(isinstance(c, _OfflineAssets) for c in root._children.values()):
             root.add_child(_OfflineAssets(), name="gridkit_offline_assets")
 
@@ -469,17 +481,18 @@ def _add_basemap(
 ) -> None:
     if tiles_url is not None:
         folium.TileLayer(
-            tiles=tiles_url, attr=text["custom_attr"], name=text["custom"], max_zoom=19
+            tiles=tiles_url, attr=text["custom_attr"], name=text["custom"], max_zoom=_MAX_ZOOM
         ).add_to(m)
     elif basemap == "osm":
-        folium.TileLayer("OpenStreetMap", name=text["osm"], max_zoom=19).add_to(m)
+        folium.TileLayer("OpenStreetMap", name=text["osm"], max_zoom=_MAX_ZOOM).add_to(m)
     elif basemap == "amap":
         folium.TileLayer(
             tiles=AMAP_TILES,
             attr="&copy; 高德地图",
             name=text["amap"],
             subdomains="1234",
-            max_zoom=18,
+            max_zoom=_MAX_ZOOM,
+            max_native_zoom=18,
         ).add_to(m)
     elif basemap == "tianditu":
         for layer, name, overlay in (("vec", "tianditu", False), ("cva", "tianditu_labels", True)):
@@ -488,7 +501,8 @@ def _add_basemap(
                 attr="&copy; 天地图",
                 name=text[name],
                 subdomains="01234567",
-                max_zoom=18,
+                max_zoom=_MAX_ZOOM,
+                max_native_zoom=18,
                 overlay=overlay,
             ).add_to(m)
 
@@ -590,7 +604,9 @@ def _add_grid_layers(
         fills["status"] = [STATUS_COLORS.get(s, _UNKNOWN_COLOR) for s in status]
         counts = {str(k): int(v) for k, v in status.value_counts().items()}
 
-    columns = [c for c in props.columns if c != "geometry"]
+    others = [c for c in props.columns if c != "geometry"]
+    first = [c for c in (*_GRID_COLUMNS, *WORKER_COLUMNS) if c in others]
+    columns = first + [c for c in others if c not in first]
     tip_cols = [
         c
         for c in ("grid_code", "grid_name", "community_name", "households", "status")
@@ -713,10 +729,10 @@ def _add_points(
             for x, y, c in zip(geom.x.to_numpy(), geom.y.to_numpy(), fill, strict=True)
         ]
         callback = (
-            "var callback = function (row) {"
+            "function (row) {"
             " return L.circleMarker(new L.LatLng(row[0], row[1]), {radius: 4, color: row[2],"
             " weight: 1, fillColor: row[2], fillOpacity: 0.85});"
-            "};"
+            "}"
         )
         folium.plugins.FastMarkerCluster(
             rows,
@@ -1134,10 +1150,13 @@ def _cjk_font() -> str | None:
     """
     from matplotlib import font_manager
 
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    for family in _CJK_FAMILIES:
-        if family in names:
-            return family
+    def known() -> str | None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        return next((family for family in _CJK_FAMILIES if family in names), None)
+
+    family = known()
+    if family is not None:
+        return family
     fc_list = shutil.which("fc-list")
     if fc_list is None:
         return None
@@ -1149,15 +1168,16 @@ def _cjk_font() -> str | None:
         return None
     files = sorted(
         {line.split(":", 1)[0].strip() for line in out.splitlines() if line.strip()},
-        key=lambda f: ("Sans" not in f and "Hei" not in f, f),
+        key=lambda f: ("Regular" not in f, "Sans" not in f and "Hei" not in f, f),
     )
+    fallback = None
     for file in files:
         try:
-            font_manager.fontManager.addfont(file)
-            return font_manager.FontProperties(fname=file).get_name()
+            font_manager.fontManager.addfont(file)  # every face of a .ttc collection
+            fallback = fallback or font_manager.FontProperties(fname=file).get_name()
         except (OSError, RuntimeError, ValueError):
             continue
-    return None
+    return known() or fallback
 
 
 def _mpl_path(geom: Any) -> MplPath | None:
@@ -1194,9 +1214,9 @@ def overview_png(
     """Write a static overview image of the grids, for printed reports.
 
     Grids are filled by household count (with a colour bar) and labelled with their
-    ``grid_code``; grids whose ``status`` is not ``ok`` get an outline in the status
-    colour; community outlines are drawn dashed.  Drawn in the local UTM zone, so
-    distances are true, with a scale bar.
+    ``grid_code`` and household count; grids whose ``status`` is not ``ok`` get an
+    outline in the status colour; community outlines are drawn dashed.  Drawn in the
+    local UTM zone, so distances are true, with a scale bar.
 
     Parameters
     ----------
@@ -1208,7 +1228,7 @@ def overview_png(
     communities
         Community polygons for the dashed outlines.
     title
-        Title above the map (default "网格划分总览" / "Grid overview").
+        Title above the map (default "网格划分总览（N 个网格）" / "Grid overview (N grids)").
     lang
         {"zh", "en"}
         Language of the title, colour bar and legend.  Chinese text needs a CJK font
@@ -1277,18 +1297,17 @@ def overview_png(
     ax.set_axis_off()
 
     status = g["status"].astype(str).to_numpy() if "status" in g.columns else None
-    patches, faces, edges, widths = [], [], [], []
-    for i, geom in enumerate(g.geometry):
-        p = _mpl_path(geom)
-        if p is None:
-            continue
-        patches.append(PathPatch(p))
-        faces.append(cmap(norm(hh[i])) if np.isfinite(hh[i]) else _UNKNOWN_COLOR)
-        bad = status is not None and status[i] != "ok"
-        edges.append(STATUS_COLORS.get(status[i], _UNKNOWN_COLOR) if bad else "#303030")
-        widths.append(1.8 if bad else 0.6)
+    paths = [_mpl_path(geom) for geom in g.geometry]
+    keep = [i for i, p in enumerate(paths) if p is not None]
+    faces = [cmap(norm(hh[i])) if np.isfinite(hh[i]) else _UNKNOWN_COLOR for i in keep]
     ax.add_collection(
-        PatchCollection(patches, facecolors=faces, edgecolors=edges, linewidths=widths, zorder=1)
+        PatchCollection(
+            [PathPatch(paths[i]) for i in keep],
+            facecolors=faces,
+            edgecolors="#303030",
+            linewidths=0.6,
+            zorder=1,
+        )
     )
     if communities is not None:
         c = communities.to_crs(crs)
@@ -1303,29 +1322,61 @@ def overview_png(
                 zorder=2,
             )
         )
+    if status is not None:
+        # grids with a problem: an outline in the status colour, drawn just inside the grid
+        inset = max(maxx - minx, maxy - miny) / 400
+        bad = [i for i in keep if status[i] != "ok"]
+        rings = [_mpl_path(g.geometry.iloc[i].buffer(-inset)) or paths[i] for i in bad]
+        ax.add_collection(
+            PatchCollection(
+                [PathPatch(p) for p in rings],
+                facecolor="none",
+                edgecolors=[STATUS_COLORS.get(status[i], _UNKNOWN_COLOR) for i in bad],
+                linewidth=2.2,
+                zorder=2.5,
+            )
+        )
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
 
-    fontsize = float(np.clip(9.0 - len(g) / 40.0, 4.0, 9.0))
-    for pt, code in zip(g.geometry.representative_point(), g["grid_code"], strict=True):
+    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, pad=0.02)
+    # label size: fit each grid's width (points per metre of the axes once it is laid out)
+    box = ax.get_position()
+    fig_w, fig_h = fig.get_size_inches()
+    pt_per_m = min(
+        box.width * fig_w * 72 / max(maxx - minx, 1.0),
+        box.height * fig_h * 72 / max(maxy - miny, 1.0),
+    )
+    widths = (g.geometry.bounds["maxx"] - g.geometry.bounds["minx"]).to_numpy()
+    codes = g["grid_code"].astype(str).to_numpy()
+    ems = np.array([sum(1.0 if ord(ch) > 0x2E80 else 0.62 for ch in c) for c in codes])
+    fits = 0.8 * widths * pt_per_m / np.maximum(ems, 1.0)
+    # one size for all labels (a quarter of them may overflow their grid a little)
+    size = float(np.clip(np.percentile(fits[keep], 25), 3.5, 9.0)) if keep else 6.0
+    points = g.geometry.representative_point()
+    for i in keep:
+        code = codes[i]
+        label = code if not np.isfinite(hh[i]) else f"{code}\n{int(hh[i]):,}"
         ax.annotate(
-            str(code),
-            (pt.x, pt.y),
+            label,
+            (points.iloc[i].x, points.iloc[i].y),
             ha="center",
             va="center",
-            fontsize=fontsize,
+            fontsize=size,
+            linespacing=1.1,
             fontfamily=family,
             color="#111111",
             zorder=3,
-            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.6},
+            bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.55},
         )
 
     with warnings.catch_warnings():
         # a user title in Chinese without a CJK font: boxes instead of a crash
         warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
-        bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, pad=0.02)
         bar.set_label(text["legend_households"], fontfamily=family)
-        ax.set_title(title if title is not None else text["title"], fontfamily=family, fontsize=13)
+        if title is None:
+            title = text["title"].format(n=len(g))
+        ax.set_title(title, fontfamily=family, fontsize=13)
         if status is not None and (status != "ok").any():
             labels = _STATUS_TEXT[lang]
             present = [s for s in STATUS_COLORS if s != "ok" and (status == s).any()]

@@ -102,7 +102,7 @@ def _fix_fragments(cells: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, l
     kept_idx = kept_idx.drop_duplicates("owner").index.to_numpy()
     assigned = np.full(len(parts), -1, dtype=np.int64)
     assigned[kept_idx] = owner[kept_idx]
-    notes: list[str] = []
+    islands = 0
     while (assigned < 0).any():
         pending = np.flatnonzero(assigned < 0)
         done = np.flatnonzero(assigned >= 0)
@@ -125,13 +125,22 @@ def _fix_fragments(cells: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, l
                 best["d"].to_numpy(dtype=np.int64)
             ]
             continue
-        # Islands: nothing left touches an assigned piece; join the nearest cell.
+        # Islands: nothing left touches an assigned piece.  The piece nearest to a
+        # cell joins it; the rest of its island follows through shared boundaries on
+        # the next passes, so an island split by the Voronoi diagram stays whole.
         nearest_done = tree.nearest(parts[pending])
-        assigned[pending] = assigned[done[nearest_done]]
-        notes.append(
-            f"{len(pending)} piece(s) of the community with no building were joined to the "
+        gaps = shapely.distance(parts[pending], parts[done[nearest_done]])
+        closest = int(np.argmin(gaps))
+        assigned[pending[closest]] = assigned[done[nearest_done[closest]]]
+        islands += 1
+    notes = (
+        [
+            f"{islands} island(s) of the community with no building were joined to the "
             "nearest cell; the grid holding them has more than one polygon"
-        )
+        ]
+        if islands
+        else []
+    )
     frame = gpd.GeoSeries(parts).groupby(assigned).agg(lambda s: shapely.union_all(s.values))
     out = cells.copy()
     out[frame.index.to_numpy()] = frame.to_numpy()
@@ -285,6 +294,22 @@ def build_units(
         n=("hh", "size"),
         building=("building", "first"),
     )
+    # Rows of one building id far apart (one id, several geocodes) can average to a
+    # point outside the community, e.g. across the notch of a U, whose Voronoi cell
+    # misses the community: use the building's row point nearest to the mean instead.
+    mean_points = shapely.points(first[["x", "y"]].to_numpy())
+    comm_idx = first.index.get_level_values("comm").to_numpy()
+    astray = np.flatnonzero(~shapely.covers(comm.geometry.to_numpy()[comm_idx], mean_points))
+    for i in astray:
+        members = rows_frame.loc[
+            (rows_frame["comm"] == comm_idx[i])
+            & (rows_frame["key"] == first.index.get_level_values("key")[i]),
+            ["x", "y"],
+        ].to_numpy()
+        gaps = np.hypot(*(members - first[["x", "y"]].to_numpy()[i]).T)
+        first.iloc[i, [first.columns.get_loc("x"), first.columns.get_loc("y")]] = members[
+            int(np.argmin(gaps))
+        ]
     first["rx"] = np.round(first["x"].to_numpy() / _SNAP).astype(np.int64)
     first["ry"] = np.round(first["y"].to_numpy() / _SNAP).astype(np.int64)
     first = first.reset_index()

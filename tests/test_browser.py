@@ -60,10 +60,7 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     body = bytes(rgb)
     rows = []
     for y in range(height):
-        if y in (0, height - 1):
-            row = edge * width
-        else:
-            row = edge + body * (width - 2) + edge
+        row = edge * width if y in (0, height - 1) else edge + body * (width - 2) + edge
         rows.append(b"\x00" + row)
     raw = zlib.compress(b"".join(rows), 9)
 
@@ -76,12 +73,7 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
         )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", raw)
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
 
 
 TILE = _png(256, 256, (242, 240, 235))
@@ -90,7 +82,9 @@ TILE = _png(256, 256, (242, 240, 235))
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.is_file():
-        _missing(f"headless Chromium not found at {CHROMIUM}: run `bash scripts/install_browser.sh`")
+        _missing(
+            f"headless Chromium not found at {CHROMIUM}: run `bash scripts/install_browser.sh`"
+        )
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
@@ -158,9 +152,9 @@ def _open(browser, html: Path, *, offline: bool, n_grids: int):
     page = context.new_page()
     page.on(
         "console",
-        lambda msg: errors.append(f"console {msg.type}: {msg.text}")
-        if msg.type == "error"
-        else None,
+        lambda msg: (
+            errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        ),
     )
     page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
     start = time.perf_counter()
@@ -195,6 +189,13 @@ def _check_map(page, *, n_grids: int, lang_label: str) -> None:
     )
     assert "网格状态" in page.locator(".gk-legend").inner_text()
     page.get_by_text(lang_label, exact=True).click()
+    # grid names hide when zoomed out below the label zoom
+    assert labels.first.is_visible()
+    page.evaluate("window[document.querySelector('.leaflet-container').id].setZoom(11)")
+    page.wait_for_function("!document.querySelector('.gk-grid-label').offsetParent", timeout=5_000)
+    assert not labels.first.is_visible()
+    page.evaluate("window[document.querySelector('.leaflet-container').id].setZoom(15)")
+    page.wait_for_function("!!document.querySelector('.gk-grid-label').offsetParent", timeout=5_000)
 
 
 def test_map_renders_every_grid(browser, sample, tmp_path, record_property):

@@ -1,0 +1,727 @@
+"""Tests for gridkit.partition, gridkit._construct and gridkit._cpsat.
+
+Lattices are drawn as ASCII pictures of household counts (GerryChain's
+``three_by_three_grid``): one number per building, ``.`` where there is none,
+north at the top, 30 m between neighbours.  The tests assert what the product
+promises (contiguous grids, every unit in one grid, bounds met when they can
+be, honest statuses, reproducible plans), never exact labels.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from scipy import sparse
+from scipy.sparse import csgraph
+from strategies import (
+    from_picture,
+    household_bounds,
+    lattice_from_weights,
+    lattices,
+)
+
+from gridkit import _construct, _cpsat
+from gridkit.adjacency import adjacency_matrix, rook_pairs
+from gridkit.checks import is_contiguous, within_bounds
+from gridkit.errors import InputError
+from gridkit.partition import (
+    STATUSES,
+    GraphPartition,
+    GridRules,
+    number_grids,
+    partition_community,
+    partition_graph,
+)
+
+#: CP-SAT deterministic-time budget of the tests (about 5x that in wall time on a
+#: small CI box); the warm start already meets the bounds, so this is plenty.
+LIMIT = 0.1
+
+PROPERTY = settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+def three_by_three():
+    """Nine 100-household buildings, 900 households: exactly two grids fit.
+
+    100 100 100
+    100 100 100
+    100 100 100
+    """
+    return from_picture(three_by_three.__doc__)
+
+
+def five_by_four():
+    """Twenty mixed buildings, 2,860 households: four to seven grids fit.
+
+    120 180  90 200 150
+     60 140 170  80 190
+    200  30 110 160 130
+     90 170 150 100 140
+    """
+    return from_picture(five_by_four.__doc__)
+
+
+def two_blocks():
+    """Two blocks split by a river, 800 + 1,200 households: two pieces, three grids.
+
+    200 200  .  300 300
+    200 200  .  300 300
+    """
+    return from_picture(two_blocks.__doc__)
+
+
+def tower_with_annex():
+    """A 900-household tower, a 50-household annex touching only the tower, and two more.
+
+    The annex cannot be a grid on its own (50 < 400) and its only neighbour is
+    the tower, so it joins the tower's grid.
+
+     50 900 300 300
+    """
+    return from_picture(tower_with_annex.__doc__)
+
+
+def hourglass():
+    """Contiguity-infeasible: 1,200 households fit two grids by count, but not by shape.
+
+    Any contiguous split leaves a 300 on its own (below 400) or puts 900 together
+    (above 800), so some grid must be out of bounds.
+
+    300 600 300
+    """
+    return from_picture(hourglass.__doc__)
+
+
+def star():
+    """Contiguity-infeasible star: three 350s around a 100 hub, 1,150 households.
+
+    Two grids of 400–800 would need two leaves together, but leaves touch only
+    the hub.
+
+     .  350  .
+    350 100 350
+    """
+    return from_picture(star.__doc__)
+
+
+# ------------------------------------------------------------------- helpers
+
+
+def grid_loads(result: GraphPartition, weights: np.ndarray) -> np.ndarray:
+    return np.bincount(result.labels, weights=weights).astype(np.int64)
+
+
+def assert_valid_plan(
+    adj: sparse.spmatrix, weights: np.ndarray, result: GraphPartition, rules: GridRules
+) -> None:
+    """Invariants of every plan: coverage, dense labels, contiguity, honest statuses."""
+    adj = sparse.csr_matrix(adj)
+    n = len(weights)
+    labels = result.labels
+    assert labels.shape == (n,)
+    assert (labels >= 0).all(), "every unit is in a grid"
+    k = int(labels.max()) + 1 if n else 0
+    assert set(labels.tolist()) == set(range(k)), "labels are 0..k-1"
+    assert len(result.grid_status) == k
+    loads = np.bincount(labels, weights=weights, minlength=k).astype(np.int64)
+    oversize = weights > rules.max_households
+    for g in range(k):
+        members = np.flatnonzero(labels == g)
+        n_parts, _ = csgraph.connected_components(adj[members][:, members], directed=False)
+        assert n_parts == 1, f"grid {g} (units {members.tolist()}) is not contiguous"
+        if oversize[members].any():
+            expected = "oversize_building"
+        elif loads[g] < rules.min_households:
+            expected = "below_min"
+        elif loads[g] > rules.max_households:
+            expected = "above_max"
+        else:
+            expected = "ok"
+        assert result.grid_status[g] == expected, (g, int(loads[g]), result.grid_status)
+    assert set(result.grid_status) <= set(STATUSES)
+    assert result.solver_status in {"OPTIMAL", "FEASIBLE", "HEURISTIC"}
+
+
+def assert_in_bounds(weights: np.ndarray, result: GraphPartition, rules: GridRules) -> None:
+    loads = grid_loads(result, weights)
+    assert result.grid_status == ["ok"] * len(loads)
+    assert ((loads >= rules.min_households) & (loads <= rules.max_households)).all(), loads
+    total = int(weights.sum())
+    k = len(loads)
+    assert math.ceil(total / rules.max_households) <= k <= total // rules.min_households
+
+
+def violation(loads: np.ndarray, rules: GridRules) -> int:
+    """Households outside the bounds, summed over grids."""
+    return int(
+        np.clip(rules.min_households - loads, 0, None).sum()
+        + np.clip(loads - rules.max_households, 0, None).sum()
+    )
+
+
+def min_violation(adj: sparse.spmatrix, weights: np.ndarray, rules: GridRules) -> int:
+    """Smallest total violation of any contiguous partition (exact; small graphs only).
+
+    Dynamic programme over bitmasks: the block holding the lowest unit of the
+    remaining set is any connected subset containing it.
+    """
+    adj = sparse.csr_matrix(adj)
+    n = len(weights)
+    assert n <= 12
+    nbr = [
+        int(sum(1 << int(j) for j in adj.indices[adj.indptr[i] : adj.indptr[i + 1]]))
+        for i in range(n)
+    ]
+
+    def connected(mask: int) -> bool:
+        start = mask & -mask
+        seen, frontier = start, start
+        while frontier:
+            i = frontier.bit_length() - 1
+            frontier &= ~(1 << i)
+            new = nbr[i] & mask & ~seen
+            seen |= new
+            frontier |= new
+        return seen == mask
+
+    cost = {}
+    for mask in range(1, 1 << n):
+        if connected(mask):
+            load = sum(int(weights[i]) for i in range(n) if mask >> i & 1)
+            cost[mask] = violation(np.array([load]), rules)
+    best = [0] + [math.inf] * ((1 << n) - 1)
+    for mask in range(1, 1 << n):
+        low = mask & -mask
+        rest = mask & ~low
+        sub = rest
+        while True:
+            block = sub | low
+            if block in cost:
+                best[mask] = min(best[mask], cost[block] + best[mask & ~block])
+            if sub == 0:
+                break
+            sub = (sub - 1) & rest
+    return int(best[(1 << n) - 1])
+
+
+def solve(lattice, rules: GridRules | None = None, **kwargs) -> GraphPartition:
+    adj, w, xy = lattice
+    kwargs.setdefault("time_limit", LIMIT)
+    return partition_graph(adj, w, xy, rules=rules, **kwargs)
+
+
+# ------------------------------------------------------- feasible lattices
+
+
+@pytest.mark.parametrize("lattice", [three_by_three, five_by_four], ids=lambda f: f.__name__)
+def test_feasible_lattice_meets_bounds(lattice):
+    adj, w, xy = lattice()
+    rules = GridRules()
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    assert_in_bounds(w, result, rules)
+    assert result.solver_status in {"OPTIMAL", "FEASIBLE"}
+    assert result.objective is not None and result.objective >= 0
+
+
+def test_three_by_three_makes_two_grids():
+    adj, w, xy = three_by_three()
+    result = solve((adj, w, xy))
+    assert sorted(grid_loads(result, w).tolist()) in ([400, 500], [500, 400])
+
+
+def test_tight_bounds_force_the_grid_count():
+    """1,200 households with bounds 550–650: only two grids of 550–650 fit."""
+    adj, w, xy = lattice_from_weights([[100] * 4] * 3)
+    rules = GridRules(min_households=550, max_households=650)
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    assert_in_bounds(w, result, rules)
+    assert len(result.grid_status) == 2
+
+
+def test_target_steers_the_number_of_grids():
+    """3,200 households: a target of 410 asks for more grids than a target of 790."""
+    adj, w, xy = lattice_from_weights([[200] * 4] * 4)
+    few = solve((adj, w, xy), GridRules(target_households=790))
+    many = solve((adj, w, xy), GridRules(target_households=410))
+    for result in (few, many):
+        assert_valid_plan(adj, w, result, GridRules())
+        assert_in_bounds(w, result, GridRules())
+    assert len(few.grid_status) < len(many.grid_status)
+
+
+def test_gap_is_consistent():
+    adj, w, xy = five_by_four()
+    result = solve((adj, w, xy))
+    assert result.bound is not None and result.objective is not None
+    assert result.bound <= result.objective + 1e-6
+    assert 0.0 <= result.gap <= 1.0
+    labels = np.zeros(1, dtype=np.int64)
+    assert GraphPartition(labels, ["ok"], "OPTIMAL", objective=0.0, bound=0.0).gap == 0.0
+    assert GraphPartition(labels, ["ok"], "OPTIMAL", objective=10.0, bound=None).gap is None
+    assert GraphPartition(labels, ["ok"], "FEASIBLE", objective=10.0, bound=7.5).gap == 0.25
+
+
+def test_no_time_to_solve_keeps_the_warm_start():
+    """With no CP-SAT budget the warm start is the plan: still complete and in bounds."""
+    adj, w, xy = lattice_from_weights(
+        np.random.default_rng(1).integers(12, 200, size=(8, 8)).tolist()
+    )
+    rules = GridRules()
+    result = solve((adj, w, xy), rules, time_limit=1e-9)
+    assert result.solver_status == "HEURISTIC"
+    assert any("kept the warm-start plan" in note for note in result.notes)
+    assert_valid_plan(adj, w, result, rules)
+    assert_in_bounds(w, result, rules)
+    assert result.objective is not None and result.bound is None
+
+
+# ------------------------------------------------------- infeasible inputs
+
+
+def test_total_below_min_is_one_below_min_grid():
+    adj, w, xy = lattice_from_weights([[60, 60], [60, 70]])
+    result = solve((adj, w, xy))
+    assert result.labels.tolist() == [0, 0, 0, 0]
+    assert result.grid_status == ["below_min"]
+    assert result.solver_status == "OPTIMAL"
+
+
+def test_single_oversize_building_is_its_own_grid():
+    adj, w, xy = lattice_from_weights([[200, 950, 200], [200, 200, 200]])
+    rules = GridRules()
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    tower = result.labels[1]
+    assert (result.labels == tower).sum() == 1, "the tower is alone in its grid"
+    assert result.grid_status[tower] == "oversize_building"
+    others = [s for g, s in enumerate(result.grid_status) if g != tower]
+    assert others and set(others) == {"ok"}, "the other 1,000 households still fit two grids"
+    assert any("above max_households" in note for note in result.notes)
+
+
+def test_piece_touching_only_an_oversize_building_joins_it():
+    adj, w, xy = tower_with_annex()
+    rules = GridRules()
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    annex, tower, east = 0, 1, 2
+    assert result.labels[annex] == result.labels[tower]
+    assert result.labels[east] != result.labels[tower]
+    assert result.grid_status[result.labels[tower]] == "oversize_building"
+    assert result.grid_status[result.labels[east]] == "ok"
+
+
+def test_isolated_small_piece_becomes_below_min_grid():
+    """A 100-household piece cut off from everything else stays on its own."""
+    adj, w, xy = from_picture(
+        """
+        200 200 200  .  100
+        200 200 200  .   .
+        """
+    )
+    rules = GridRules()
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    lone = result.labels[3]
+    assert (result.labels == lone).sum() == 1
+    assert result.grid_status[lone] == "below_min"
+    assert result.grid_status.count("ok") == len(result.grid_status) - 1
+
+
+@pytest.mark.parametrize("lattice", [hourglass, star], ids=lambda f: f.__name__)
+def test_contiguity_infeasible_gives_complete_plan_with_honest_statuses(lattice):
+    adj, w, xy = lattice()
+    rules = GridRules()
+    assert _construct.count_feasible(int(w.sum()), 400, 800), "feasible by count alone"
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    assert set(result.grid_status) - {"ok"}, "some grid must be out of bounds"
+    assert any("soft bounds" in note for note in result.notes)
+    # The plan is the best possible one: no contiguous plan is closer to the bounds.
+    loads = grid_loads(result, w)
+    assert violation(loads, rules) == min_violation(adj, w, rules)
+    assert result.bound is None, "no proven bound is claimed for a soft-bounded plan"
+
+
+def test_two_components_are_partitioned_separately():
+    adj, w, xy = two_blocks()
+    rules = GridRules()
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    assert_in_bounds(w, result, rules)
+    west, east = [0, 1, 4, 5], [2, 3, 6, 7]
+    assert not set(result.labels[west]) & set(result.labels[east])
+    assert len(set(result.labels[west])) == 1
+    assert len(set(result.labels[east])) == 2
+    assert any("2 separate pieces" in note for note in result.notes)
+
+
+def test_degenerate_graphs():
+    empty = partition_graph(
+        sparse.csr_matrix((0, 0)), np.array([], dtype=np.int64), np.zeros((0, 2))
+    )
+    assert empty.labels.tolist() == [] and empty.grid_status == []
+
+    rules = GridRules()
+    adj = adjacency_matrix(3, np.array([0, 1]), np.array([1, 2]))
+    xy = np.array([[0.0, 0.0], [30.0, 0.0], [60.0, 0.0]])
+    zeros = partition_graph(adj, np.zeros(3, dtype=np.int64), xy, rules=rules)
+    assert_valid_plan(adj, np.zeros(3, dtype=np.int64), zeros, rules)
+    assert zeros.grid_status == ["below_min"]
+
+    towers = np.array([900, 1000, 850])
+    all_big = partition_graph(adj, towers, xy, rules=rules)
+    assert_valid_plan(adj, towers, all_big, rules)
+    assert all_big.grid_status == ["oversize_building"] * 3
+
+    isolated = sparse.csr_matrix((3, 3))
+    alone = partition_graph(isolated, np.array([500, 600, 100]), xy, rules=rules)
+    assert_valid_plan(isolated, np.array([500, 600, 100]), alone, rules)
+    assert sorted(alone.grid_status) == ["below_min", "ok", "ok"]
+
+
+def test_zero_household_units_are_covered():
+    adj, w, xy = from_picture(
+        """
+        0 300 300 0
+        0 300 300 0
+        """
+    )
+    rules = GridRules()
+    result = solve((adj, w, xy), rules)
+    assert_valid_plan(adj, w, result, rules)
+    assert_in_bounds(w, result, rules)
+
+
+# ------------------------------------------------------------ determinism
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_same_inputs_same_plan(workers):
+    adj, w, xy = from_picture(
+        """
+        120 180  90 200 150 110
+         60 140 170  80 190  70
+        200  30 110 160 130 180
+         90 170 150 100 140  60
+        """
+    )
+    first = solve((adj, w, xy), workers=workers)
+    second = solve((adj.copy(), w.copy(), xy.copy()), workers=workers)
+    np.testing.assert_array_equal(first.labels, second.labels)
+    assert first.grid_status == second.grid_status
+    assert first.objective == second.objective
+
+
+def test_tree_partition_depends_only_on_seed():
+    adj, w, _ = five_by_four()
+    kwargs = {"min_households": 400, "max_households": 800, "target": 600}
+    a = _construct.tree_partition(adj, w, seed=3, **kwargs)
+    b = _construct.tree_partition(adj, w, seed=3, **kwargs)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    assert a.in_bounds == b.in_bounds
+
+
+# --------------------------------------------------------------- properties
+
+
+@PROPERTY
+@given(lattice=lattices(min_side=2, max_side=6))
+def test_property_plan_is_complete_and_contiguous(lattice):
+    adj, w, _ = lattice
+    rules = GridRules()
+    result = solve(lattice, rules, time_limit=0.05)
+    assert_valid_plan(adj, w, result, rules)
+    plan = _construct.tree_partition(adj, w, min_households=400, max_households=800, target=600)
+    if int(w.sum()) > rules.max_households and plan.in_bounds:
+        assert_in_bounds(w, result, rules)
+
+
+@PROPERTY
+@given(
+    lattice=lattices(min_side=1, max_side=6, max_households=600, holes=True),
+    seed=st.integers(0, 2**16),
+)
+def test_property_tree_partition_parts_are_connected(lattice, seed):
+    adj, w, _ = lattice
+    plan = _construct.tree_partition(
+        adj, w, min_households=300, max_households=500, target=400, seed=seed
+    )
+    k = int(plan.labels.max()) + 1
+    assert set(plan.labels.tolist()) == set(range(k))
+    loads = np.bincount(plan.labels, weights=w).astype(np.int64)
+    for g in range(k):
+        members = np.flatnonzero(plan.labels == g)
+        n_parts, _ = csgraph.connected_components(adj[members][:, members], directed=False)
+        assert n_parts == 1
+    # A part holds more than max_households only if it is a single (oversize) building.
+    big = np.flatnonzero(loads > 500)
+    assert all((plan.labels == g).sum() == 1 for g in big)
+    assert plan.in_bounds == bool(((loads >= 300) & (loads <= 500)).all())
+
+
+@settings(max_examples=200, deadline=None)
+@given(total=st.integers(-5, 6000), bounds=household_bounds(min_value=1, max_value=1500))
+def test_property_count_feasible_matches_definition(total, bounds):
+    lo, hi = bounds
+    brute = any(a * lo <= total <= a * hi for a in range(1, max(total, 0) // lo + 2))
+    assert _construct.count_feasible(total, lo, hi) == brute
+
+
+@PROPERTY
+@given(
+    lattice=lattices(min_side=1, max_side=3, min_households=12, max_households=200),
+    lo=st.integers(100, 400),
+    width=st.integers(0, 250),
+)
+def test_property_soft_plan_minimises_violation(lattice, lo, width):
+    """Whatever the bounds, the plan is as close to them as any contiguous plan can be."""
+    adj, w, _ = lattice
+    rules = GridRules(min_households=lo, max_households=max(lo + width, int(w.max())))
+    result = solve(lattice, rules, time_limit=0.05)
+    assert_valid_plan(adj, w, result, rules)
+    assume(result.solver_status == "OPTIMAL")
+    assert violation(grid_loads(result, w), rules) == min_violation(adj, w, rules)
+
+
+# --------------------------------------------------------------- CP-SAT model
+
+
+def test_allowed_pairs_precedence_and_weight_reach():
+    """On a path, unit 3 can join centre 0 only through 1 and 2, and only if the path fits."""
+    adj, w, _ = lattice_from_weights([[300, 300, 300, 300]])
+    dist = csgraph.dijkstra(adj, directed=False)
+    pair_i, pair_c, preds = _cpsat.allowed_pairs(adj, w, dist, max_households=800)
+    pairs = set(zip(pair_i.tolist(), pair_c.tolist(), strict=True))
+    assert {(i, i) for i in range(4)} <= pairs
+    assert (1, 0) in pairs and (2, 0) not in pairs  # 900 households on the path 0-1-2
+    for p, (i, c) in enumerate(zip(pair_i, pair_c, strict=True)):
+        if i == c:
+            assert preds[p] == []
+        else:
+            assert preds[p], "a non-centre pair has a closer neighbour"
+            for q in preds[p]:
+                assert pair_c[q] == c and dist[c, pair_i[q]] < dist[c, i]
+    loose = _cpsat.allowed_pairs(adj, w, dist, max_households=None)
+    assert len(loose[0]) == 16
+
+
+# ------------------------------------------------------------------ GridRules
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        (
+            {"min_households": 900, "max_households": 800},
+            r"min_households=900, max_households=800.*--min-households",
+        ),
+        ({"min_households": 0}, r"1 <= min <= max.*min_households=0"),
+        ({"target_households": 900}, r"target_households`=900 is outside the bounds \[400, 800\]"),
+        ({"target_households": 399}, r"399.*pick a value between them"),
+        ({"balance_weight": -1.0}, r"balance_weight` must be >= 0, got -1.0"),
+    ],
+)
+def test_grid_rules_validation(kwargs, match):
+    with pytest.raises(InputError, match=match):
+        GridRules(**kwargs)
+
+
+def test_grid_rules_target():
+    assert GridRules().target == 600
+    assert GridRules(min_households=300, max_households=501).target == 400
+    assert GridRules(target_households=450).target == 450
+
+
+# --------------------------------------------------------------- number_grids
+
+
+def test_number_grids_bands_north_to_south_then_west_to_east():
+    # Six grids in two bands; y jitters a little within a band, x is out of order.
+    xy = np.array([[250, 95], [10, 105], [130, 100], [240, 5], [0, -3], [120, 0]], dtype=float)
+    labels = np.array([11, 5, 8, 2, 7, 3])
+    seq = number_grids(labels, xy, np.full(6, 100 * 100.0))
+    assert seq.tolist() == [3, 1, 2, 6, 4, 5]
+
+
+def test_number_grids_uses_area_weighted_centroids():
+    # Grid 0 is two cells whose big southern cell pulls it south of grid 1.
+    xy = np.array([[0, 100], [0, 0], [50, 60]], dtype=float)
+    labels = np.array([0, 0, 1])
+    area = np.array([1.0, 100.0, 50.0])
+    seq = number_grids(labels, xy, area)
+    assert seq[2] == 1 and seq[0] == seq[1] == 2
+
+
+@PROPERTY
+@given(lattice=lattices(min_side=2, max_side=6), k=st.integers(1, 8), seed=st.integers(0, 99))
+def test_property_number_grids_is_a_numbering(lattice, k, seed):
+    _, w, xy = lattice
+    labels = np.random.default_rng(seed).integers(0, k, size=len(w)) * 3
+    seq = number_grids(labels, xy, np.full(len(w), 900.0))
+    k_used = len(np.unique(labels))
+    assert sorted(set(seq.tolist())) == list(range(1, k_used + 1))
+    for lab in np.unique(labels):
+        assert len(set(seq[labels == lab].tolist())) == 1
+
+
+# ------------------------------------------------------ partition_community
+
+
+def box_units(
+    picture: str, *, community_id: str = "c1", side: float = 30.0, index_start: int = 0
+) -> gpd.GeoDataFrame:
+    """Units of one community from a picture: a ``side``-metre box per building."""
+    _, w, xy = from_picture(picture, spacing=side)
+    cells = [shapely.box(x - side / 2, y - side / 2, x + side / 2, y + side / 2) for x, y in xy]
+    n = len(w)
+    return gpd.GeoDataFrame(
+        {
+            "unit_id": np.arange(n),
+            "community_id": community_id,
+            "households": w,
+            "building_id": [f"B{i + 1:02d}" for i in range(n)],
+            "x": xy[:, 0],
+            "y": xy[:, 1],
+        },
+        geometry=cells,
+        crs=32650,
+        index=pd.RangeIndex(index_start, index_start + n),
+    )
+
+
+def dissolve(units: gpd.GeoDataFrame, labels: pd.Series) -> gpd.GeoDataFrame:
+    frame = units.assign(grid=labels)
+    return frame.dissolve("grid", aggfunc={"households": "sum"})
+
+
+def test_partition_community_on_box_lattice():
+    units = box_units(
+        """
+        120 180  90 200 150
+         60 140 170  80 190
+        200  30 110 160 130
+         90 170 150 100 140
+        """,
+        index_start=100,
+    )
+    rules = GridRules()
+    plan = partition_community(units, rules=rules, time_limit=LIMIT)
+    assert plan.community_id == "c1"
+    assert plan.labels.index.equals(units.index)
+    k = len(plan.grid_status)
+    assert sorted(plan.labels.unique().tolist()) == list(range(1, k + 1))
+    assert set(plan.grid_status.values()) == {"ok"}
+    grids = dissolve(units, plan.labels)
+    assert is_contiguous(grids).all()
+    assert within_bounds(grids).all()
+    # rook adjacency of the boxes is the lattice's adjacency
+    left, _, length = rook_pairs(units.geometry.to_numpy())
+    assert len(left) == 4 * 4 + 3 * 5
+    np.testing.assert_allclose(length, 30.0)
+    # numbered north→south in bands, west→east within a band
+    centroids = grids.geometry.centroid
+    bands = (centroids.y.max() - centroids.y) // math.sqrt(grids.area.mean())
+    keys = list(zip(bands, centroids.x, strict=True))
+    assert keys == sorted(keys)
+
+
+def test_partition_community_does_not_mutate_units():
+    units = box_units("200 200 200\n200 200 200")
+    before = units.copy()
+    partition_community(units, time_limit=LIMIT)
+    pd.testing.assert_frame_equal(units, before)
+
+
+def test_partition_community_below_min_note():
+    units = box_units("60 60 60", community_id="420204004002")
+    plan = partition_community(units, time_limit=LIMIT)
+    assert plan.grid_status == {1: "below_min"}
+    assert (plan.labels == 1).all()
+    note = plan.notes[0]
+    assert "420204004002" in note and "180 households" in note and "400" in note
+    assert "min_households" in note
+
+
+def test_partition_community_oversize_note_names_the_building():
+    units = box_units(
+        """
+        200 950 200
+        200 200 200
+        """
+    )
+    plan = partition_community(units, time_limit=LIMIT)
+    tower = plan.labels.iloc[1]
+    assert plan.grid_status[tower] == "oversize_building"
+    assert (plan.labels == tower).sum() == 1
+    assert {s for g, s in plan.grid_status.items() if g != tower} == {"ok"}
+    notes = [n for n in plan.notes if "B02" in n]
+    assert len(notes) == 1
+    assert "950 households" in notes[0] and "800" in notes[0] and "max_households" in notes[0]
+    assert not any(re.search(r"\d+ building\(s\) above", n) for n in plan.notes)
+
+
+def test_partition_community_rejects_two_communities():
+    units = pd.concat(
+        [box_units("200", community_id="a"), box_units("200", community_id="b", index_start=1)]
+    )
+    with pytest.raises(InputError, match="got 2 communities"):
+        partition_community(units)
+
+
+@pytest.fixture(scope="module")
+def sample_units():
+    from gridkit.datasets import make_sample
+    from gridkit.units import build_units
+
+    boundaries, buildings = make_sample(seed=0)
+    boundaries = boundaries.assign(row=np.arange(1, len(boundaries) + 1))
+    households = buildings.assign(
+        household_id=[str(i + 1) for i in range(len(buildings))],
+        row=np.arange(1, len(buildings) + 1),
+    )
+    return build_units(boundaries, households).units
+
+
+@pytest.mark.parametrize(
+    ("community_id", "expected"),
+    [
+        ("420204002002", {"ok"}),  # 850 households: two grids of 400–450
+        ("420204004002", {"below_min"}),  # 250 households
+        ("420204002008", {"ok", "oversize_building"}),  # a 950-household tower
+    ],
+)
+def test_partition_community_on_sample(sample_units, community_id, expected):
+    units = sample_units[sample_units["community_id"] == community_id]
+    rules = GridRules()
+    plan = partition_community(units, rules=rules, time_limit=0.2)
+    assert set(plan.grid_status.values()) == expected
+    grids = dissolve(units, plan.labels)
+    assert is_contiguous(grids).all()
+    statuses = grids.index.map(plan.grid_status)
+    ok = statuses == "ok"
+    assert within_bounds(grids[ok]).all()
+    assert grids["households"].sum() == units["households"].sum()
+    assert plan.labels.sort_values().drop_duplicates().tolist() == list(
+        range(1, len(plan.grid_status) + 1)
+    )
+    if "oversize_building" in expected:
+        assert any("950 households" in n for n in plan.notes)
+    assert (grids.area > 0).all()
