@@ -202,6 +202,97 @@ def _plan_objective(labels, centres, w, xy, lam, rules) -> float:
     return total
 
 
+#: Components up to this many units are solved by one exact model with the
+#: whole time budget; larger ones spend ``EXACT_SHARE`` of it on the whole
+#: model (for a proven bound and a first plan) and the rest on LNS.
+EXACT_UNITS = 60
+EXACT_SHARE = 0.3
+#: LNS: grids freed together, and the deterministic budget of one re-solve.
+LNS_GRIDS = 3
+LNS_STEP_LIMIT = 0.5
+
+
+def _graph_distances(adj: sparse.csr_matrix, xy: np.ndarray) -> np.ndarray:
+    """All-pairs shortest-path lengths (metres) along the adjacency graph."""
+    coo = adj.tocoo()
+    lengths = np.hypot(*(xy[coo.row] - xy[coo.col]).T) + 1e-3
+    return csgraph.dijkstra(
+        sparse.csr_matrix((lengths, (coo.row, coo.col)), shape=adj.shape), directed=False
+    )
+
+
+def _improve_by_lns(
+    adj: sparse.csr_matrix,
+    w: np.ndarray,
+    xy: np.ndarray,
+    labels: np.ndarray,
+    *,
+    rules: GridRules,
+    lam: int,
+    budget: float,
+    seed: int,
+) -> tuple[np.ndarray, float, int]:
+    """Large-neighbourhood search: free a grid and its closest neighbours, re-solve exactly.
+
+    For every grid in turn (by centre index), the grid and the
+    ``LNS_GRIDS - 1`` neighbouring grids sharing most adjacency edges with it
+    are freed and re-partitioned by the exact model on their units (the
+    number of grids may change), hinted with the current plan.  A re-solve is
+    kept only if it lowers the objective, so the plan stays valid and only
+    improves.  Passes repeat until one improves nothing or ``budget``
+    (deterministic seconds) is spent; the result depends only on the inputs.
+
+    Returns
+    -------
+    labels, spent, accepted
+        Improved labels (centre index per unit), deterministic time used and
+        the number of accepted moves.
+    """
+    labels = labels.copy()
+    coo = adj.tocoo()
+    row, col = coo.row, coo.col
+    spent, accepted, improved = 0.0, 0, True
+    while improved and spent < budget:
+        improved = False
+        for g in np.unique(labels):
+            if spent >= budget:
+                break
+            if not np.any(labels == g):
+                continue  # merged away earlier in this pass
+            a, b = labels[row], labels[col]
+            nbrs, shared = np.unique(b[(a == g) & (b != g)], return_counts=True)
+            chosen = [int(g)] + [int(x) for x in nbrs[np.lexsort((nbrs, -shared))][: LNS_GRIDS - 1]]
+            if len(chosen) < 2:
+                continue
+            nodes = np.flatnonzero(np.isin(labels, chosen))
+            sub = adj[nodes][:, nodes].tocsr()
+            sw, sxy = w[nodes], xy[nodes]
+            dist = _graph_distances(sub, sxy)
+            _, local = np.unique(labels[nodes], return_inverse=True)
+            centres = {
+                int(lab): _centre_for(np.flatnonzero(local == lab), sub, sw, sxy, dist)
+                for lab in np.unique(local)
+            }
+            current = _plan_objective(local, centres, sw, sxy, lam, rules)
+            grid_model = _cpsat.build_model(
+                sub, sw, sxy, dist,
+                min_households=rules.min_households,
+                max_households=rules.max_households,
+                target=rules.target,
+                balance_weight=lam,
+                hard=True,
+                keep={(i, centres[int(lab)]) for i, lab in enumerate(local)},
+            )
+            _cpsat.add_hint(grid_model, local, centres)
+            result = _cpsat.solve(grid_model, time_limit=LNS_STEP_LIMIT, seed=seed, workers=1)
+            spent += result.deterministic_time
+            if result.labels is not None and result.objective < current - 0.5:
+                labels[nodes] = nodes[result.labels]
+                accepted += 1
+                improved = True
+    return labels, spent, accepted
+
+
 def _solve_component(
     adj: sparse.csr_matrix,
     w: np.ndarray,
@@ -212,17 +303,17 @@ def _solve_component(
     seed: int,
     workers: int,
 ) -> tuple[np.ndarray, str, float | None, float | None, float, float, list[str]]:
-    """Partition one connected component whose units all fit a grid on their own."""
+    """Partition one connected component whose units all fit a grid on their own.
+
+    Returns labels (the centre unit of each unit), solver status, objective,
+    proven bound, wall time, deterministic time and notes.
+    """
     n = len(w)
     total = int(w.sum())
     if total <= rules.max_households or n == 1:
         return np.zeros(n, dtype=np.int64), "OPTIMAL", 0.0, 0.0, 0.0, 0.0, []
     notes: list[str] = []
-    coo = adj.tocoo()
-    lengths = np.hypot(*(xy[coo.row] - xy[coo.col]).T) + 1e-3
-    graph_dist = csgraph.dijkstra(
-        sparse.csr_matrix((lengths, (coo.row, coo.col)), shape=adj.shape), directed=False
-    )
+    graph_dist = _graph_distances(adj, xy)
     plan = _construct.tree_partition(
         adj,
         w,
@@ -240,6 +331,7 @@ def _solve_component(
     heuristic_cost = _plan_objective(plan.labels, centres, w, xy, lam, rules)
     if not plan.in_bounds:
         notes.append("the warm start could not meet the bounds; the model ran with soft bounds")
+    large = plan.in_bounds and n > EXACT_UNITS
     grid_model = _cpsat.build_model(
         adj,
         w,
@@ -254,45 +346,47 @@ def _solve_component(
         keep={(i, centres[int(lab)]) for i, lab in enumerate(plan.labels)},
     )
     _cpsat.add_hint(grid_model, plan.labels, centres)
-    result = _cpsat.solve(grid_model, time_limit=time_limit, seed=seed, workers=workers)
+    result = _cpsat.solve(
+        grid_model,
+        time_limit=time_limit * (EXACT_SHARE if large else 1.0),
+        seed=seed,
+        workers=workers,
+    )
+    wall, det = result.wall_time, result.deterministic_time
     if result.labels is None:
         notes.append(f"CP-SAT returned {result.status}; kept the warm-start plan")
-        return (
-            heuristic_labels,
-            "HEURISTIC",
-            heuristic_cost if plan.in_bounds else None,
-            None,
-            result.wall_time,
-            result.deterministic_time,
-            notes,
-        )
-    if plan.in_bounds and result.objective > heuristic_cost + 1e-6:
-        notes.append("CP-SAT did not improve on the warm start; kept the warm start")
-        return (
-            heuristic_labels,
-            "FEASIBLE",
-            heuristic_cost,
-            result.bound,
-            result.wall_time,
-            result.deterministic_time,
-            notes,
-        )
-    objective = result.objective
+        labels, objective, status = heuristic_labels, heuristic_cost, "HEURISTIC"
+    elif plan.in_bounds and result.objective > heuristic_cost + 1e-6:
+        labels, objective, status = heuristic_labels, heuristic_cost, "FEASIBLE"
+    else:
+        labels, objective, status = result.labels, result.objective, result.status
     bound = result.bound
     if not plan.in_bounds:
-        # Report the plan's own objective, without the violation penalty.
-        solved = {int(c): int(c) for c in np.unique(result.labels)}
-        objective = _plan_objective(result.labels, solved, w, xy, lam, rules)
+        if result.labels is not None:
+            # Report the plan's own objective, without the violation penalty.
+            objective = _plan_objective(
+                labels, {int(c): int(c) for c in np.unique(labels)}, w, xy, lam, rules
+            )
+        else:
+            objective = None
         bound = None
-    return (
-        result.labels,
-        result.status,
-        objective,
-        bound,
-        result.wall_time,
-        result.deterministic_time,
-        notes,
-    )
+    elif large and status != "OPTIMAL":
+        started = time.perf_counter()
+        labels, spent, accepted = _improve_by_lns(
+            adj, w, xy, labels, rules=rules, lam=lam, budget=time_limit - det, seed=seed
+        )
+        wall += time.perf_counter() - started
+        det += spent
+        objective = _plan_objective(
+            labels, {int(c): int(c) for c in np.unique(labels)}, w, xy, lam, rules
+        )
+        if accepted:
+            notes.append(f"large-neighbourhood search improved the plan {accepted} time(s)")
+        if status == "HEURISTIC" and accepted:
+            status = "FEASIBLE"
+        if bound is not None and objective <= bound + 0.5:
+            status = "OPTIMAL"
+    return labels, status, objective, bound, wall, det, notes
 
 
 def partition_graph(
