@@ -78,6 +78,7 @@ _TIANDITU_TILES = (
 
 _BASEMAPS = ("osm", "amap", "tianditu", "none")
 _MAX_ZOOM = 19
+_MIN_LABEL_ZOOM = 12
 _REQUIRED = ("grid_code", "households")
 
 STATUS_COLORS: dict[str, str] = {
@@ -169,11 +170,14 @@ _COLUMN_TEXT: dict[str, dict[str, str]] = {
         "area_m2": "面积（平方米）",
         "compactness": "紧凑度",
         "status": "状态",
-        "grid_worker": "网格员",
+        "grid_worker": "专职网格员",
         "grid_leader": "网格长",
-        "police": "社区民警",
-        "party_secretary": "党支部书记",
+        "police": "民警",
+        "part_time": "兼职网格员",
         "volunteer": "志愿者",
+        "mediator": "民调员",
+        "legal_adviser": "法律顾问",
+        "missing_roles": "缺员岗位",
         "building_id": "楼栋编号",
         "household_id": "住户编号",
         "compound": "小区",
@@ -193,9 +197,12 @@ _COLUMN_TEXT: dict[str, dict[str, str]] = {
         "status": "Status",
         "grid_worker": "Grid worker",
         "grid_leader": "Grid leader",
-        "police": "Community police",
-        "party_secretary": "Party secretary",
+        "police": "Police officer",
+        "part_time": "Part-time grid worker",
         "volunteer": "Volunteer",
+        "mediator": "Mediator",
+        "legal_adviser": "Legal adviser",
+        "missing_roles": "Missing roles",
         "building_id": "Building",
         "household_id": "Household",
         "compound": "Compound",
@@ -209,8 +216,14 @@ _GRID_COLUMNS = (
     "buildings", "area_m2", "compactness", "status",
 )  # fmt: skip
 
-#: Worker columns of ``grids`` shown in the tooltip when present (all columns go in the popup).
-WORKER_COLUMNS = ("grid_leader", "grid_worker", "police", "party_secretary", "volunteer")
+#: Staffing columns of ``grids`` (one per role of :mod:`gridkit.roster`, names joined by
+#: "、", plus ``missing_roles``), listed after the grid contract in popups.
+WORKER_COLUMNS = (
+    "grid_leader", "grid_worker", "police", "part_time", "volunteer", "mediator",
+    "legal_adviser", "missing_roles",
+)  # fmt: skip
+#: The ones also shown in the tooltip.
+_TOOLTIP_WORKERS = ("grid_leader", "grid_worker", "police", "missing_roles")
 
 
 # --------------------------------------------------------------------------- explore
@@ -291,8 +304,9 @@ def explore(
     height
         Height of the map in pixels or as a CSS size (default ``"100%"``).
     label_min_zoom
-        Zoom level from which grid names are shown.  ``None`` picks the level at
-        which a typical grid is about as wide as its name (usually 14–16).
+        Zoom level from which grid names are shown.  ``None`` picks it per grid: the
+        level at which the grid is about as wide as its name (usually 14–17), so
+        small grids in dense areas are named only when zoomed in.
 
     Returns
     -------
@@ -356,7 +370,7 @@ def explore(
         draw_comm = _to_map_crs(communities, "communities", shift=shift)
         _add_outline_layers(m, draw_comm, lang=lang)
 
-    labels = _add_labels(m, draw_grids, text)
+    _add_labels(m, draw_grids, text, min_zoom=label_min_zoom)
     if households is not None:
         _add_points(m, _to_map_crs(households, "households", shift=shift), draw_grids, lang=lang)
     if workers is not None:
@@ -367,9 +381,7 @@ def explore(
         status_layer=status_layer,
         html_by_layer=_legend_html(colormap, status_counts, lang=lang),
     ).add_to(m)
-    if label_min_zoom is None:
-        label_min_zoom = _auto_label_zoom(grids, draw_grids)
-    _LabelZoom(labels, min_zoom=label_min_zoom, plain_background=new_map and _no_tiles(m)).add_to(m)
+    _LabelZoom(plain_background=new_map and _no_tiles(m)).add_to(m)
 
     _replace_layer_control(m)
     minx, miny, maxx, maxy = draw_grids.total_bounds
@@ -611,7 +623,7 @@ def _add_grid_layers(
         c
         for c in ("grid_code", "grid_name", "community_name", "households", "status")
         if c in columns
-    ] + [c for c in WORKER_COLUMNS if c in columns]
+    ] + [c for c in _TOOLTIP_WORKERS if c in columns]
     data = props.to_json(na="null", drop_id=False)  # feature ids "0", "1", ... = row numbers
 
     def layer(kind: str, name: str, show: bool) -> folium.GeoJson:
@@ -678,20 +690,35 @@ def _add_outline_layers(m: folium.Map, communities: gpd.GeoDataFrame, *, lang: s
 
 
 def _label_text(row: pd.Series) -> str:
+    """Map label of a grid: its name without the community name ("第1网格"), else its code.
+
+    The community is clear from the outlines around it, and short labels can be shown
+    from a lower zoom level; tooltips keep the full name.
+    """
     name = row.get("grid_name")
-    return str(row["grid_code"]) if _is_missing(name) or str(name) == "" else str(name)
+    if _is_missing(name) or str(name) == "":
+        return str(row["grid_code"])
+    name, community = str(name), row.get("community_name")
+    if not _is_missing(community) and str(community) and name.startswith(str(community)):
+        return name[len(str(community)) :].strip(" -_·") or name
+    return name
 
 
 def _add_labels(
-    m: folium.Map, grids: gpd.GeoDataFrame, text: dict[str, str]
+    m: folium.Map, grids: gpd.GeoDataFrame, text: dict[str, str], *, min_zoom: int | None
 ) -> folium.FeatureGroup:
+    """Grid names at each grid's representative point, each shown from its own zoom level."""
     group = folium.FeatureGroup(name=text["labels"], show=True)
+    labels = [_label_text(row) for _, row in grids.iterrows()]
+    zooms = _label_zooms(grids, labels) if min_zoom is None else [int(min_zoom)] * len(labels)
     points = grids.geometry.representative_point()
-    for (_, row), pt in zip(grids.iterrows(), points, strict=True):
+    for label, zoom, pt in zip(labels, zooms, points, strict=True):
         folium.Marker(
             [pt.y, pt.x],
             icon=folium.DivIcon(
-                html=f'<div class="gk-grid-label">{html.escape(_label_text(row))}</div>',
+                html=(
+                    f'<div class="gk-grid-label" data-minzoom="{zoom}">{html.escape(label)}</div>'
+                ),
                 icon_size=(0, 0),
                 icon_anchor=(0, 0),
                 class_name="gk-grid-label-icon",
@@ -700,6 +727,22 @@ def _add_labels(
         ).add_to(group)
     group.add_to(m)
     return group
+
+
+def _label_px(label: str) -> float:
+    """Rough width in pixels of ``label`` in the 12 px bold label font."""
+    return sum(12.5 if ord(ch) > 0x2E80 else 7.5 for ch in label)
+
+
+def _label_zooms(grids: gpd.GeoDataFrame, labels: Sequence[str]) -> list[int]:
+    """Per grid, the lowest zoom at which the grid (square root of its area) fits its label."""
+    metric = grids.to_crs(local_metric_crs(grids))
+    size_m = np.sqrt(np.maximum(metric.geometry.area.to_numpy(), 1.0))
+    need_px = np.maximum(40.0, np.array([_label_px(lb) for lb in labels]))
+    lat = float(np.mean(grids.total_bounds[[1, 3]]))
+    # metres per pixel at zoom z: 156543.034 * cos(lat) / 2**z
+    z = np.log2(need_px * 156543.034 * math.cos(math.radians(lat)) / size_m)
+    return [int(v) for v in np.clip(np.ceil(z), _MIN_LABEL_ZOOM, 18)]
 
 
 def _grid_colors(grids: gpd.GeoDataFrame) -> dict[str, str]:
@@ -797,9 +840,12 @@ def _add_workers(m: folium.Map, workers: gpd.GeoDataFrame, *, lang: str) -> None
     group = folium.FeatureGroup(name=text["workers"])
     for (_, row), pt, role in zip(workers.iterrows(), geom, roles, strict=True):
         lines = []
-        for col, label in (("name", text["name"]), ("role", text["role"])):
-            if col in row.index and not _is_missing(row[col]):
-                lines.append(f"<b>{html.escape(label)}</b>: {html.escape(str(row[col]))}")
+        if "name" in row.index and not _is_missing(row["name"]):
+            lines.append(f"<b>{html.escape(text['name'])}</b>: {html.escape(str(row['name']))}")
+        if role:  # role keys of gridkit.roster in words ("police" -> "民警")
+            lines.append(
+                f"<b>{html.escape(text['role'])}</b>: {html.escape(names.get(role, role))}"
+            )
         if "grid_code" in row.index and not _is_missing(row["grid_code"]):
             lines.append(
                 f"<b>{html.escape(names['grid_code'])}</b>: {html.escape(str(row['grid_code']))}"
@@ -929,7 +975,7 @@ class _Legend(MacroElement):
 
 
 class _LabelZoom(MacroElement):
-    """Style grid labels and hide them below ``min_zoom`` (a class on the map container)."""
+    """Style grid labels; show each only from the zoom in its ``data-minzoom``."""
 
     _template = Template(
         """
@@ -941,7 +987,6 @@ class _LabelZoom(MacroElement):
           Arial, "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif;
           color: #1a1a1a; text-shadow: -1px -1px 0 #fff, 1px -1px 0 #fff, -1px 1px 0 #fff,
           1px 1px 0 #fff, 0 0 3px #fff; }
-        .gk-labels-hidden .gk-grid-label { display: none; }
         {%- if this.plain_background %}
         .leaflet-container { background: #f3f1ec; }
         {%- endif %}
@@ -951,44 +996,24 @@ class _LabelZoom(MacroElement):
         (function () {
             var map = {{ this._parent.get_name() }};
             function update() {
-                var hidden = map.getZoom() < {{ this.min_zoom }};
-                var box = map.getContainer();
-                L.DomUtil[hidden ? "addClass" : "removeClass"](box, "gk-labels-hidden");
+                var zoom = map.getZoom();
+                var labels = map.getContainer().querySelectorAll(".gk-grid-label");
+                for (var i = 0; i < labels.length; i++) {
+                    var min = Number(labels[i].getAttribute("data-minzoom"));
+                    labels[i].style.display = zoom >= min ? "" : "none";
+                }
             }
-            map.on("zoomend", update);
+            map.on("zoomend overlayadd", update);
             update();
         })();
         {% endmacro %}
         """
     )
 
-    def __init__(
-        self, labels: folium.FeatureGroup, *, min_zoom: int, plain_background: bool
-    ) -> None:
+    def __init__(self, *, plain_background: bool) -> None:
         super().__init__()
         self._name = "GridkitLabelZoom"
-        self.labels = labels
-        self.min_zoom = int(min_zoom)
         self.plain_background = plain_background
-
-
-def _label_px(label: str) -> float:
-    """Rough width in pixels of ``label`` in the 12 px bold label font."""
-    return sum(12.5 if ord(ch) > 0x2E80 else 7.5 for ch in label)
-
-
-def _auto_label_zoom(grids: gpd.GeoDataFrame, draw_grids: gpd.GeoDataFrame) -> int:
-    """Zoom at which the median grid is about as wide as 80 % of the median label."""
-    metric = grids.to_crs(local_metric_crs(grids))
-    size_m = float(np.median(np.sqrt(metric.geometry.area.to_numpy())))
-    label_px = float(np.median([_label_px(_label_text(r)) for _, r in draw_grids.iterrows()]))
-    need_px = max(40.0, 0.8 * label_px)
-    lat = float(np.mean(draw_grids.total_bounds[[1, 3]]))
-    if size_m <= 0:
-        return 16
-    # metres per pixel at zoom z: 156543.034 * cos(lat) / 2**z
-    z = math.log2(need_px * 156543.034 * math.cos(math.radians(lat)) / size_m)
-    return int(min(18, max(10, math.ceil(z - 0.25))))
 
 
 # --------------------------------------------------------------------------- offline
@@ -1289,8 +1314,9 @@ def overview_png(
 
     minx, miny, maxx, maxy = g.total_bounds
     aspect = (maxy - miny) / max(maxx - minx, 1.0)
-    width = 10.0
-    fig = Figure(figsize=(width, min(14.0, max(5.0, width * aspect * 0.85 + 1.2))), dpi=dpi)
+    width = float(np.clip(10.0 + (len(g) - 40) / 20.0, 10.0, 16.0))  # room for many labels
+    height = float(np.clip(width * aspect * 0.85 + 1.2, 5.0, 1.4 * width))
+    fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     ax.set_aspect("equal")

@@ -100,7 +100,7 @@ def test_one_feature_per_grid_in_each_grid_layer(grids):
 def test_tooltip_popup_and_legend_in_chinese_by_default(grids):
     html = _html(maps.explore(grids))
     tooltip, popup = _aliases(html)[:2]
-    assert tooltip == ["网格编码", "网格名称", "社区", "户数", "状态", "网格员"]
+    assert tooltip == ["网格编码", "网格名称", "社区", "户数", "状态", "专职网格员"]
     assert popup[:3] == ["网格编码", "网格名称", "社区"] and "面积（平方米）" in popup
     assert "bindTooltip" in html and "bindPopup" in html
     assert _has(html, "网格户数（户）") and _has(html, "网格状态")
@@ -142,14 +142,28 @@ def test_color_by_status_shows_status_layer_first(grids):
         assert color in html
 
 
+def _labels(html: str) -> list[tuple[int, str]]:
+    """(min zoom, text) of every grid label (DivIcon html is JSON-escaped on the page)."""
+    found = re.findall(r'data-minzoom=\\"(\d+)\\"\\u003e(.*?)\\u003c/div', html)
+    return [(int(z), json.loads(f'"{text}"')) for z, text in found]
+
+
 def test_grid_labels_and_zoom_toggle(grids):
-    html = _html(maps.explore(grids, label_min_zoom=16))
-    assert len(re.findall(r'class=\\?"gk-grid-label\\?"', html)) == len(grids)
-    assert all(_has(html, name) for name in grids["grid_name"])
-    assert "map.getZoom() < 16" in html
+    labels = _labels(_html(maps.explore(grids, label_min_zoom=16)))
+    assert [z for z, _ in labels] == [16] * len(grids)
+    assert sorted(text for _, text in labels) == sorted(grids["grid_name"])
     auto = _html(maps.explore(grids))
-    zoom = int(re.search(r"map\.getZoom\(\) < (\d+)", auto).group(1))
-    assert 12 <= zoom <= 17
+    assert 'map.on("zoomend overlayadd", update)' in auto
+    zooms = [z for z, _ in _labels(auto)]
+    assert len(zooms) == len(grids) and all(12 <= z <= 18 for z in zooms)
+
+
+def test_grid_label_drops_the_community_name(grids):
+    g = grids.head(3).copy()
+    g["grid_name"] = g["community_name"] + "第1网格"
+    g.loc[g.index[2], "grid_name"] = None
+    texts = [text for _, text in _labels(_html(maps.explore(g)))]
+    assert texts == ["第1网格", "第1网格", g["grid_code"].iloc[2]]  # no name: the code
 
 
 def test_points_circle_markers_or_cluster(sample):
@@ -172,12 +186,13 @@ def test_points_circle_markers_or_cluster(sample):
 
 def test_workers_layer(grids):
     workers = gpd.GeoDataFrame(
-        {"name": ["王芳", "李强"], "role": ["网格员", "网格长"], "grid_code": ["a", None]},
+        {"name": ["王芳", "李强"], "role": ["police", "网格长"], "grid_code": ["a", None]},
         geometry=grids.geometry.representative_point().iloc[:2].to_numpy(),
         crs=grids.crs,
     )
     html = _html(maps.explore(grids, workers=workers))
     assert _has(html, "网格员住址") and _has(html, "王芳") and _has(html, "李强")
+    assert _has(html, "民警") and _has(html, "网格长")  # role keys in words
 
 
 def test_add_to_existing_map_keeps_one_layer_control(grids):
