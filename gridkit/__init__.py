@@ -22,7 +22,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from gridkit import checks, crs, datasets, errors  # noqa: E402
+from gridkit import checks, crs, datasets, errors, maps  # noqa: E402
 from gridkit.errors import (  # noqa: E402
     GridkitError,
     GridkitWarning,
@@ -51,6 +51,7 @@ __all__ = [
     "datasets",
     "errors",
     "make_grids",
+    "maps",
     "partition_community",
     "partition_graph",
     "read_boundaries",
