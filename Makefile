@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test install install-test browser lint sample bench clean
+.PHONY: demo test install install-test browser postgis lint sample bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[test,notebooks]"
+	$(BIN)/pip install -q -e ".[test,notebooks,postgis,xlsx]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,8 +33,12 @@ demo: install
 browser:
 	bash scripts/install_browser.sh
 
-## The whole suite: unit, property, doctest, real-data, browser and notebook tests
-test: install-test browser
+## PostgreSQL + PostGIS (Debian packages) for tests/test_postgis.py; the tests start and stop the server
+postgis:
+	bash scripts/postgis.sh install
+
+## The whole suite: unit, property, doctest, real-data, browser, PostGIS and notebook tests
+test: install-test browser postgis
 	$(BIN)/python -c "import gridkit; gridkit.show_versions()"
 	$(BIN)/python -m pytest
 

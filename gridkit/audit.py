@@ -60,6 +60,7 @@ from gridkit.io import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, rea
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "GAP_COLUMNS",
     "PROBLEMS",
     "SLIVER_WIDTH_M",
     "TOLERANCE_M2",
@@ -308,8 +309,10 @@ def read_grids(
 
 
 def _normalised(frame: Any, columns: tuple[str, ...]) -> bool:
-    return isinstance(frame, gpd.GeoDataFrame) and frame.crs is not None and all(
-        c in frame.columns for c in columns
+    return (
+        isinstance(frame, gpd.GeoDataFrame)
+        and frame.crs is not None
+        and all(c in frame.columns for c in columns)
     )
 
 
@@ -356,9 +359,7 @@ def _polygons(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return parts[keep], owner[keep]
 
 
-def _significant(
-    parts: np.ndarray, *, tolerance_m2: float, sliver_width_m: float
-) -> np.ndarray:
+def _significant(parts: np.ndarray, *, tolerance_m2: float, sliver_width_m: float) -> np.ndarray:
     """Pieces larger than ``tolerance_m2`` and wider than ``sliver_width_m`` (2 A / P)."""
     area = shapely.area(parts)
     perimeter = shapely.length(parts)
@@ -438,9 +439,7 @@ def _buildings(hh: gpd.GeoDataFrame) -> _Buildings:
     )
 
 
-def _locate_in(
-    points: np.ndarray, polygons: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _locate_in(points: np.ndarray, polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (point, polygon) placing each point; several pairs when inside several polygons.
 
     A point strictly inside polygons is placed in each of them; a point only on
@@ -539,8 +538,7 @@ def _check_parameters(
     bad = []
     if min_households < 0 or max_households < 0:
         bad.append(
-            f"`min_households`={min_households} and `max_households`={max_households} must be "
-            "≥ 0"
+            f"`min_households`={min_households} and `max_households`={max_households} must be ≥ 0"
         )
     elif min_households > max_households:
         bad.append(
@@ -747,9 +745,7 @@ def audit_grids(
         "outside_community": outside_m2 > 0,
         "crosses_community": np.array([len(c) >= 2 for c in covered], dtype=bool),
     }
-    problems = [
-        _join(code for code, mask in flags.items() if mask[k]) for k in range(n)
-    ]
+    problems = [_join(code for code, mask in flags.items() if mask[k]) for k in range(n)]
 
     # gaps with the households of buildings in no grid
     gaps = _gap_frame(gap_geoms, gap_comm, comm, metric)
@@ -922,7 +918,9 @@ def _assignments(
     code_of_building[per_building.index.to_numpy(dtype=np.int64)] = per_building.to_numpy()
     count = np.bincount(b_pt, minlength=len(bld.points))
     gap_ids = gaps["gap_id"].to_numpy(dtype=object) if len(gaps) else np.array([], dtype=object)
-    gap_of_building = np.where(b_gap >= 0, gap_ids[np.maximum(b_gap, 0)] if len(gap_ids) else "", "")
+    gap_of_building = np.full(len(bld.points), "", dtype=object)
+    if len(gap_ids):
+        gap_of_building[b_gap >= 0] = gap_ids[b_gap[b_gap >= 0]]
     reason = np.where(count == 0, "outside_grids", np.where(count > 1, "several_grids", ""))
     rb = bld.of_row
     return pd.DataFrame(
@@ -1082,4 +1080,3 @@ def format_summary(report: dict, *, limit: int = 20) -> str:
         if len(gaps) > limit:
             lines.append(f"    … and {len(gaps) - limit} more (see gaps.geojson)")
     return "\n".join(lines)
-

@@ -102,7 +102,6 @@ SHAPEFILE_NAMES: dict[str, str] = {
     "compactness": "compact",
     "building_id": "bldg_id",
     "street_code": "street_cd",
-    "households_declared": "hh_decl",
     "declared_households": "hh_decl",
 }
 
@@ -114,7 +113,7 @@ CRS_NOTES: dict[str, str] = {
         "analysis or overlay on WGS84 data"
     ),
     "bd09": (
-        "BD-09 lon/lat (Baidu), NOT WGS84: coordinates are shifted by up to about 1 km for "
+        "BD-09 lon/lat (Baidu), NOT WGS84: coordinates are shifted by up to about 2 km for "
         "Baidu maps; convert with gridkit.crs.bd09_to_wgs84 before any analysis or overlay "
         "on WGS84 data"
     ),
@@ -344,8 +343,9 @@ def _geographic(gdf: gpd.GeoDataFrame) -> bool:
     return gdf.crs is None or pyproj.CRS.from_user_input(gdf.crs).is_geographic
 
 
-def _write_geojson(frames: dict[str, gpd.GeoDataFrame], to: Path, *, rfc7946: bool,
-                   note: str | None) -> list[Path]:
+def _write_geojson(
+    frames: dict[str, gpd.GeoDataFrame], to: Path, *, rfc7946: bool, note: str | None
+) -> list[Path]:
     written = []
     with _staging_dir(to) as tmp:
         for layer, gdf in frames.items():
@@ -357,8 +357,7 @@ def _write_geojson(frames: dict[str, gpd.GeoDataFrame], to: Path, *, rfc7946: bo
             if note:
                 options["DESCRIPTION"] = note
             final = _layer_path(to, layer)
-            pyogrio.write_dataframe(gdf, tmp / final.name, driver="GeoJSON",
-                                    layer_options=options)
+            pyogrio.write_dataframe(gdf, tmp / final.name, driver="GeoJSON", layer_options=options)
         for layer in frames:
             final = _layer_path(to, layer)
             os.replace(tmp / final.name, final)
@@ -393,8 +392,9 @@ def _write_shapefiles(frames: dict[str, gpd.GeoDataFrame], to: Path) -> list[Pat
             names = shapefile_names([c for c in gdf.columns if c != geom])
             out = gdf.rename(columns=names)
             final = _layer_path(to, layer)
-            pyogrio.write_dataframe(out, tmp / final.name, driver="ESRI Shapefile",
-                                    encoding="UTF-8")
+            pyogrio.write_dataframe(
+                out, tmp / final.name, driver="ESRI Shapefile", encoding="UTF-8"
+            )
         for layer in frames:
             final = _layer_path(to, layer)
             for part in sorted(tmp.glob(f"{final.stem}.*")):
@@ -423,8 +423,9 @@ def _write_csv(frames: dict[str, gpd.GeoDataFrame], to: Path) -> list[Path]:
     with _staging_dir(to) as tmp:
         for layer, gdf in frames.items():
             final = _layer_path(to, layer)
-            _csv_frame(gdf).to_csv(tmp / final.name, index=False, encoding="utf-8-sig",
-                                   lineterminator="\n")
+            _csv_frame(gdf).to_csv(
+                tmp / final.name, index=False, encoding="utf-8-sig", lineterminator="\n"
+            )
         for layer in frames:
             final = _layer_path(to, layer)
             os.replace(tmp / final.name, final)
@@ -474,12 +475,21 @@ def _geometry_type(geoms: np.ndarray) -> tuple[str, np.ndarray]:
     """The PostGIS geometry type of a column, and the geometries (promoted to Multi* if mixed)."""
     present = ~shapely.is_missing(geoms)
     types = set(shapely.get_type_id(geoms[present]).tolist())
-    names = {0: "Point", 1: "LineString", 3: "Polygon", 4: "MultiPoint",
-             5: "MultiLineString", 6: "MultiPolygon"}
+    names = {
+        0: "Point",
+        1: "LineString",
+        3: "Polygon",
+        4: "MultiPoint",
+        5: "MultiLineString",
+        6: "MultiPolygon",
+    }
     if len(types) == 1 and next(iter(types)) in names:
         return names[next(iter(types))], geoms
-    for single, multi, build in ((0, 4, shapely.multipoints), (1, 5, shapely.multilinestrings),
-                                 (3, 6, shapely.multipolygons)):
+    for single, multi, build in (
+        (0, 4, shapely.multipoints),
+        (1, 5, shapely.multilinestrings),
+        (3, 6, shapely.multipolygons),
+    ):
         if types == {single, multi}:
             out = np.array(geoms, dtype=object)
             promote = present & (shapely.get_type_id(out) == single)
@@ -505,8 +515,9 @@ def _cell(value: Any) -> Any:
     return value if isinstance(value, int | float | bool | str) else str(value)
 
 
-def _stage(conn: Any, schema: str, layer: str, gdf: gpd.GeoDataFrame, srid: int,
-           comment: str) -> str:
+def _stage(
+    conn: Any, schema: str, layer: str, gdf: gpd.GeoDataFrame, srid: int, comment: str
+) -> str:
     """Create and fill ``schema.<layer>__gridkit_new``; return its name."""
     from psycopg import sql
 
@@ -633,7 +644,7 @@ def _write_postgis(
                 raise ExportError(msg)
             conn.execute(
                 sqlalchemy.text(
-                    f'CREATE SCHEMA IF NOT EXISTS {conn.dialect.identifier_preparer.quote(schema)}'
+                    f"CREATE SCHEMA IF NOT EXISTS {conn.dialect.identifier_preparer.quote(schema)}"
                 )
             )
             for layer, gdf in frames.items():
@@ -762,9 +773,7 @@ def export_layers(
     else:
         path = Path(to)
         if kind == "geojson":
-            written = list(
-                _write_geojson(frames, path, rfc7946=isinstance(spec, str), note=note)
-            )
+            written = list(_write_geojson(frames, path, rfc7946=isinstance(spec, str), note=note))
         elif kind == "gpkg":
             written = list(_write_gpkg(frames, path, note=note))
         elif kind == "shp":

@@ -34,6 +34,17 @@ DB=gridkit
 say() { echo "postgis.sh: $*" >&2; }
 die() { say "$*"; exit 1; }
 
+MARKER="$PGDIR/.gridkit-postgis"
+# Delete $PGDIR only if this script made it (it holds the marker) or it is empty.
+remove_pgdir() {
+    [ -e "$PGDIR" ] || return 0
+    if [ -f "$MARKER" ] || [ -z "$(ls -A "$PGDIR" 2>/dev/null)" ]; then
+        rm -rf "$PGDIR"
+    else
+        die "refusing to delete $PGDIR: it was not made by this script (no $MARKER); set GRIDKIT_PGDIR to a new folder"
+    fi
+}
+
 SUDO=""
 if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
     SUDO="sudo"
@@ -114,8 +125,9 @@ start() {
         return 0
     fi
     # A stale folder (crashed run, other owner): start afresh.
-    rm -rf "$PGDIR"
+    remove_pgdir
     mkdir -p "$PGDIR"
+    touch "$MARKER"
     chmod 700 "$PGDIR"
     [ "$(id -u)" -eq 0 ] && chown "$OWNER" "$PGDIR"
     as_owner "$bindir/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
@@ -151,7 +163,7 @@ stop() {
         as_owner "$bindir/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
         say "stopped"
     fi
-    rm -rf "$PGDIR"
+    remove_pgdir
 }
 
 case "$ACTION" in
