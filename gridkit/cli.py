@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from collections.abc import Sequence
+from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from gridkit import __version__
-from gridkit.errors import GridkitError
+from gridkit.errors import GridkitError, InputError
 
 __all__ = ["main"]
 
@@ -77,6 +79,11 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _pct_text(pct: float) -> str:
+    """A percentage with one decimal, rounded down: 99.96 is "99.9", never "100.0"."""
+    return str(Decimal(str(pct)).quantize(Decimal("0.1"), rounding=ROUND_DOWN))
+
+
 def _print_summary(report: dict, paths: dict[str, Path]) -> None:
     t = report["totals"]
     lines = [
@@ -85,7 +92,7 @@ def _print_summary(report: dict, paths: dict[str, Path]) -> None:
         f"in {t['time_s']:.1f} s",
         f"  grids in bounds [{report['parameters']['min_households']}, "
         f"{report['parameters']['max_households']}] where feasible: "
-        f"{t['pct_grids_in_bounds_where_feasible']:.1f}% "
+        f"{_pct_text(t['pct_grids_in_bounds_where_feasible'])}% "
         f"({t['grids_in_feasible_communities']} grids in {t['feasible_communities']} "
         "communities)",
         f"  grids by status: "
@@ -109,11 +116,33 @@ def _print_summary(report: dict, paths: dict[str, Path]) -> None:
     print("\n".join(lines))
 
 
+def _check_out_dir(out: str) -> None:
+    """Fail before any work when ``--out`` cannot become a folder we write to."""
+    path = Path(out)
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        what = "is" if existing == path else f"is inside '{existing}', which is"
+        msg = (
+            f"output folder '{out}' (--out) {what} a file, not a folder: pass the path of a "
+            "folder (it is created if missing)."
+        )
+        raise InputError(msg)
+    if not os.access(existing, os.W_OK | os.X_OK):
+        msg = (
+            f"output folder '{out}' (--out): no permission to write in '{existing}'; pass a "
+            "folder you can write to."
+        )
+        raise InputError(msg)
+
+
 def _partition(args: argparse.Namespace) -> int:
     from gridkit.io import read_boundaries, read_households
     from gridkit.pipeline import make_grids
     from gridkit._validate import check_swapped_against
 
+    _check_out_dir(args.out)
     communities = read_boundaries(
         args.communities,
         id_col=args.community_id,
@@ -144,7 +173,14 @@ def _partition(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         verbose=not args.quiet,
     )
-    paths = plan.write(args.out, map_html=not args.no_map)
+    try:
+        paths = plan.write(args.out, map_html=not args.no_map)
+    except OSError as exc:
+        msg = (
+            f"cannot write the outputs to '{args.out}' (--out): {exc.strerror or exc} "
+            f"({exc.filename or args.out}). Pass a folder you can write to."
+        )
+        raise InputError(msg) from exc
     if not args.quiet:
         _print_summary(plan.report, paths)
     return 0

@@ -226,6 +226,19 @@ def assemble(
     return GridPlan(grids=grids_4326, assignments=assignments, report=report, units=units)
 
 
+def _pct_floor(part: int, whole: int) -> float:
+    """``100 * part / whole`` rounded *down* to 2 decimals: only all of them reads 100.0.
+
+    Examples
+    --------
+    >>> _pct_floor(19999, 20000), _pct_floor(3, 3), _pct_floor(0, 0)
+    (99.99, 100.0, 100.0)
+    """
+    if whole == 0:
+        return 100.0
+    return (10_000 * int(part) // int(whole)) / 100
+
+
 def _report(grids, assignments, households, units, plans, *, rules, time_limit, seed, elapsed) -> dict:
     plan_by_id = {p.community_id: p for p in plans}
     comm = units.communities
@@ -293,9 +306,7 @@ def _report(grids, assignments, households, units, plans, *, rules, time_limit, 
             "grids_by_status": dict(sorted(Counter(grids["status"]).items())),
             "feasible_communities": len(feasible_ids),
             "grids_in_feasible_communities": len(feasible_grids),
-            "pct_grids_in_bounds_where_feasible": round(
-                100.0 * in_bounds / len(feasible_grids), 2
-            ) if len(feasible_grids) else 100.0,
+            "pct_grids_in_bounds_where_feasible": _pct_floor(in_bounds, len(feasible_grids)),
             "mean_compactness": round(float(grids["compactness"].mean()), 4) if len(grids) else None,
             "time_s": round(elapsed, 3),
         },

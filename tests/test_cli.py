@@ -25,7 +25,7 @@ from gridkit.cli import main
 from gridkit.crs import bd09_to_wgs84, wgs84_to_bd09
 from gridkit.io import read_boundaries, read_households
 
-TIME_LIMIT = "1"
+TIME_LIMIT = "0.5"
 OUTPUTS = {"grids.geojson", "assignments.csv", "report.json"}
 
 
@@ -165,15 +165,17 @@ def test_partition_as_a_process(cli_run, files, tmp_path):
         assert (out / name).read_bytes() == (cli_run["out"] / name).read_bytes(), name
 
 
-def test_quiet_prints_nothing(files, tmp_path, capsys):
-    keep = files["folder"] / "low_only.geojson"
-    if not keep.exists():
-        comm = gpd.read_file(files["communities"])
-        comm.iloc[:1].to_file(keep, engine="pyogrio")
-    code = main(_partition_args(keep, files["buildings"], tmp_path / "q", "-q"))
+def test_quiet_prints_nothing(sample_subset, tmp_path, capsys):
+    s = sample_subset
+    communities = tmp_path / "low.geojson"
+    buildings = tmp_path / "low_buildings.geojson"
+    s.communities[s.communities["community_id"] == s.low_id].to_file(communities)
+    s.buildings[s.buildings["community_id"] == s.low_id].to_file(buildings)
+    code = main(_partition_args(communities, buildings, tmp_path / "q", "-q"))
     captured = capsys.readouterr()
     assert code == 0
     assert captured.out == ""
+    assert captured.err == ""
     assert {p.name for p in (tmp_path / "q").iterdir()} == OUTPUTS
 
 
@@ -324,7 +326,8 @@ def test_file_without_crs(sample_subset, files, tmp_path, capsys):
     shp = tmp_path / "no_crs.shp"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "'crs' was not provided", UserWarning)
-        sample_subset.communities.set_crs(None, allow_override=True).to_file(shp)
+        comm = sample_subset.communities.rename(columns={"community_id": "id"})
+        comm[["id", "geometry"]].set_crs(None, allow_override=True).to_file(shp)
     assert not shp.with_suffix(".prj").exists()
     message = _fails(_partition_args(shp, files["buildings"], tmp_path / "o"), capsys)
     assert str(shp) in message
@@ -352,6 +355,39 @@ def test_bad_bounds(files, tmp_path, capsys):
         capsys,
     )
     assert "min_households=900" in message and "--min-households" in message
+
+
+@pytest.mark.parametrize("where", ["file", "inside_file"])
+def test_out_is_a_file(files, tmp_path, capsys, where):
+    """Checked before any work (it used to fail with a traceback after the whole run)."""
+    blocker = tmp_path / "out.txt"
+    blocker.write_text("not a folder")
+    out = blocker if where == "file" else blocker / "grids"
+    message = _fails(_partition_args(files["communities"], files["buildings"], out), capsys)
+    assert str(out) in message and "--out" in message
+    assert "not a folder" in message and "pass the path of a folder" in message
+    assert blocker.read_text() == "not a folder"
+
+
+def test_summary_never_rounds_up_to_100_percent(capsys):
+    """One grid out of bounds among 2,000 must not read as 100.0 %."""
+    from gridkit.cli import _print_summary
+
+    report = {
+        "gridkit_version": "x",
+        "parameters": {"min_households": 400, "max_households": 800},
+        "totals": {
+            "communities": 400, "households": 1_200_000, "household_rows": 9000,
+            "grids": 2000, "time_s": 1.0, "pct_grids_in_bounds_where_feasible": 99.95,
+            "grids_in_feasible_communities": 2000, "feasible_communities": 400,
+            "grids_by_status": {"above_max": 1, "ok": 1999}, "households_assigned": 1_200_000,
+            "households_unassigned": 0, "rows_unassigned": 0, "unassigned_by_reason": {},
+        },
+        "communities": [],
+    }  # fmt: skip
+    _print_summary(report, {})
+    out = capsys.readouterr().out
+    assert "where feasible: 99.9% (2000 grids" in out
 
 
 def test_usage_errors_exit_2(capsys):
