@@ -76,12 +76,77 @@ def _build_parser() -> argparse.ArgumentParser:
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    p.set_defaults(handler=_partition)
+    _add_map_parser(sub)
+    from gridkit._cli_exchange import register as register_exchange
+
+    register_exchange(sub)
     return parser
 
 
-def _pct_text(pct: float) -> str:
-    """A percentage with one decimal, rounded down: 99.96 is "99.9", never "100.0"."""
-    return str(Decimal(str(pct)).quantize(Decimal("0.1"), rounding=ROUND_DOWN))
+def _add_map_parser(sub) -> None:
+    p = sub.add_parser(
+        "map",
+        help="draw the grids of an output folder as an interactive map (and a PNG)",
+        description="Draw DIR/grids.geojson (from `gridkit partition` or `gridkit assign`) as "
+        "a folium map: grids by households or status, names, community and street outlines.",
+    )
+    p.add_argument("dir", metavar="DIR", help="output folder, or a grids.geojson file")
+    p.add_argument("--out", metavar="PATH", help="map file (default: DIR/map.html)")
+    p.add_argument("--offline", action="store_true",
+                   help="embed the JavaScript/CSS so the page works with no internet")
+    p.add_argument("--basemap", choices=["osm", "amap", "tianditu", "none"], default=None,
+                   help="background tiles (default: osm; none with --offline)")
+    p.add_argument("--tianditu-key", metavar="KEY", help="your Tianditu key (basemap tianditu)")
+    p.add_argument("--tiles-url", metavar="URL", help="local/intranet tile server URL template")
+    p.add_argument("--tiles-crs", choices=["wgs84", "gcj02"], default="wgs84",
+                   help="coordinate system of --tiles-url tiles (default: %(default)s)")
+    p.add_argument("--color-by", choices=["households", "status"], default="households")
+    p.add_argument("--lang", choices=["zh", "en"], default="zh", help="labels (default: zh)")
+    p.add_argument("--png", metavar="PATH", help="also write a static overview PNG")
+    p.set_defaults(handler=_map)
+
+
+def _map(args: argparse.Namespace) -> int:
+    import geopandas as gpd
+
+    from gridkit.errors import InputError
+    from gridkit.maps import explore, overview_png, save_map
+
+    src = Path(args.dir)
+    path = src / "grids.geojson" if src.is_dir() else src
+    if not path.exists():
+        raise InputError(
+            f"no grid layer at '{path}': pass the folder written by `gridkit partition` "
+            "(it holds grids.geojson) or a grids.geojson file."
+        )
+    grids = gpd.read_file(path, engine="pyogrio")
+    missing = [c for c in ("grid_code", "households", "status", "community_id") if c not in grids]
+    if missing:
+        raise InputError(
+            f"'{path}' lacks the grid columns {', '.join(missing)}: it does not look like a "
+            "gridkit grid layer. Make one with `gridkit partition` (or audit a hand-drawn "
+            "map with `gridkit audit`)."
+        )
+    communities = grids.dissolve(by="community_id", as_index=False, aggfunc="first")
+    m = explore(
+        grids,
+        communities=communities,
+        color_by=args.color_by,
+        basemap=args.basemap,
+        tianditu_key=args.tianditu_key,
+        tiles_url=args.tiles_url,
+        tiles_crs=args.tiles_crs,
+        lang=args.lang,
+        offline=args.offline,
+    )
+    out = Path(args.out) if args.out else path.parent / "map.html"
+    written = [save_map(m, out)]
+    if args.png:
+        written.append(overview_png(grids, args.png, communities=communities, lang=args.lang))
+    for w in written:
+        print(f"wrote {w}")
+    return 0
 
 
 def _print_summary(report: dict, paths: dict[str, Path]) -> None:
@@ -195,14 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = _show_warning
         try:
-            return _partition(args)
+            return args.handler(args)
         except GridkitError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
