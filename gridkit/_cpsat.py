@@ -302,14 +302,16 @@ def solve(
 
     ``time_limit`` is CP-SAT's *deterministic* time budget (roughly seconds on
     a modern core), so the same model gives the same answer on any machine
-    and any load.  With ``workers > 1`` the portfolio runs interleaved, which
-    CP-SAT documents as deterministic.  A wall-clock guard of four times the
-    limit plus 10 s stops a runaway solve (that case alone is not reproducible).
+    and any load.  There is deliberately no wall-clock limit: it would make
+    the answer depend on the machine's load.  With ``workers > 1`` the
+    portfolio runs interleaved, which CP-SAT documents as deterministic; its
+    deterministic clock sums the workers' work, so the budget is shared
+    between them (``time_limit / workers`` each) and may overshoot by one
+    interleaved batch (about 0.1 deterministic seconds).
     """
     solver = cp_model.CpSolver()
     params = solver.parameters
-    params.max_deterministic_time = float(time_limit)
-    params.max_time_in_seconds = 4 * float(time_limit) + 10
+    params.max_deterministic_time = float(time_limit) / max(1, int(workers))
     params.random_seed = int(seed)
     params.num_workers = max(1, int(workers))
     if workers > 1:
@@ -335,3 +337,57 @@ def solve(
         wall_time=solver.WallTime(),
         deterministic_time=solver.deterministic_time,
     )
+
+
+def bounds_reachable(
+    weights: np.ndarray,
+    *,
+    min_households: int,
+    max_households: int,
+    time_limit: float = 1.0,
+    seed: int = 0,
+) -> bool | None:
+    """Whether the units can be grouped into grids within the bounds, ignoring contiguity.
+
+    A bin-packing relaxation: ``k <= floor(W/min)`` bins, ``min*y_b <=
+    sum_i w_i x[i, b] <= max*y_b``, every unit in one open bin, bins opened in
+    order (``y_b >= y_{b+1}``, symmetry breaking).  ``False`` is a proof that
+    no plan - contiguous or not - meets the bounds; ``None`` means the budget
+    ran out before an answer.
+
+    Examples
+    --------
+    >>> bounds_reachable(np.array([700, 150, 700]), min_households=400, max_households=800)
+    False
+    >>> bounds_reachable(np.array([300, 300, 300, 300]), min_households=400,
+    ...                  max_households=800)
+    True
+    """
+    w = np.asarray(weights, dtype=np.int64)
+    total = int(w.sum())
+    k = total // min_households
+    if k == 0 or (w > max_households).any():
+        return False
+    model = cp_model.CpModel()
+    y = [model.NewBoolVar(f"y_{b}") for b in range(k)]
+    x = [[model.NewBoolVar(f"x_{i}_{b}") for b in range(k)] for i in range(len(w))]
+    for i in range(len(w)):
+        model.AddExactlyOne(x[i])
+        for b in range(k):
+            model.AddImplication(x[i][b], y[b])
+    for b in range(k):
+        load = sum(int(w[i]) * x[i][b] for i in range(len(w)))
+        model.Add(load >= min_households * y[b])
+        model.Add(load <= max_households * y[b])
+        if b + 1 < k:
+            model.AddImplication(y[b + 1], y[b])
+    solver = cp_model.CpSolver()
+    solver.parameters.max_deterministic_time = float(time_limit)
+    solver.parameters.num_workers = 1
+    solver.parameters.random_seed = int(seed)
+    status = solver.Solve(model)
+    if status == cp_model.INFEASIBLE:
+        return False
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return True
+    return None

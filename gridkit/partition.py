@@ -35,7 +35,7 @@ from scipy.sparse import csgraph
 
 from gridkit import _construct, _cpsat
 from gridkit.adjacency import adjacency_matrix, rook_pairs
-from gridkit.errors import InputError
+from gridkit.errors import InputError, format_ids
 
 __all__ = [
     "CommunityPlan",
@@ -109,6 +109,7 @@ class GraphPartition:
     wall_time: float = 0.0
     deterministic_time: float = 0.0
     notes: list[str] = field(default_factory=list)
+    bounds_unreachable: bool = False
 
     @property
     def gap(self) -> float | None:
@@ -302,16 +303,17 @@ def _solve_component(
     time_limit: float,
     seed: int,
     workers: int,
-) -> tuple[np.ndarray, str, float | None, float | None, float, float, list[str]]:
+) -> tuple[np.ndarray, str, float | None, float | None, float, float, list[str], bool]:
     """Partition one connected component whose units all fit a grid on their own.
 
     Returns labels (the centre unit of each unit), solver status, objective,
-    proven bound, wall time, deterministic time and notes.
+    proven bound, wall time, deterministic time, notes and whether the bounds
+    were proved unreachable.
     """
     n = len(w)
     total = int(w.sum())
     if total <= rules.max_households or n == 1:
-        return np.zeros(n, dtype=np.int64), "OPTIMAL", 0.0, 0.0, 0.0, 0.0, []
+        return np.zeros(n, dtype=np.int64), "OPTIMAL", 0.0, 0.0, 0.0, 0.0, [], False
     notes: list[str] = []
     graph_dist = _graph_distances(adj, xy)
     plan = _construct.tree_partition(
@@ -329,8 +331,29 @@ def _solve_component(
     }
     heuristic_labels = np.array([centres[int(lab)] for lab in plan.labels], dtype=np.int64)
     heuristic_cost = _plan_objective(plan.labels, centres, w, xy, lam, rules)
+    unreachable = False
     if not plan.in_bounds:
-        notes.append("the warm start could not meet the bounds; the model ran with soft bounds")
+        reachable = _cpsat.bounds_reachable(
+            w,
+            min_households=rules.min_households,
+            max_households=rules.max_households,
+            time_limit=min(1.0, time_limit),
+            seed=seed,
+        )
+        if reachable is False:
+            unreachable = True
+            notes.append(
+                f"proved: {total} households in buildings of "
+                f"{format_ids(sorted(w.tolist(), reverse=True))} households cannot be grouped "
+                f"into grids of {rules.min_households}-{rules.max_households} households, "
+                "even ignoring contiguity; the plan keeps the bounds as nearly as possible. "
+                "Merge this area with a neighbouring community or change the bounds"
+            )
+        else:
+            notes.append(
+                "the warm start could not meet the bounds; the model ran with soft bounds "
+                "(the households could be grouped within the bounds if contiguity were ignored)"
+            )
     large = plan.in_bounds and n > EXACT_UNITS
     grid_model = _cpsat.build_model(
         adj,
@@ -386,7 +409,7 @@ def _solve_component(
             status = "FEASIBLE"
         if bound is not None and objective <= bound + 0.5:
             status = "OPTIMAL"
-    return labels, status, objective, bound, wall, det, notes
+    return labels, status, objective, bound, wall, det, notes, unreachable
 
 
 def partition_graph(
@@ -463,6 +486,7 @@ def partition_graph(
     statuses, objective, bound = [], 0.0, 0.0
     known_objective = known_bound = True
     wall = det = 0.0
+    bounds_unreachable = False
     notes: list[str] = []
     if oversize.any():
         notes.append(
@@ -480,8 +504,17 @@ def partition_graph(
             grid_has_oversize[next_label] = False
             next_label += 1
             statuses.append("TRIVIAL")
+            if int(w.sum()) >= rules.min_households:
+                # A cut-off piece below the minimum can join no other grid.
+                bounds_unreachable = True
+                notes.append(
+                    f"proved: a separate piece of {total} households ({len(nodes)} building(s)) "
+                    "touches no other building's cell, so it forms a grid below "
+                    f"{rules.min_households}; join it to a neighbouring community or lower "
+                    "`min_households`"
+                )
             continue
-        local, status, obj, bnd, wt, dt, comp_notes = _solve_component(
+        local, status, obj, bnd, wt, dt, comp_notes, unreachable = _solve_component(
             adj[nodes][:, nodes],
             w[nodes],
             xy[nodes],
@@ -497,6 +530,7 @@ def partition_graph(
         next_label += int(dense.max()) + 1
         statuses.append(status)
         notes += comp_notes
+        bounds_unreachable |= unreachable
         wall += wt
         det += dt
         if obj is None:
@@ -528,6 +562,7 @@ def partition_graph(
         wall_time=time.perf_counter() - started,
         deterministic_time=det,
         notes=notes,
+        bounds_unreachable=bounds_unreachable,
     )
 
 
@@ -563,6 +598,7 @@ class CommunityPlan:
     wall_time: float
     deterministic_time: float
     notes: list[str]
+    bounds_unreachable: bool = False
 
 
 def number_grids(labels: np.ndarray, xy: np.ndarray, area: np.ndarray) -> np.ndarray:
@@ -592,13 +628,21 @@ def number_grids(labels: np.ndarray, xy: np.ndarray, area: np.ndarray) -> np.nda
 
 
 def _oversize_notes(units: pd.DataFrame, rules: GridRules) -> list[str]:
+    """Explain every building above ``max_households``, naming it as the inputs do."""
     big = units[units["households"] > rules.max_households]
-    return [
-        f"building {b if isinstance(b, str) and b else f'at unit {u}'} alone has {h} households "
-        f"> {rules.max_households} (`max_households`); split it into entrances/units or raise "
-        "`max_households`"
-        for u, b, h in zip(big["unit_id"], big["building_id"], big["households"], strict=True)
-    ]
+    notes = []
+    for row in big.itertuples():
+        building = getattr(row, "building_id", None)
+        if isinstance(building, str) and building:
+            name = f"building {building}"
+        else:
+            hid = getattr(row, "first_household_id", None)
+            name = f"the building of household row {hid}" if hid else f"unit {row.unit_id}"
+        notes.append(
+            f"{name} alone has {row.households} households > {rules.max_households} "
+            "(`max_households`); split it into entrances/units or raise `max_households`"
+        )
+    return notes
 
 
 def partition_community(
@@ -677,4 +721,5 @@ def partition_community(
         wall_time=result.wall_time,
         deterministic_time=result.deterministic_time,
         notes=notes,
+        bounds_unreachable=result.bounds_unreachable,
     )

@@ -255,6 +255,8 @@ def _report(grids, assignments, households, units, plans, *, rules, time_limit, 
             infeasible = "below_min"
         elif statuses.get("oversize_building"):
             infeasible = "oversize_building"
+        elif plan is not None and plan.bounds_unreachable:
+            infeasible = "bounds_unreachable"
         communities.append(
             {
                 "community_id": cid,

@@ -50,7 +50,7 @@ class Units:
     units
         One row per unit, in the local metric CRS ``crs``: ``unit_id``
         (0..n-1), ``community_id``, ``households``, ``rows`` (input rows),
-        ``building_id`` (a representative id for messages), ``x``, ``y`` (the
+        ``building_id`` and ``first_household_id`` (ids for messages), ``x``, ``y`` (the
         building point) and ``geometry`` (the cell).
     membership
         One row per input household row, aligned with the households' index:
@@ -285,6 +285,9 @@ def build_units(
             "y": xy[:, 1],
             "hh": hh["households"].to_numpy(dtype=np.int64)[inside],
             "building": pd.Series(building, dtype=object).where(has_building, None).to_numpy(),
+            "hid": hh["household_id"].astype(str).to_numpy()[inside]
+            if "household_id" in hh
+            else (inside + 1).astype(str),
         }
     )
     first = rows_frame.groupby(["comm", "key"], sort=True).agg(
@@ -293,6 +296,7 @@ def build_units(
         hh=("hh", "sum"),
         n=("hh", "size"),
         building=("building", "first"),
+        hid=("hid", "first"),
     )
     # Rows of one building id far apart (one id, several geocodes) can average to a
     # point outside the community, e.g. across the notch of a U, whose Voronoi cell
@@ -315,7 +319,12 @@ def build_units(
     first = first.reset_index()
     units = (
         first.groupby(["comm", "rx", "ry"], sort=True)
-        .agg(households=("hh", "sum"), rows=("n", "sum"), building_id=("building", "first"))
+        .agg(
+            households=("hh", "sum"),
+            rows=("n", "sum"),
+            building_id=("building", "first"),
+            first_household_id=("hid", "first"),
+        )
         .reset_index()
     )
     units["building_id"] = units["building_id"].astype(object).where(
@@ -337,7 +346,18 @@ def build_units(
             notes[str(community_ids[comm_idx])] = comm_notes
     units["community_id"] = community_ids[units["comm"].to_numpy()]
     result = gpd.GeoDataFrame(
-        units[["unit_id", "community_id", "households", "rows", "building_id", "x", "y"]],
+        units[
+            [
+                "unit_id",
+                "community_id",
+                "households",
+                "rows",
+                "building_id",
+                "first_household_id",
+                "x",
+                "y",
+            ]
+        ],
         geometry=gpd.GeoSeries(cells, crs=metric),
         crs=metric,
     )
