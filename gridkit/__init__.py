@@ -22,20 +22,20 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from gridkit import checks, crs, datasets, errors, maps  # noqa: E402
-from gridkit.errors import (  # noqa: E402
+from gridkit import checks, crs, datasets, errors, maps
+from gridkit._utils import show_versions
+from gridkit.errors import (
     GridkitError,
     GridkitWarning,
     InfeasibleError,
     InputError,
     SolverError,
 )
-from gridkit.export import to_geojson  # noqa: E402
-from gridkit.io import read_boundaries, read_households  # noqa: E402
-from gridkit.partition import GridRules, partition_community, partition_graph  # noqa: E402
-from gridkit.pipeline import GridPlan, make_grids  # noqa: E402
-from gridkit.units import build_units  # noqa: E402
-from gridkit._utils import show_versions  # noqa: E402
+from gridkit.export import to_geojson
+from gridkit.io import read_boundaries, read_households
+from gridkit.partition import GridRules, partition_community, partition_graph
+from gridkit.pipeline import GridPlan, make_grids
+from gridkit.units import build_units
 
 __all__ = [
     "GridPlan",

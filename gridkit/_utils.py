@@ -8,8 +8,19 @@ import sys
 
 __all__ = ["show_versions"]
 
-_PACKAGES = ("gridkit", "geopandas", "shapely", "pyogrio", "pyproj", "pandas", "numpy",
-             "scipy", "ortools", "folium", "tqdm")
+_PACKAGES = (
+    "gridkit",
+    "geopandas",
+    "shapely",
+    "pyogrio",
+    "pyproj",
+    "pandas",
+    "numpy",
+    "scipy",
+    "ortools",
+    "folium",
+    "tqdm",
+)
 
 
 def show_versions(file=None) -> None:

@@ -40,8 +40,8 @@ def is_contiguous(grids: gpd.GeoDataFrame | gpd.GeoSeries) -> pd.Series:
 
     Examples
     --------
-    >>> s = gpd.GeoSeries([shapely.box(0, 0, 1, 1),
-    ...                    shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])])
+    >>> two = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])
+    >>> s = gpd.GeoSeries([shapely.box(0, 0, 1, 1), two])
     >>> is_contiguous(s).tolist()
     [True, False]
     """
@@ -86,8 +86,10 @@ def accounted_for(assignments: pd.DataFrame, households: pd.DataFrame) -> bool:
     """Every household row appears once, with a grid code xor an unassigned reason."""
     if len(assignments) != len(households):
         return False
-    if not (assignments["household_id"].astype(str).to_numpy()
-            == households["household_id"].astype(str).to_numpy()).all():
+    if not (
+        assignments["household_id"].astype(str).to_numpy()
+        == households["household_id"].astype(str).to_numpy()
+    ).all():
         return False
     has_code = assignments["grid_code"].fillna("").astype(str) != ""
     has_reason = assignments["reason"].fillna("").astype(str) != ""
@@ -127,15 +129,16 @@ def verify_partition(
         "not_tiled": [c for c, e in tiling_error(grids, communities).items() if e > tolerance],
         "unaccounted": [],
     }
-    if assignments is not None and households is not None and not accounted_for(
-        assignments, households
+    if (
+        assignments is not None
+        and households is not None
+        and not accounted_for(assignments, households)
     ):
         problems["unaccounted"] = [True]
     bad = {k: v for k, v in problems.items() if v}
     if bad:
         warnings.warn(
-            "grid plan problems: "
-            + "; ".join(f"{k}: {format_ids(v)}" for k, v in bad.items()),
+            "grid plan problems: " + "; ".join(f"{k}: {format_ids(v)}" for k, v in bad.items()),
             GridkitWarning,
             stacklevel=2,
         )

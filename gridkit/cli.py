@@ -21,29 +21,53 @@ log = logging.getLogger("gridkit")
 
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("inputs")
-    g.add_argument("--communities", required=True, metavar="PATH",
-                   help="community boundaries (GeoJSON, GeoPackage, Shapefile)")
-    g.add_argument("--households", required=True, metavar="PATH",
-                   help="household or building points/footprints (GeoJSON, GPKG, SHP, CSV)")
-    g.add_argument("--community-id", metavar="COL",
-                   help="community id column (default: community_id, id or code)")
+    g.add_argument(
+        "--communities",
+        required=True,
+        metavar="PATH",
+        help="community boundaries (GeoJSON, GeoPackage, Shapefile)",
+    )
+    g.add_argument(
+        "--households",
+        required=True,
+        metavar="PATH",
+        help="household or building points/footprints (GeoJSON, GPKG, SHP, CSV)",
+    )
+    g.add_argument(
+        "--community-id",
+        metavar="COL",
+        help="community id column (default: community_id, id or code)",
+    )
     g.add_argument("--name-col", metavar="COL", help="community name column")
     g.add_argument("--street-col", metavar="COL", help="street (街道) column")
     g.add_argument("--communities-layer", metavar="NAME", help="layer of a multi-layer file")
-    g.add_argument("--id-col", metavar="COL",
-                   help="household row id column (default: the row number)")
-    g.add_argument("--households-col", metavar="COL",
-                   help="households per row (default: households, hh, 户数; else 1 per row)")
-    g.add_argument("--building-col", metavar="COL",
-                   help="building id column: rows sharing it form one building")
+    g.add_argument(
+        "--id-col", metavar="COL", help="household row id column (default: the row number)"
+    )
+    g.add_argument(
+        "--households-col",
+        metavar="COL",
+        help="households per row (default: households, hh, 户数; else 1 per row)",
+    )
+    g.add_argument(
+        "--building-col",
+        metavar="COL",
+        help="building id column: rows sharing it form one building",
+    )
     g.add_argument("--lon-col", metavar="COL", help="longitude column of a CSV")
     g.add_argument("--lat-col", metavar="COL", help="latitude column of a CSV")
     g.add_argument("--households-layer", metavar="NAME", help="layer of a multi-layer file")
-    g.add_argument("--input-crs", metavar="CRS",
-                   help="CRS of the input files when they declare none, or to override: "
-                        "wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:nnnn")
-    g.add_argument("--communities-crs", metavar="CRS",
-                   help="CRS of the communities file only (default: --input-crs)")
+    g.add_argument(
+        "--input-crs",
+        metavar="CRS",
+        help="CRS of the input files when they declare none, or to override: "
+        "wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:nnnn",
+    )
+    g.add_argument(
+        "--communities-crs",
+        metavar="CRS",
+        help="CRS of the communities file only (default: --input-crs)",
+    )
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -64,13 +88,22 @@ def _build_parser() -> argparse.ArgumentParser:
     g = p.add_argument_group("grids")
     g.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
     g.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
-    g.add_argument("--target-households", type=int, default=None,
-                   help="preferred grid size (default: middle of the bounds)")
-    g.add_argument("--time-limit", type=float, default=10.0,
-                   help="solver budget per community, deterministic seconds (default: %(default)s)")
+    g.add_argument(
+        "--target-households",
+        type=int,
+        default=None,
+        help="preferred grid size (default: middle of the bounds)",
+    )
+    g.add_argument(
+        "--time-limit",
+        type=float,
+        default=10.0,
+        help="solver budget per community, deterministic seconds (default: %(default)s)",
+    )
     g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    g.add_argument("--jobs", type=int, default=None,
-                   help="communities solved in parallel (default: all cores)")
+    g.add_argument(
+        "--jobs", type=int, default=None, help="communities solved in parallel (default: all cores)"
+    )
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="output folder")
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
@@ -93,14 +126,25 @@ def _add_map_parser(sub) -> None:
     )
     p.add_argument("dir", metavar="DIR", help="output folder, or a grids.geojson file")
     p.add_argument("--out", metavar="PATH", help="map file (default: DIR/map.html)")
-    p.add_argument("--offline", action="store_true",
-                   help="embed the JavaScript/CSS so the page works with no internet")
-    p.add_argument("--basemap", choices=["osm", "amap", "tianditu", "none"], default=None,
-                   help="background tiles (default: osm; none with --offline)")
+    p.add_argument(
+        "--offline",
+        action="store_true",
+        help="embed the JavaScript/CSS so the page works with no internet",
+    )
+    p.add_argument(
+        "--basemap",
+        choices=["osm", "amap", "tianditu", "none"],
+        default=None,
+        help="background tiles (default: osm; none with --offline)",
+    )
     p.add_argument("--tianditu-key", metavar="KEY", help="your Tianditu key (basemap tianditu)")
     p.add_argument("--tiles-url", metavar="URL", help="local/intranet tile server URL template")
-    p.add_argument("--tiles-crs", choices=["wgs84", "gcj02"], default="wgs84",
-                   help="coordinate system of --tiles-url tiles (default: %(default)s)")
+    p.add_argument(
+        "--tiles-crs",
+        choices=["wgs84", "gcj02"],
+        default="wgs84",
+        help="coordinate system of --tiles-url tiles (default: %(default)s)",
+    )
     p.add_argument("--color-by", choices=["households", "status"], default="households")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="labels (default: zh)")
     p.add_argument("--png", metavar="PATH", help="also write a static overview PNG")
@@ -149,6 +193,11 @@ def _map(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pct_text(pct: float) -> str:
+    """A percentage with one decimal, rounded down: 99.96 is "99.9", never "100.0"."""
+    return str(Decimal(str(pct)).quantize(Decimal("0.1"), rounding=ROUND_DOWN))
+
+
 def _print_summary(report: dict, paths: dict[str, Path]) -> None:
     t = report["totals"]
     lines = [
@@ -160,8 +209,7 @@ def _print_summary(report: dict, paths: dict[str, Path]) -> None:
         f"{_pct_text(t['pct_grids_in_bounds_where_feasible'])}% "
         f"({t['grids_in_feasible_communities']} grids in {t['feasible_communities']} "
         "communities)",
-        f"  grids by status: "
-        + ", ".join(f"{k} {v}" for k, v in t["grids_by_status"].items()),
+        "  grids by status: " + ", ".join(f"{k} {v}" for k, v in t["grids_by_status"].items()),
         f"  households assigned: {t['households_assigned']:,}; unassigned: "
         f"{t['households_unassigned']:,} ({t['rows_unassigned']} rows)",
     ]
@@ -171,8 +219,10 @@ def _print_summary(report: dict, paths: dict[str, Path]) -> None:
     if flagged:
         lines.append("  communities needing attention:")
         for c in flagged:
-            lines.append(f"    {c['community_id']} {c['community_name']}: "
-                         + ("; ".join(c["notes"]) or "bounds not met"))
+            lines.append(
+                f"    {c['community_id']} {c['community_name']}: "
+                + ("; ".join(c["notes"]) or "bounds not met")
+            )
     statuses: dict[str, int] = {}
     for c in report["communities"]:
         statuses[c["solver_status"]] = statuses.get(c["solver_status"], 0) + 1
@@ -203,9 +253,9 @@ def _check_out_dir(out: str) -> None:
 
 
 def _partition(args: argparse.Namespace) -> int:
+    from gridkit._validate import check_swapped_against
     from gridkit.io import read_boundaries, read_households
     from gridkit.pipeline import make_grids
-    from gridkit._validate import check_swapped_against
 
     _check_out_dir(args.out)
     communities = read_boundaries(

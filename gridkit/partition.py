@@ -276,7 +276,10 @@ def _improve_by_lns(
             }
             current = _plan_objective(local, centres, sw, sxy, lam, rules)
             grid_model = _cpsat.build_model(
-                sub, sw, sxy, dist,
+                sub,
+                sw,
+                sxy,
+                dist,
                 min_households=rules.min_households,
                 max_households=rules.max_households,
                 target=rules.target,
@@ -692,8 +695,7 @@ def partition_community(
     centroids = shapely.get_coordinates(shapely.centroid(geoms))
     seq = number_grids(result.labels, centroids, shapely.area(geoms))
     status_by_seq = {
-        int(s): result.grid_status[int(lab)]
-        for s, lab in zip(seq, result.labels, strict=True)
+        int(s): result.grid_status[int(lab)] for s, lab in zip(seq, result.labels, strict=True)
     }
     notes = _oversize_notes(units, rules) + [
         n for n in result.notes if "above max_households" not in n
@@ -708,7 +710,11 @@ def partition_community(
         )
     log.info(
         "community %s: %d grids from %d units in %.1f s (%s)",
-        ids[0], len(status_by_seq), len(units), result.wall_time, result.solver_status,
+        ids[0],
+        len(status_by_seq),
+        len(units),
+        result.wall_time,
+        result.solver_status,
     )
     return CommunityPlan(
         community_id=str(ids[0]),

@@ -213,15 +213,24 @@ def assemble(
     assignments = pd.DataFrame(
         {
             "household_id": households["household_id"].astype(str).to_numpy(),
-            "row": households["row"].to_numpy() if "row" in households else np.arange(len(households)) + 1,
+            "row": households["row"].to_numpy()
+            if "row" in households
+            else np.arange(len(households)) + 1,
             "community_id": membership["community_id"].fillna("").astype(str).to_numpy(),
             "grid_code": codes,
             "reason": membership["reason"].to_numpy(dtype=object),
         }
     )
     report = _report(
-        grids, assignments, households, units, plans, rules=rules,
-        time_limit=time_limit, seed=seed, elapsed=elapsed,
+        grids,
+        assignments,
+        households,
+        units,
+        plans,
+        rules=rules,
+        time_limit=time_limit,
+        seed=seed,
+        elapsed=elapsed,
     )
     return GridPlan(grids=grids_4326, assignments=assignments, report=report, units=units)
 
@@ -239,7 +248,9 @@ def _pct_floor(part: int, whole: int) -> float:
     return (10_000 * int(part) // int(whole)) / 100
 
 
-def _report(grids, assignments, households, units, plans, *, rules, time_limit, seed, elapsed) -> dict:
+def _report(
+    grids, assignments, households, units, plans, *, rules, time_limit, seed, elapsed
+) -> dict:
     plan_by_id = {p.community_id: p for p in plans}
     comm = units.communities
     hh_rows = households["households"].to_numpy(dtype=np.int64)
@@ -309,7 +320,9 @@ def _report(grids, assignments, households, units, plans, *, rules, time_limit, 
             "feasible_communities": len(feasible_ids),
             "grids_in_feasible_communities": len(feasible_grids),
             "pct_grids_in_bounds_where_feasible": _pct_floor(in_bounds, len(feasible_grids)),
-            "mean_compactness": round(float(grids["compactness"].mean()), 4) if len(grids) else None,
+            "mean_compactness": round(float(grids["compactness"].mean()), 4)
+            if len(grids)
+            else None,
             "time_s": round(elapsed, 3),
         },
         "communities": communities,
@@ -398,15 +411,23 @@ def make_grids(
         units.units, rules=rules, time_limit=time_limit, seed=seed, jobs=jobs, verbose=verbose
     )
     plan = assemble(
-        units, plans, households, rules=rules, time_limit=time_limit, seed=seed,
+        units,
+        plans,
+        households,
+        rules=rules,
+        time_limit=time_limit,
+        seed=seed,
         elapsed=time.perf_counter() - started,
     )
     t = plan.report["totals"]
     log.info(
         "made %d grids for %d communities (%d households, %.1f%% of grids in bounds where "
         "feasible) in %.1f s",
-        t["grids"], t["communities"], t["households"],
-        t["pct_grids_in_bounds_where_feasible"], t["time_s"],
+        t["grids"],
+        t["communities"],
+        t["households"],
+        t["pct_grids_in_bounds_where_feasible"],
+        t["time_s"],
     )
     return plan
 
@@ -416,7 +437,9 @@ def _ensure_household_columns(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     hh = households.copy()
     if "household_id" not in hh:
         hh["household_id"] = (
-            hh["building_id"].astype(str) if "building_id" in hh else (np.arange(len(hh)) + 1).astype(str)
+            hh["building_id"].astype(str)
+            if "building_id" in hh
+            else (np.arange(len(hh)) + 1).astype(str)
         )
     if "households" not in hh:
         hh["households"] = 1

@@ -1,4 +1,4 @@
-"""Build the atomic units of a partition: buildings with households and cells that tile each community.
+"""Build the atomic units of a partition: buildings and cells that tile each community.
 
 A *unit* is one building: every household row with the same ``building_id``
 (or, without building ids, at the same point to 0.1 m, or the same
@@ -327,8 +327,8 @@ def build_units(
         )
         .reset_index()
     )
-    units["building_id"] = units["building_id"].astype(object).where(
-        units["building_id"].notna(), None
+    units["building_id"] = (
+        units["building_id"].astype(object).where(units["building_id"].notna(), None)
     )
     units["unit_id"] = np.arange(len(units), dtype=np.int64)
     first = first.merge(units[["comm", "rx", "ry", "unit_id"]], on=["comm", "rx", "ry"])

@@ -31,6 +31,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 
 from gridkit import checks
 from gridkit.datasets import make_sample
@@ -38,6 +39,13 @@ from gridkit.errors import GridkitWarning
 from gridkit.pipeline import GridPlan, make_grids
 
 REPO = Path(__file__).resolve().parents[1]
+
+# CI: property tests draw the same examples every run, so a red build reproduces locally
+# with `HYPOTHESIS_PROFILE=ci`; local runs keep exploring new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(
+    "ci" if os.environ.get("CI") else os.environ.get("HYPOTHESIS_PROFILE", "default")
+)
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 #: Solver budgets of the session runs (deterministic seconds per community piece).  The

@@ -275,7 +275,8 @@ def test_gpkg_with_several_layers_needs_layer(tmp_path):
     _write(_boundaries(), path, layer="streets")
     with pytest.raises(
         InputError,
-        match=r"has 2 layers \(communities, streets\): pass `layer=\.\.\.` \(CLI `--communities-layer",
+        match=r"has 2 layers \(communities, streets\): pass `layer=\.\.\.` "
+        r"\(CLI `--communities-layer",
     ):
         read_boundaries(path)
     assert len(read_boundaries(path, layer="streets")) == 3
