@@ -97,7 +97,7 @@ def _build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--time-limit",
         type=float,
-        default=10.0,
+        default=5.0,
         help="solver budget per community, deterministic seconds (default: %(default)s)",
     )
     g.add_argument("--seed", type=int, default=0, help="default: %(default)s")

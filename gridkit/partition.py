@@ -421,7 +421,7 @@ def partition_graph(
     xy: np.ndarray,
     *,
     rules: GridRules | None = None,
-    time_limit: float = 10.0,
+    time_limit: float = 5.0,
     seed: int = 0,
     workers: int = 1,
 ) -> GraphPartition:
@@ -652,7 +652,7 @@ def partition_community(
     units: pd.DataFrame,
     *,
     rules: GridRules | None = None,
-    time_limit: float = 10.0,
+    time_limit: float = 5.0,
     seed: int = 0,
     workers: int = 2,
 ) -> CommunityPlan:
