@@ -28,6 +28,10 @@ demo: install
 		--communities data/boundaries/sample_communities.geojson \
 		--households data/boundaries/sample_buildings.geojson \
 		--out $(OUT)
+	$(BIN)/python -c "from gridkit.roster import make_roster, write_workers; \
+		write_workers(make_roster('$(OUT)', seed=0), '$(OUT)/workers.csv')"
+	$(BIN)/gridkit assign --grids $(OUT) --workers $(OUT)/workers.csv --input-crs wgs84 \
+		--out $(OUT)/staffing
 
 ## Headless Chromium for the browser tests (Debian package, installed by apt)
 browser:
@@ -51,6 +55,7 @@ sample: install
 
 bench: install-test
 	$(BIN)/python benchmarks/partition_district.py
+	$(BIN)/python benchmarks/assign_greedy.py --grids $(OUT)
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

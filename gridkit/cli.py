@@ -114,6 +114,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from gridkit._cli_exchange import register as register_exchange
 
     register_exchange(sub)
+    from gridkit import _cli_assign
+
+    _cli_assign.register(sub)
     return parser
 
 

@@ -554,10 +554,9 @@ def _capacities(values: pd.Series, rows: np.ndarray, *, column: str,
             "the cell empty to use the policy's."
         )
     good = present & ~bad
-    return pd.Series(
-        pd.array(np.where(good, numbers, 0).astype(np.int64), dtype="Int64").where(good),
-        dtype="Int64",
-    )
+    caps = pd.array(np.where(good, numbers, 0).astype(np.int64), dtype="Int64")
+    caps[~good] = pd.NA
+    return pd.Series(caps)
 
 
 def read_workers(
@@ -614,7 +613,7 @@ def read_workers(
     --------
     >>> import pandas as pd
     >>> roster = pd.DataFrame({"工号": ["A1", "A2"], "姓名": ["王芳", "李军"],
-    ...                        "岗位": ["专职网格员", "民警"], "社区": ["420204001001", "420204001001"]})
+    ...                        "岗位": ["专职网格员", "民警"], "社区": ["420204001001"] * 2})
     >>> workers = read_workers(roster)
     >>> workers[["worker_id", "role", "home_community"]].values.tolist()
     [['A1', 'grid_worker', '420204001001'], ['A2', 'police', '420204001001']]
@@ -897,8 +896,8 @@ def write_workers(workers: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Pa
 
 # --------------------------------------------------------------------------- generator
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶程魏苏"
-_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉斌宇浩凯琳晨雪婷"
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉斌宇浩凯琳晨雪"
 
 
 def make_roster(
