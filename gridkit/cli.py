@@ -60,13 +60,14 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--input-crs",
         metavar="CRS",
-        help="CRS of the input files when they declare none, or to override: "
-        "wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:nnnn",
+        help="CRS of the households file (a CSV declares none) and of a communities file "
+        "that declares none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:nnnn",
     )
     g.add_argument(
         "--communities-crs",
         metavar="CRS",
-        help="CRS of the communities file only (default: --input-crs)",
+        help="CRS of the communities file, overriding what it declares "
+        "(e.g. bd09 for outlines traced on Baidu maps)",
     )
 
 
@@ -102,7 +103,11 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     g.add_argument(
-        "--jobs", type=int, default=None, help="communities solved in parallel (default: all cores)"
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes solving communities in parallel (default: half the cores; each runs 2 "
+        "solver threads; the output does not depend on it)",
     )
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -117,6 +122,9 @@ def _build_parser() -> argparse.ArgumentParser:
     from gridkit import _cli_assign
 
     _cli_assign.register(sub)
+    from gridkit._cli_regenerate import register as register_regenerate
+
+    register_regenerate(sub)
     return parser
 
 
@@ -266,7 +274,8 @@ def _partition(args: argparse.Namespace) -> int:
         id_col=args.community_id,
         name_col=args.name_col,
         street_col=args.street_col,
-        input_crs=args.communities_crs or args.input_crs,
+        input_crs=args.communities_crs
+        or _undeclared(args.communities, args.input_crs, args.communities_layer),
         layer=args.communities_layer,
     )
     households = read_households(
@@ -304,6 +313,24 @@ def _partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _undeclared(path: str, crs: str | None, layer: str | None) -> str | None:
+    """``crs`` when the file declares no CRS of its own, else None (keep the declared one).
+
+    ``--input-crs`` is meant for the household table (CSV has no CRS) and for files
+    without one; a boundaries file that declares its CRS keeps it unless
+    ``--communities-crs`` says otherwise.
+    """
+    if crs is None:
+        return None
+    try:
+        import pyogrio
+
+        declared = pyogrio.read_info(path, layer=layer).get("crs")
+    except Exception:  # unreadable here: let read_boundaries report it properly
+        return crs
+    return None if declared else crs
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     print(f"warning: {message}", file=sys.stderr)
 
@@ -323,6 +350,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.handler(args)
         except GridkitError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:  # unwritable --out, permission denied, disk full ...
+            print(
+                f"error: {exc.strerror or exc} ({exc.filename or ''}): check the path and its "
+                "permissions, or choose another --out folder.",
+                file=sys.stderr,
+            )
             return 2
 
 

@@ -47,7 +47,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATUSES = ("ok", "below_min", "above_max", "oversize_building")
+STATUSES = ("ok", "below_min", "above_max", "oversize_building", "multi_part")
 
 
 @dataclass(frozen=True)

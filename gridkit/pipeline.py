@@ -6,6 +6,7 @@ import logging
 import math
 import multiprocessing
 import os
+import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -20,12 +21,16 @@ from tqdm.auto import tqdm
 
 from gridkit import __version__
 from gridkit.codes import grid_code, grid_name
+from gridkit.errors import InputError, format_ids
 from gridkit.partition import CommunityPlan, GridRules, partition_community
 from gridkit.units import UNASSIGNED_REASONS, Units, build_units
 
 __all__ = ["GRID_COLUMNS", "GridPlan", "make_grids", "partition_units"]
 
 log = logging.getLogger(__name__)
+
+#: CP-SAT threads per community solve (interleaved, so results do not depend on it).
+WORKERS = 2
 
 #: Columns of the grid layer, in order (the contract of ``grids.geojson``).
 GRID_COLUMNS = [
@@ -95,8 +100,9 @@ def partition_units(
     """
     rules = rules or GridRules()
     groups = [(cid, g) for cid, g in units.groupby("community_id", sort=False)]
-    jobs = (os.cpu_count() or 1) if jobs is None else max(1, int(jobs))
-    tasks = [(g, rules, time_limit, seed, 2) for _, g in groups]
+    # Each community solve runs WORKERS interleaved CP-SAT threads.
+    jobs = max(1, (os.cpu_count() or 1) // WORKERS) if jobs is None else max(1, int(jobs))
+    tasks = [(g, rules, time_limit, seed, WORKERS) for _, g in groups]
     plans: list[CommunityPlan | None] = [None] * len(tasks)
     bar = tqdm(total=len(tasks), desc="communities", unit="community", disable=not verbose)
     # Largest first, so one big community does not finish last on its own.
@@ -108,8 +114,13 @@ def partition_units(
     else:
         # fork: no re-import of the caller's script (a notebook or a script without a
         # ``__main__`` guard); the parent runs no solver threads at this point.
+        # From Python 3.12 forking a process that has threads is deprecated: use
+        # forkserver there (scripts then need the usual ``if __name__ == "__main__"``).
         methods = multiprocessing.get_all_start_methods()
-        ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        if "fork" in methods and sys.version_info < (3, 12):
+            ctx = multiprocessing.get_context("fork")
+        else:
+            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
             futures = {pool.submit(_run_community, tasks[i]): i for i in order}
             for future in as_completed(futures):
@@ -170,7 +181,11 @@ def assemble(
         nb = u.groupby(code_of_unit.to_numpy()).size()
         cid = u.groupby(code_of_unit.to_numpy())["community_id"].first()
         for code, geom in zip(uniq, geoms, strict=True):
-            rows.append((code, cid[code], int(hh[code]), int(nb[code]), geom, status_of[code]))
+            status = status_of[code]
+            if status == "ok" and shapely.get_num_geometries(geom) > 1:
+                # Only a community in several parts (islands without buildings) does this.
+                status = status_of[code] = "multi_part"
+            rows.append((code, cid[code], int(hh[code]), int(nb[code]), geom, status))
     # Communities without any household still get one (empty) grid that covers them.
     for cid_, row in by_id.iterrows():
         if cid_ not in plan_by_id:
@@ -375,7 +390,8 @@ def make_grids(
     seed
         Seed of the warm start and the solver.
     jobs
-        Processes solving communities in parallel (default: all cores).
+        Processes solving communities in parallel (default: half the cores, since
+        each solve runs two CP-SAT threads).
         Results do not depend on it.
     verbose
         Show a progress bar.
@@ -404,6 +420,13 @@ def make_grids(
         target_households=target_households,
         balance_weight=balance_weight,
     )
+    if not (math.isfinite(time_limit) and time_limit > 0):
+        raise InputError(
+            f"`time_limit` must be a positive number of seconds, got {time_limit}; "
+            "e.g. --time-limit 5."
+        )
+    if not 0 <= int(seed) < 2**31:
+        raise InputError(f"`seed` must be between 0 and 2**31 - 1, got {seed}; e.g. --seed 0.")
     households = _ensure_household_columns(households)
     boundaries = _ensure_boundary_columns(boundaries)
     units = build_units(boundaries, households)
@@ -433,7 +456,13 @@ def make_grids(
 
 
 def _ensure_household_columns(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Accept frames not made by ``read_households`` (e.g. the sample buildings)."""
+    """Accept frames not made by ``read_households`` (e.g. the sample buildings), checked."""
+    source = households.attrs.get("source", "`households`")
+    if households.crs is None:
+        raise InputError(
+            f"{source} has no CRS: set it (`gdf.set_crs(4326)`) or read the file with "
+            "`gridkit.read_households(..., input_crs=...)`."
+        )
     hh = households.copy()
     if "household_id" not in hh:
         hh["household_id"] = (
@@ -445,12 +474,50 @@ def _ensure_household_columns(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         hh["households"] = 1
     if "row" not in hh:
         hh["row"] = np.arange(len(hh)) + 1
+    counts = pd.to_numeric(hh["households"], errors="coerce")
+    bad = ~np.isfinite(counts.to_numpy(dtype=float)) | (counts < 0) | (counts % 1 != 0)
+    if bad.any():
+        rows = hh.loc[bad.to_numpy(), "row"]
+        raise InputError(
+            f"{source}: column `households` must hold whole numbers >= 0; rows "
+            f"{format_ids(rows)} do not ({format_ids(hh.loc[bad.to_numpy(), 'households'])}). "
+            "Correct them, or read the file with `gridkit.read_households`, which explains "
+            "each row."
+        )
+    hh["households"] = counts.astype(np.int64)
+    empty = hh.geometry.isna() | hh.geometry.is_empty
+    if empty.any():
+        raise InputError(
+            f"{source}: rows {format_ids(hh.loc[empty, 'row'])} have no geometry; "
+            "give them a location or drop them."
+        )
     return hh
 
 
 def _ensure_boundary_columns(boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Accept frames not made by ``read_boundaries``, checked for ids and CRS."""
+    source = boundaries.attrs.get("source", "`boundaries`")
+    if boundaries.crs is None:
+        raise InputError(
+            f"{source} has no CRS: set it (`gdf.set_crs(4326)`) or read the file with "
+            "`gridkit.read_boundaries(..., input_crs=...)`."
+        )
+    if "community_id" not in boundaries:
+        raise InputError(
+            f"{source} has no `community_id` column (columns: "
+            f"{format_ids(boundaries.columns)}); rename the id column or read the file with "
+            "`gridkit.read_boundaries(..., id_col=...)`."
+        )
     b = boundaries.copy()
     b["community_id"] = b["community_id"].astype(str)
+    dup = b["community_id"].duplicated(keep=False)
+    if dup.any():
+        repeated = format_ids(sorted(set(b.loc[dup, "community_id"])))
+        raise InputError(
+            f"{source}: community ids must be unique; {repeated} "
+            "appear more than once. Dissolve them (`gdf.dissolve(by='community_id', "
+            "as_index=False)`) or give each community its own id."
+        )
     if "community_name" not in b:
         b["community_name"] = b["community_id"]
     if "street" not in b:

@@ -27,7 +27,7 @@ import pyproj
 import shapely
 
 from gridkit.crs import local_metric_crs
-from gridkit.errors import GridkitWarning, format_ids
+from gridkit.errors import GridkitWarning, InputError, format_ids
 
 __all__ = ["UNASSIGNED_REASONS", "Units", "build_units", "unit_cells"]
 
@@ -238,6 +238,15 @@ def build_units(
         index=hh.index,
     )
     outside = np.flatnonzero(where < 0)
+    if len(hh) and len(outside) == len(hh):
+        source = households.attrs.get("source", "households")
+        raise InputError(
+            f"none of the {len(hh)} household rows of {source} lies inside any community of "
+            f"{boundaries.attrs.get('source', 'the boundaries')}: the two files are probably in "
+            "different coordinate systems (e.g. Baidu BD-09 or Amap GCJ-02 points on WGS84 "
+            "outlines). Pass --input-crs for the households (bd09, gcj02, wgs84 or EPSG:nnnn) "
+            "and --communities-crs for the boundaries if they were traced on a Chinese web map."
+        )
     if len(outside):
         rows = hh["row"].to_numpy()[outside] if "row" in hh else outside + 1
         source = households.attrs.get("source", "households")

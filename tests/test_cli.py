@@ -342,7 +342,8 @@ def test_unknown_input_crs(files, tmp_path, capsys):
         capsys,
     )
     assert "'baidu-9x'" in message
-    assert str(files["communities"]) in message
+    # --input-crs is for the households (and for boundaries that declare no CRS).
+    assert str(files["buildings"]) in message
     assert "bd09" in message and "EPSG:" in message
 
 

@@ -1,0 +1,139 @@
+"""Command line: ``gridkit regenerate`` (a thin wrapper over :func:`gridkit.regenerate.regenerate`).
+
+:func:`register` adds the subcommand to the ``gridkit`` parser and sets ``handler``
+(``args.handler(args)`` returns the exit code).  The caller configures logging and
+warnings and turns a :class:`~gridkit.errors.GridkitError` into ``error: ...`` and exit
+code 2, as for ``gridkit partition``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+__all__ = ["register", "run"]
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``regenerate`` subcommand.
+
+    Parameters
+    ----------
+    subparsers
+        What ``argparse.ArgumentParser.add_subparsers()`` returned.
+    """
+    from gridkit.cli import _add_input_options
+
+    p = subparsers.add_parser(
+        "regenerate",
+        help="redraw the grids after housing changed: keep valid grids and their codes, "
+        "write the new layer plus changes.csv, diff.geojson and summary.json",
+        description="Regenerate a grid map for changed inputs (new or demolished buildings, "
+        "new household counts, edited community boundaries) with as little change as "
+        "possible: valid grids keep their buildings and codes; broken grids and their "
+        "neighbours are re-solved minimising the households that change grid.",
+    )
+    p.add_argument(
+        "--previous",
+        required=True,
+        metavar="OLD_DIR",
+        help="output folder of an earlier `gridkit partition`/`regenerate`, or its grids.geojson",
+    )
+    _add_input_options(p)
+    g = p.add_argument_group("grids")
+    g.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
+    g.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
+    g.add_argument(
+        "--target-households",
+        type=int,
+        default=None,
+        help="preferred grid size (default: middle of the bounds)",
+    )
+    g.add_argument(
+        "--time-limit",
+        type=float,
+        default=10.0,
+        help="solver budget per re-solved area, deterministic seconds (default: %(default)s)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    g.add_argument(
+        "--jobs", type=int, default=None, help="communities solved in parallel (default: all cores)"
+    )
+    o = p.add_argument_group("output")
+    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    o.add_argument("--no-map", action="store_true", help="do not write map.html")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    o.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    p.set_defaults(handler=run)
+
+
+def format_summary(summary: dict) -> str:
+    """The regeneration figures as a few lines of text."""
+    lines = [
+        f"households unchanged: {summary['households_unchanged_pct']}% "
+        f"({summary['households_unchanged']:,} of {summary['households_in_previous_grids']:,}; "
+        f"{summary['households_moved']:,} moved, {summary['households_new']:,} new, "
+        f"{summary['households_placed']:,} placed)",
+        f"grids: {summary['grids_kept']} kept, {summary['grids_changed']} changed, "
+        f"{summary['grids_added']} added, {summary['grids_retired']} retired "
+        f"({summary['grids_previous']} -> {summary['grids']})",
+    ]
+    if summary["added_codes"]:
+        lines.append("  added codes: " + ", ".join(summary["added_codes"]))
+    if summary["retired_codes"]:
+        lines.append("  retired codes (never reused): " + ", ".join(summary["retired_codes"]))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``gridkit regenerate``; returns the exit code."""
+    from gridkit._validate import check_swapped_against
+    from gridkit.cli import _check_out_dir, _print_summary
+    from gridkit.errors import InputError
+    from gridkit.io import read_boundaries, read_households
+    from gridkit.regenerate import regenerate
+
+    _check_out_dir(args.out)
+    communities = read_boundaries(
+        args.communities,
+        id_col=args.community_id,
+        name_col=args.name_col,
+        street_col=args.street_col,
+        input_crs=args.communities_crs or args.input_crs,
+        layer=args.communities_layer,
+    )
+    households = read_households(
+        args.households,
+        id_col=args.id_col,
+        households_col=args.households_col,
+        building_col=args.building_col,
+        lon_col=args.lon_col,
+        lat_col=args.lat_col,
+        input_crs=args.input_crs,
+        layer=args.households_layer,
+    )
+    check_swapped_against(households, communities)
+    plan = regenerate(
+        args.previous,
+        communities,
+        households,
+        min_households=args.min_households,
+        max_households=args.max_households,
+        target_households=args.target_households,
+        time_limit=args.time_limit,
+        seed=args.seed,
+        jobs=args.jobs,
+        verbose=not args.quiet,
+    )
+    try:
+        paths = plan.write(args.out, map_html=not args.no_map)
+    except OSError as exc:
+        msg = (
+            f"cannot write the outputs to '{args.out}' (--out): {exc.strerror or exc} "
+            f"({exc.filename or args.out}). Pass a folder you can write to."
+        )
+        raise InputError(msg) from exc
+    if not args.quiet:
+        _print_summary(plan.report, paths)
+        print(format_summary(plan.summary))
+    return 0
