@@ -8,7 +8,11 @@ Stages, one module each:
    community; :mod:`gridkit.adjacency` — their rook adjacency.
 3. :mod:`gridkit.partition` — contiguous grids of 400–800 households with
    OR-Tools CP-SAT; :mod:`gridkit.pipeline` runs the whole job.
-4. :mod:`gridkit.maps` / :mod:`gridkit.export` — folium maps and GeoJSON/CSV/JSON files.
+4. :mod:`gridkit.assign` — staff the grids (OR-Tools); :mod:`gridkit.regenerate` —
+   redraw after housing changes with stable codes.
+5. :mod:`gridkit.maps` / :mod:`gridkit.export` / :mod:`gridkit.exchange` — folium maps,
+   GeoJSON/CSV/JSON, GeoPackage/Shapefile/PostGIS; :mod:`gridkit.audit` checks an
+   existing grid map.
 
 Quick start::
 
@@ -22,8 +26,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+import logging
+
 from gridkit import checks, crs, datasets, errors, maps
 from gridkit._utils import show_versions
+from gridkit.assign import assign_workers
+from gridkit.audit import audit_grids
 from gridkit.errors import (
     GridkitError,
     GridkitWarning,
@@ -31,11 +39,16 @@ from gridkit.errors import (
     InputError,
     SolverError,
 )
+from gridkit.exchange import export_layers
 from gridkit.export import to_geojson
 from gridkit.io import read_boundaries, read_households
 from gridkit.partition import GridRules, partition_community, partition_graph
 from gridkit.pipeline import GridPlan, make_grids
+from gridkit.regenerate import regenerate
 from gridkit.units import build_units
+
+# A library attaches no handler of its own; the CLI configures logging.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "GridPlan",
@@ -45,17 +58,21 @@ __all__ = [
     "InfeasibleError",
     "InputError",
     "SolverError",
+    "assign_workers",
+    "audit_grids",
     "build_units",
     "checks",
     "crs",
     "datasets",
     "errors",
+    "export_layers",
     "make_grids",
     "maps",
     "partition_community",
     "partition_graph",
     "read_boundaries",
     "read_households",
+    "regenerate",
     "show_versions",
     "to_geojson",
 ]

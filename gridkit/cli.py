@@ -112,6 +112,11 @@ def _build_parser() -> argparse.ArgumentParser:
     o = p.add_argument_group("output")
     o.add_argument("--out", required=True, metavar="DIR", help="output folder")
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
+    o.add_argument(
+        "--offline-map",
+        action="store_true",
+        help="map.html that works with no internet (scripts embedded, no web basemap)",
+    )
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
     p.set_defaults(handler=_partition)
@@ -301,7 +306,7 @@ def _partition(args: argparse.Namespace) -> int:
         verbose=not args.quiet,
     )
     try:
-        paths = plan.write(args.out, map_html=not args.no_map)
+        paths = plan.write(args.out, map_html=not args.no_map, offline=args.offline_map)
     except OSError as exc:
         msg = (
             f"cannot write the outputs to '{args.out}' (--out): {exc.strerror or exc} "

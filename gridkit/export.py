@@ -58,9 +58,13 @@ def to_report_json(report: dict, path: str | os.PathLike) -> Path:
 
 
 def write_outputs(
-    plan: GridPlan, out_dir: str | os.PathLike, *, map_html: bool = False
+    plan: GridPlan, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
 ) -> dict[str, Path]:
-    """Write ``grids.geojson``, ``assignments.csv``, ``report.json`` (and ``map.html``)."""
+    """Write ``grids.geojson``, ``assignments.csv``, ``report.json`` (and ``map.html``).
+
+    With ``offline=True`` the map embeds its JavaScript/CSS and has no web basemap, so
+    it opens on a closed intranet.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -72,5 +76,6 @@ def write_outputs(
         from gridkit.maps import explore, save_map
 
         communities = plan.units.communities
-        paths["map"] = save_map(explore(plan.grids, communities=communities), out / "map.html")
+        m = explore(plan.grids, communities=communities, offline=offline)
+        paths["map"] = save_map(m, out / "map.html")
     return paths

@@ -438,7 +438,8 @@ def partition_graph(
     rules
         Bounds and preferences (default :class:`GridRules`).
     time_limit
-        CP-SAT deterministic time budget per connected piece, in (roughly) seconds.
+        CP-SAT deterministic time budget, in (roughly) seconds, shared between the
+        connected pieces by their number of units.
     seed
         Seed of the warm start and of CP-SAT.
     workers
@@ -495,6 +496,10 @@ def partition_graph(
         notes.append(
             f"{int(oversize.sum())} building(s) above max_households form grids of their own"
         )
+    # The time budget is shared between the pieces that need a solve, by size.
+    sizes = np.bincount(comp, minlength=n_comp)
+    piece_loads = np.bincount(comp, weights=w[keep], minlength=n_comp)
+    to_solve = int(sizes[piece_loads > rules.max_households].sum()) or 1
     for k in range(n_comp):
         nodes = keep[comp == k]
         total = int(w[nodes].sum())
@@ -522,7 +527,7 @@ def partition_graph(
             w[nodes],
             xy[nodes],
             rules=rules,
-            time_limit=time_limit,
+            time_limit=time_limit * len(nodes) / to_solve,
             seed=seed,
             workers=workers,
         )
@@ -666,7 +671,7 @@ def partition_community(
     rules
         Household bounds and preferences.
     time_limit
-        CP-SAT deterministic time budget per connected piece.
+        CP-SAT deterministic time budget for the community (shared by its pieces).
     seed
         Seed of the warm start and CP-SAT; the result depends only on the
         inputs and the arguments.

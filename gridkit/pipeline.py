@@ -70,11 +70,13 @@ class GridPlan:
     report: dict
     units: Units = field(repr=False)
 
-    def write(self, out_dir: str | os.PathLike, *, map_html: bool = False) -> dict[str, Path]:
+    def write(
+        self, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
+    ) -> dict[str, Path]:
         """Write grids.geojson, assignments.csv, report.json (and map.html) to ``out_dir``."""
         from gridkit.export import write_outputs
 
-        return write_outputs(self, out_dir, map_html=map_html)
+        return write_outputs(self, out_dir, map_html=map_html, offline=offline)
 
 
 def _run_community(task: tuple) -> CommunityPlan:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 import warnings
@@ -196,8 +197,9 @@ def test_bd09_csv_gives_the_wgs84_grids(cli_run, sample_subset, tmp_path, capsys
     np.testing.assert_allclose(wlat, b.geometry.y, atol=1e-7)
 
     out = tmp_path / "bd09"
-    argv = _partition_args(cli_run["communities"], csv, out, "--input-crs", "bd09",
-                           "--communities-crs", "wgs84")
+    argv = _partition_args(
+        cli_run["communities"], csv, out, "--input-crs", "bd09", "--communities-crs", "wgs84"
+    )
     code = main(argv)
     captured = capsys.readouterr()
     assert code == 0, captured.err
@@ -214,8 +216,13 @@ def test_household_bounds_options(files, sample_subset, tmp_path, capsys, check_
     out = tmp_path / "bounds"
     code = main(
         _partition_args(
-            files["communities"], files["buildings"], out,
-            "--min-households", 300, "--max-households", 600,
+            files["communities"],
+            files["buildings"],
+            out,
+            "--min-households",
+            300,
+            "--max-households",
+            600,
         )
     )
     captured = capsys.readouterr()
@@ -284,8 +291,9 @@ def test_negative_household_count_in_csv(sample_subset, files, tmp_path, capsys)
     b = sample_subset.buildings
     counts = b["households"].to_numpy().copy()
     counts[2] = -5
-    csv = _points_csv(b.assign(households=counts), tmp_path / "neg.csv",
-                      lon=b.geometry.x, lat=b.geometry.y)
+    csv = _points_csv(
+        b.assign(households=counts), tmp_path / "neg.csv", lon=b.geometry.x, lat=b.geometry.y
+    )
     message = _fails(
         _partition_args(files["communities"], csv, tmp_path / "o", "--input-crs", "wgs84"), capsys
     )
@@ -350,8 +358,13 @@ def test_unknown_input_crs(files, tmp_path, capsys):
 def test_bad_bounds(files, tmp_path, capsys):
     message = _fails(
         _partition_args(
-            files["communities"], files["buildings"], tmp_path / "o",
-            "--min-households", 900, "--max-households", 800,
+            files["communities"],
+            files["buildings"],
+            tmp_path / "o",
+            "--min-households",
+            900,
+            "--max-households",
+            800,
         ),
         capsys,
     )
@@ -405,3 +418,24 @@ def test_read_back_matches_reader(files, sample_subset):
     assert comm["community_id"].tolist() == sample_subset.communities["community_id"].tolist()
     assert hh["households"].tolist() == sample_subset.buildings["households"].tolist()
     assert hh["building_id"].tolist() == sample_subset.buildings["building_id"].tolist()
+
+
+def test_default_and_offline_map_outputs(files, tmp_path, capsys):
+    """Without --no-map, partition writes map.html; --offline-map embeds every script."""
+    argv = [
+        a
+        for a in _partition_args(files["communities"], files["buildings"], tmp_path / "o")
+        if a != "--no-map"
+    ]
+    assert main(argv) == 0
+    grids = json.loads((tmp_path / "o" / "grids.geojson").read_text(encoding="utf-8"))
+    html = (tmp_path / "o" / "map.html").read_text(encoding="utf-8")
+    assert "leaflet" in html
+    for feature in grids["features"]:
+        assert feature["properties"]["grid_code"] in html
+    offline_argv = [str(tmp_path / "off") if a == str(tmp_path / "o") else a for a in argv]
+    assert main([*offline_argv, "--offline-map"]) == 0
+    offline = (tmp_path / "off" / "map.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=\"https?://", offline)
+    assert not re.search(r"<link[^>]+href=\"https?://", offline)
+    capsys.readouterr()
