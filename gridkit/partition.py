@@ -628,6 +628,8 @@ def number_grids(labels: np.ndarray, xy: np.ndarray, area: np.ndarray) -> np.nda
     cx = np.bincount(dense, weights=xy[:, 0] * area, minlength=k) / safe
     cy = np.bincount(dense, weights=xy[:, 1] * area, minlength=k) / safe
     band_height = max(math.sqrt(float(area.sum()) / k), 1e-9)
+    # Millimetre rounding keeps the numbering stable against floating-point noise.
+    cx, cy = np.round(cx, 3), np.round(cy, 3)
     band = np.floor((cy.max() - cy) / band_height)
     order = np.lexsort((cx, band))
     seq = np.empty(k, dtype=np.int64)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 
+# Independent implementations as oracles (both in the `test` extra: a missing one must fail).
+import coordTransform as coord_transform
+import eviltransform
 import geopandas as gpd
 import numpy as np
 import pyproj
@@ -15,9 +18,6 @@ from shapely.geometry import MultiPolygon, Point, Polygon
 
 from gridkit import crs
 from gridkit.errors import InputError
-
-eviltransform = pytest.importorskip("eviltransform")
-coord_transform = pytest.importorskip("coordTransform")  # the PyPI "coordtransform" package
 
 GEOD = pyproj.Geod(ellps="WGS84")
 FIX_TEXT = "use wgs84, gcj02, bd09 or an EPSG code such as EPSG:4490"
