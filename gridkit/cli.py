@@ -189,9 +189,12 @@ def _map(args: argparse.Namespace) -> int:
             "map with `gridkit audit`)."
         )
     communities = grids.dissolve(by="community_id", as_index=False, aggfunc="first")
+    buildings_path = path.parent / "buildings.geojson"
+    buildings = gpd.read_file(buildings_path, engine="pyogrio") if buildings_path.exists() else None
     m = explore(
         grids,
         communities=communities,
+        households=buildings,
         color_by=args.color_by,
         basemap=args.basemap,
         tianditu_key=args.tianditu_key,

@@ -60,7 +60,8 @@ def to_report_json(report: dict, path: str | os.PathLike) -> Path:
 def write_outputs(
     plan: GridPlan, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
 ) -> dict[str, Path]:
-    """Write ``grids.geojson``, ``assignments.csv``, ``report.json`` (and ``map.html``).
+    """Write ``grids.geojson``, ``assignments.csv``, ``report.json``, ``buildings.geojson``
+    (one point per building with its grid) and optionally ``map.html``.
 
     With ``offline=True`` the map embeds its JavaScript/CSS and has no web basemap, so
     it opens on a closed intranet.
@@ -71,11 +72,12 @@ def write_outputs(
         "grids": to_geojson(plan.grids, out / "grids.geojson"),
         "assignments": to_assignments_csv(plan.assignments, out / "assignments.csv"),
         "report": to_report_json(plan.report, out / "report.json"),
+        "buildings": to_geojson(plan.buildings, out / "buildings.geojson"),
     }
     if map_html:
         from gridkit.maps import explore, save_map
 
         communities = plan.units.communities
-        m = explore(plan.grids, communities=communities, offline=offline)
+        m = explore(plan.grids, communities=communities, households=plan.buildings, offline=offline)
         paths["map"] = save_map(m, out / "map.html")
     return paths

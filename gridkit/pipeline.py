@@ -70,6 +70,40 @@ class GridPlan:
     report: dict
     units: Units = field(repr=False)
 
+    @property
+    def buildings(self) -> gpd.GeoDataFrame:
+        """One point per building (unit) in EPSG:4326 with its ``grid_code``.
+
+        Columns: ``building_id`` (the input building id, or ``U`` + unit number for
+        buildings known only by their location; unique), ``community_id``,
+        ``grid_code``, ``households``, ``rows`` (input rows in the building).
+        """
+        u = self.units.units
+        code = self.assignments.groupby(
+            self.units.membership["unit_id"].to_numpy(dtype=float), dropna=True
+        )["grid_code"].first()
+        ids = [
+            b if isinstance(b, str) and b else f"U{i:06d}"
+            for b, i in zip(u["building_id"], u["unit_id"], strict=True)
+        ]
+        ids = pd.Series(ids)
+        dup = ids.duplicated(keep=False)
+        ids[dup] = ids[dup] + "@" + u["community_id"].astype(str).to_numpy()[dup.to_numpy()]
+        points = gpd.GeoSeries(gpd.points_from_xy(u["x"], u["y"]), crs=self.units.crs)
+        return gpd.GeoDataFrame(
+            {
+                "building_id": ids.to_numpy(dtype=object),
+                "community_id": u["community_id"].astype(str).to_numpy(dtype=object),
+                "grid_code": code.reindex(u["unit_id"].to_numpy(dtype=float)).to_numpy(
+                    dtype=object
+                ),
+                "households": u["households"].to_numpy(dtype=np.int64),
+                "rows": u["rows"].to_numpy(dtype=np.int64),
+            },
+            geometry=points.to_numpy(),
+            crs=self.units.crs,
+        ).to_crs(4326)
+
     def write(
         self, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
     ) -> dict[str, Path]:

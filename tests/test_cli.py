@@ -27,7 +27,7 @@ from gridkit.crs import bd09_to_wgs84, wgs84_to_bd09
 from gridkit.io import read_boundaries, read_households
 
 TIME_LIMIT = "0.5"
-OUTPUTS = {"grids.geojson", "assignments.csv", "report.json"}
+OUTPUTS = {"grids.geojson", "assignments.csv", "report.json", "buildings.geojson"}
 
 
 def _console_script() -> list[str]:

@@ -242,7 +242,22 @@ def test_tight_community_gets_two_grids(sample_plan, sample_subset):
 
 def test_written_files(sample_plan, sample_subset, tmp_path):
     paths = sample_plan.write(tmp_path / "out")
-    assert {p.name for p in paths.values()} == {"grids.geojson", "assignments.csv", "report.json"}
+    assert {p.name for p in paths.values()} == {
+        "grids.geojson",
+        "assignments.csv",
+        "report.json",
+        "buildings.geojson",
+    }
+
+    # buildings.geojson: one point per building, each in a grid of its own community,
+    # households adding up to the grid layer's
+    buildings = gpd.read_file(tmp_path / "out" / "buildings.geojson")
+    assert buildings["building_id"].is_unique
+    assert len(buildings) == len(sample_plan.units.units)
+    by_grid = buildings.groupby("grid_code")["households"].sum()
+    grid_hh = sample_plan.grids.set_index("grid_code")["households"]
+    assert by_grid.to_dict() == grid_hh[grid_hh > 0].to_dict()
+    assert (buildings["grid_code"].str[:12] == buildings["community_id"].str[:12]).all()
 
     raw = json.loads((tmp_path / "out" / "grids.geojson").read_text(encoding="utf-8"))
     assert raw["type"] == "FeatureCollection"
