@@ -70,22 +70,9 @@ def _register_audit(subparsers: Any) -> None:
         help="community id column of --communities (default: community_id, id or code)",
     )
     g.add_argument("--communities-layer", metavar="NAME", help="layer of a multi-layer file")
-    g.add_argument(
-        "--id-col", metavar="COL", help="household row id column (default: the row number)"
-    )
-    g.add_argument(
-        "--households-col",
-        metavar="COL",
-        help="households per row (default: households, hh, 户数; else 1 per row)",
-    )
-    g.add_argument(
-        "--building-col",
-        metavar="COL",
-        help="building id column: rows sharing it form one building",
-    )
-    g.add_argument("--lon-col", metavar="COL", help="longitude column of a CSV")
-    g.add_argument("--lat-col", metavar="COL", help="latitude column of a CSV")
-    g.add_argument("--households-layer", metavar="NAME", help="layer of a multi-layer file")
+    from gridkit.cli import add_household_options
+
+    add_household_options(g)
     g.add_argument(
         "--input-crs",
         metavar="CRS",

@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
     subparsers
         What ``argparse.ArgumentParser.add_subparsers()`` returned.
     """
-    from gridkit.cli import _add_input_options
+    from gridkit.cli import _add_input_options, add_grid_options, add_output_options
 
     p = subparsers.add_parser(
         "regenerate",
@@ -40,30 +40,8 @@ def register(subparsers: Any) -> None:
         help="output folder of an earlier `gridkit partition`/`regenerate`, or its grids.geojson",
     )
     _add_input_options(p)
-    g = p.add_argument_group("grids")
-    g.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
-    g.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
-    g.add_argument(
-        "--target-households",
-        type=int,
-        default=None,
-        help="preferred grid size (default: middle of the bounds)",
-    )
-    g.add_argument(
-        "--time-limit",
-        type=float,
-        default=10.0,
-        help="solver budget per re-solved area, deterministic seconds (default: %(default)s)",
-    )
-    g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    g.add_argument(
-        "--jobs", type=int, default=None, help="communities solved in parallel (default: all cores)"
-    )
-    o = p.add_argument_group("output")
-    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    o.add_argument("--no-map", action="store_true", help="do not write map.html")
-    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    o.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    add_grid_options(p, time_limit=10.0, budget="re-solved area")
+    add_output_options(p)
     p.set_defaults(handler=run)
 
 

@@ -19,6 +19,65 @@ __all__ = ["main"]
 log = logging.getLogger("gridkit")
 
 
+def add_household_options(g) -> None:
+    """Options that say how to read the households file (shared by several commands)."""
+    g.add_argument(
+        "--id-col", metavar="COL", help="household row id column (default: the row number)"
+    )
+    g.add_argument(
+        "--households-col",
+        metavar="COL",
+        help="households per row (default: households, hh, 户数; else 1 per row)",
+    )
+    g.add_argument(
+        "--building-col",
+        metavar="COL",
+        help="building id column: rows sharing it form one building",
+    )
+    g.add_argument("--lon-col", metavar="COL", help="longitude column of a CSV")
+    g.add_argument("--lat-col", metavar="COL", help="latitude column of a CSV")
+    g.add_argument("--households-layer", metavar="NAME", help="layer of a multi-layer file")
+
+
+def add_grid_options(
+    p: argparse.ArgumentParser, *, time_limit: float = 5.0, budget: str = "community"
+) -> None:
+    """Household bounds and solver options (partition, regenerate)."""
+    g = p.add_argument_group("grids")
+    g.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
+    g.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
+    g.add_argument(
+        "--target-households",
+        type=int,
+        default=None,
+        help="preferred grid size (default: middle of the bounds)",
+    )
+    g.add_argument(
+        "--time-limit",
+        type=float,
+        default=time_limit,
+        help=f"solver budget per {budget}, deterministic seconds (default: %(default)s)",
+    )
+    g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    g.add_argument(
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes solving communities in parallel (default: half the cores; each runs 2 "
+        "solver threads; the output does not depend on it)",
+    )
+
+
+def add_output_options(p: argparse.ArgumentParser):
+    """``--out``, ``--no-map``, ``-q`` and ``-v``; returns the group to add more."""
+    o = p.add_argument_group("output")
+    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    o.add_argument("--no-map", action="store_true", help="do not write map.html")
+    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    o.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    return o
+
+
 def _add_input_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("inputs")
     g.add_argument(
@@ -41,22 +100,7 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--name-col", metavar="COL", help="community name column")
     g.add_argument("--street-col", metavar="COL", help="street (街道) column")
     g.add_argument("--communities-layer", metavar="NAME", help="layer of a multi-layer file")
-    g.add_argument(
-        "--id-col", metavar="COL", help="household row id column (default: the row number)"
-    )
-    g.add_argument(
-        "--households-col",
-        metavar="COL",
-        help="households per row (default: households, hh, 户数; else 1 per row)",
-    )
-    g.add_argument(
-        "--building-col",
-        metavar="COL",
-        help="building id column: rows sharing it form one building",
-    )
-    g.add_argument("--lon-col", metavar="COL", help="longitude column of a CSV")
-    g.add_argument("--lat-col", metavar="COL", help="latitude column of a CSV")
-    g.add_argument("--households-layer", metavar="NAME", help="layer of a multi-layer file")
+    add_household_options(g)
     g.add_argument(
         "--input-crs",
         metavar="CRS",
@@ -86,39 +130,13 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Split every community into contiguous grids within the household bounds.",
     )
     _add_input_options(p)
-    g = p.add_argument_group("grids")
-    g.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
-    g.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
-    g.add_argument(
-        "--target-households",
-        type=int,
-        default=None,
-        help="preferred grid size (default: middle of the bounds)",
-    )
-    g.add_argument(
-        "--time-limit",
-        type=float,
-        default=5.0,
-        help="solver budget per community, deterministic seconds (default: %(default)s)",
-    )
-    g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    g.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="processes solving communities in parallel (default: half the cores; each runs 2 "
-        "solver threads; the output does not depend on it)",
-    )
-    o = p.add_argument_group("output")
-    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    o.add_argument("--no-map", action="store_true", help="do not write map.html")
+    add_grid_options(p)
+    o = add_output_options(p)
     o.add_argument(
         "--offline-map",
         action="store_true",
         help="map.html that works with no internet (scripts embedded, no web basemap)",
     )
-    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    o.add_argument("-v", "--verbose", action="store_true", help="log every step")
     p.set_defaults(handler=_partition)
     _add_map_parser(sub)
     from gridkit._cli_exchange import register as register_exchange
