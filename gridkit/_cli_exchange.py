@@ -152,7 +152,7 @@ def _register_export(subparsers: Any) -> None:
 def run_audit(args: argparse.Namespace) -> int:
     """Run ``gridkit audit``; return the exit code (0, or 1 with ``--strict`` and problems)."""
     from gridkit.audit import audit_grids, format_summary, read_grids
-    from gridkit.io import read_boundaries, read_households
+    from gridkit.cli import read_communities, read_household_rows
 
     grids = read_grids(
         args.grids,
@@ -161,24 +161,8 @@ def run_audit(args: argparse.Namespace) -> int:
         input_crs=args.grids_crs or args.input_crs,
         layer=args.grids_layer,
     )
-    households = read_households(
-        args.households,
-        id_col=args.id_col,
-        households_col=args.households_col,
-        building_col=args.building_col,
-        lon_col=args.lon_col,
-        lat_col=args.lat_col,
-        input_crs=args.input_crs,
-        layer=args.households_layer,
-    )
-    communities = None
-    if args.communities:
-        communities = read_boundaries(
-            args.communities,
-            id_col=args.community_id,
-            input_crs=args.communities_crs or args.input_crs,
-            layer=args.communities_layer,
-        )
+    households = read_household_rows(args)
+    communities = read_communities(args) if args.communities else None
     result = audit_grids(
         grids,
         households,

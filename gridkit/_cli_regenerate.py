@@ -65,32 +65,12 @@ def format_summary(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridkit regenerate``; returns the exit code."""
-    from gridkit._validate import check_swapped_against
-    from gridkit.cli import _check_out_dir, _print_summary
+    from gridkit.cli import _check_out_dir, _print_summary, read_inputs
     from gridkit.errors import InputError
-    from gridkit.io import read_boundaries, read_households
     from gridkit.regenerate import regenerate
 
     _check_out_dir(args.out)
-    communities = read_boundaries(
-        args.communities,
-        id_col=args.community_id,
-        name_col=args.name_col,
-        street_col=args.street_col,
-        input_crs=args.communities_crs or args.input_crs,
-        layer=args.communities_layer,
-    )
-    households = read_households(
-        args.households,
-        id_col=args.id_col,
-        households_col=args.households_col,
-        building_col=args.building_col,
-        lon_col=args.lon_col,
-        lat_col=args.lat_col,
-        input_crs=args.input_crs,
-        layer=args.households_layer,
-    )
-    check_swapped_against(households, communities)
+    communities, households = read_inputs(args)
     plan = regenerate(
         args.previous,
         communities,

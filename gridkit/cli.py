@@ -289,22 +289,30 @@ def _check_out_dir(out: str) -> None:
         raise InputError(msg)
 
 
-def _partition(args: argparse.Namespace) -> int:
-    from gridkit._validate import check_swapped_against
-    from gridkit.io import read_boundaries, read_households
-    from gridkit.pipeline import make_grids
+def read_communities(args: argparse.Namespace):
+    """Read ``--communities`` with the CLI's options (shared by several commands).
 
-    _check_out_dir(args.out)
-    communities = read_boundaries(
+    ``--communities-crs`` overrides the file's CRS; ``--input-crs`` applies only when
+    the file declares none.
+    """
+    from gridkit.io import read_boundaries
+
+    return read_boundaries(
         args.communities,
         id_col=args.community_id,
-        name_col=args.name_col,
-        street_col=args.street_col,
+        name_col=getattr(args, "name_col", None),
+        street_col=getattr(args, "street_col", None),
         input_crs=args.communities_crs
         or _undeclared(args.communities, args.input_crs, args.communities_layer),
         layer=args.communities_layer,
     )
-    households = read_households(
+
+
+def read_household_rows(args: argparse.Namespace):
+    """Read ``--households`` with the CLI's options (shared by several commands)."""
+    from gridkit.io import read_households
+
+    return read_households(
         args.households,
         id_col=args.id_col,
         households_col=args.households_col,
@@ -314,7 +322,23 @@ def _partition(args: argparse.Namespace) -> int:
         input_crs=args.input_crs,
         layer=args.households_layer,
     )
+
+
+def read_inputs(args: argparse.Namespace):
+    """Communities and households, checked against each other for swapped lon/lat."""
+    from gridkit._validate import check_swapped_against
+
+    communities = read_communities(args)
+    households = read_household_rows(args)
     check_swapped_against(households, communities)
+    return communities, households
+
+
+def _partition(args: argparse.Namespace) -> int:
+    from gridkit.pipeline import make_grids
+
+    _check_out_dir(args.out)
+    communities, households = read_inputs(args)
     plan = make_grids(
         communities,
         households,
