@@ -131,6 +131,12 @@ def _build_parser() -> argparse.ArgumentParser:
     )
     _add_input_options(p)
     add_grid_options(p)
+    p.add_argument_group("grids").add_argument(
+        "--keep-compounds",
+        action="store_true",
+        help="keep each compound (a `compound` column on the households) of at most "
+        "--max-households in one grid where the bounds allow it",
+    )
     o = add_output_options(p)
     o.add_argument(
         "--offline-map",
@@ -349,6 +355,7 @@ def _partition(args: argparse.Namespace) -> int:
         seed=args.seed,
         jobs=args.jobs,
         verbose=not args.quiet,
+        keep_compounds=args.keep_compounds,
     )
     try:
         paths = plan.write(args.out, map_html=not args.no_map, offline=args.offline_map)

@@ -655,6 +655,76 @@ def _oversize_notes(units: pd.DataFrame, rules: GridRules) -> list[str]:
     return notes
 
 
+def _compound_groups(
+    units: pd.DataFrame, adj: sparse.csr_matrix, rules: GridRules
+) -> np.ndarray | None:
+    """Group id per unit: the buildings of a compound that must stay together share one.
+
+    A compound (小区, ``compound`` column) with at most ``max_households`` stays in one
+    grid; its buildings are contracted into one node per connected part (a compound
+    whose cells are cut apart by another building's cell contracts part by part).
+    Larger compounds are left as buildings.  None when there is no compound column.
+    """
+    if "compound" not in units or not units["compound"].notna().any():
+        return None
+    compound = units["compound"].astype(object).where(units["compound"].notna(), None)
+    compound = compound.to_numpy(dtype=object)
+    w = units["households"].to_numpy(dtype=np.int64)
+    groups = np.arange(len(units))
+    for name in sorted({c for c in compound if c is not None}):
+        members = np.flatnonzero(compound == name)
+        if len(members) < 2 or int(w[members].sum()) > rules.max_households:
+            continue
+        sub = adj[members][:, members]
+        _, part = csgraph.connected_components(sub, directed=False)
+        for k in np.unique(part):
+            groups[members[part == k]] = members[part == k].min()
+    _, dense = np.unique(groups, return_inverse=True)
+    return dense
+
+
+def _partition_contracted(adj, w, xy, groups, **kwargs) -> GraphPartition:
+    """Partition the graph with each group contracted to one node; labels per unit."""
+    k = int(groups.max()) + 1
+    member = sparse.csr_matrix(
+        (np.ones(len(groups)), (groups, np.arange(len(groups)))), (k, len(groups))
+    )
+    cadj = (member @ adj @ member.T).tocsr()
+    cadj.setdiag(0)
+    cadj.eliminate_zeros()
+    cw = np.bincount(groups, weights=w, minlength=k).astype(np.int64)
+    safe = np.maximum(np.bincount(groups, weights=np.maximum(w, 1), minlength=k), 1)
+    cxy = np.c_[
+        np.bincount(groups, weights=xy[:, 0] * np.maximum(w, 1), minlength=k) / safe,
+        np.bincount(groups, weights=xy[:, 1] * np.maximum(w, 1), minlength=k) / safe,
+    ]
+    result = partition_graph(cadj, cw, cxy, **kwargs)
+    result.labels = result.labels[groups]
+    return result
+
+
+def _compound_split_notes(units: pd.DataFrame, labels: np.ndarray) -> list[str]:
+    """Name every compound whose buildings ended up in more than one grid."""
+    if "compound" not in units:
+        return []
+    frame = pd.DataFrame(
+        {
+            "compound": units["compound"].to_numpy(dtype=object),
+            "grid": labels,
+            "households": units["households"].to_numpy(),
+        }
+    ).dropna(subset=["compound"])
+    notes = []
+    for name, g in frame.groupby("compound", sort=True):
+        grids = g["grid"].nunique()
+        if grids > 1:
+            notes.append(
+                f"compound {name} ({int(g['households'].sum())} households) is split into "
+                f"{grids} grids along building lines"
+            )
+    return notes
+
+
 def partition_community(
     units: pd.DataFrame,
     *,
@@ -662,6 +732,7 @@ def partition_community(
     time_limit: float = 5.0,
     seed: int = 0,
     workers: int = 2,
+    keep_compounds: bool = False,
 ) -> CommunityPlan:
     """Partition the units of one community into contiguous grids.
 
@@ -679,6 +750,11 @@ def partition_community(
         inputs and the arguments.
     workers
         CP-SAT workers, interleaved deterministically.
+    keep_compounds
+        Keep every compound (小区, the units' ``compound`` column) of at most
+        ``max_households`` in one grid; if that makes the bounds unreachable the
+        community is partitioned building by building instead (and a note says so).
+        Compounds split across grids are named in the notes.
 
     Returns
     -------
@@ -696,17 +772,37 @@ def partition_community(
     adj = adjacency_matrix(len(units), left, right)
     w = units["households"].to_numpy(dtype=np.int64)
     xy = units[["x", "y"]].to_numpy(dtype=float)
-    result = partition_graph(
-        adj, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers
-    )
+    compound_notes: list[str] = []
+    groups = _compound_groups(units, adj, rules) if keep_compounds else None
+    result = None
+    if groups is not None and groups.max() + 1 < len(units):
+        result = _partition_contracted(
+            adj, w, xy, groups, rules=rules, time_limit=time_limit, seed=seed, workers=workers
+        )
+        if any(st not in ("ok", "oversize_building") for st in result.grid_status) and (
+            int(w.sum()) >= rules.min_households
+        ):
+            compound_notes.append(
+                "keeping every compound whole could not meet the bounds; buildings of "
+                "compounds were allowed to go to different grids"
+            )
+            result = None
+    if result is None:
+        result = partition_graph(
+            adj, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers
+        )
+    if keep_compounds:
+        compound_notes += _compound_split_notes(units, result.labels)
     centroids = shapely.get_coordinates(shapely.centroid(geoms))
     seq = number_grids(result.labels, centroids, shapely.area(geoms))
     status_by_seq = {
         int(s): result.grid_status[int(lab)] for s, lab in zip(seq, result.labels, strict=True)
     }
-    notes = _oversize_notes(units, rules) + [
-        n for n in result.notes if "above max_households" not in n
-    ]
+    notes = (
+        _oversize_notes(units, rules)
+        + [n for n in result.notes if "above max_households" not in n]
+        + compound_notes
+    )
     total = int(w.sum())
     if total < rules.min_households:
         notes.insert(

@@ -114,9 +114,14 @@ class GridPlan:
 
 
 def _run_community(task: tuple) -> CommunityPlan:
-    units, rules, time_limit, seed, workers = task
+    units, rules, time_limit, seed, workers, keep_compounds = task
     return partition_community(
-        units, rules=rules, time_limit=time_limit, seed=seed, workers=workers
+        units,
+        rules=rules,
+        time_limit=time_limit,
+        seed=seed,
+        workers=workers,
+        keep_compounds=keep_compounds,
     )
 
 
@@ -128,6 +133,7 @@ def partition_units(
     seed: int = 0,
     jobs: int | None = None,
     verbose: bool = False,
+    keep_compounds: bool = False,
 ) -> list[CommunityPlan]:
     """Partition every community of ``units``; communities run in parallel processes.
 
@@ -138,7 +144,7 @@ def partition_units(
     groups = [(cid, g) for cid, g in units.groupby("community_id", sort=False)]
     # Each community solve runs WORKERS interleaved CP-SAT threads.
     jobs = max(1, (os.cpu_count() or 1) // WORKERS) if jobs is None else max(1, int(jobs))
-    tasks = [(g, rules, time_limit, seed, WORKERS) for _, g in groups]
+    tasks = [(g, rules, time_limit, seed, WORKERS, keep_compounds) for _, g in groups]
     plans: list[CommunityPlan | None] = [None] * len(tasks)
     bar = tqdm(total=len(tasks), desc="communities", unit="community", disable=not verbose)
     # Largest first, so one big community does not finish last on its own.
@@ -404,6 +410,7 @@ def make_grids(
     seed: int = 0,
     jobs: int | None = None,
     verbose: bool = False,
+    keep_compounds: bool = False,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
 
@@ -431,6 +438,10 @@ def make_grids(
         Results do not depend on it.
     verbose
         Show a progress bar.
+    keep_compounds
+        Keep each compound (a ``compound`` column on the households) of at most
+        ``max_households`` in one grid where the bounds allow it; compounds split
+        across grids are named in the report notes.
 
     Returns
     -------
@@ -467,7 +478,13 @@ def make_grids(
     boundaries = _ensure_boundary_columns(boundaries)
     units = build_units(boundaries, households)
     plans = partition_units(
-        units.units, rules=rules, time_limit=time_limit, seed=seed, jobs=jobs, verbose=verbose
+        units.units,
+        rules=rules,
+        time_limit=time_limit,
+        seed=seed,
+        jobs=jobs,
+        verbose=verbose,
+        keep_compounds=keep_compounds,
     )
     plan = assemble(
         units,

@@ -294,6 +294,12 @@ def build_units(
             "y": xy[:, 1],
             "hh": hh["households"].to_numpy(dtype=np.int64)[inside],
             "building": pd.Series(building, dtype=object).where(has_building, None).to_numpy(),
+            "compound": hh["compound"]
+            .astype(object)
+            .where(hh["compound"].notna(), None)
+            .to_numpy()[inside]
+            if "compound" in hh
+            else np.full(len(inside), None, dtype=object),
             "hid": hh["household_id"].astype(str).to_numpy()[inside]
             if "household_id" in hh
             else (inside + 1).astype(str),
@@ -306,6 +312,7 @@ def build_units(
         n=("hh", "size"),
         building=("building", "first"),
         hid=("hid", "first"),
+        compound=("compound", "first"),
     )
     # Rows of one building id far apart (one id, several geocodes) can average to a
     # point outside the community, e.g. across the notch of a U, whose Voronoi cell
@@ -333,6 +340,7 @@ def build_units(
             rows=("n", "sum"),
             building_id=("building", "first"),
             first_household_id=("hid", "first"),
+            compound=("compound", "first"),
         )
         .reset_index()
     )
@@ -363,6 +371,7 @@ def build_units(
                 "rows",
                 "building_id",
                 "first_household_id",
+                "compound",
                 "x",
                 "y",
             ]

@@ -725,3 +725,48 @@ def test_partition_community_on_sample(sample_units, community_id, expected):
     if "oversize_building" in expected:
         assert any("950 households" in n for n in plan.notes)
     assert (grids.area > 0).all()
+
+
+# ------------------------------------------------------------------ compounds
+
+COMPOUND_LATTICE = """
+    100 100 100 100 100 100
+    100 100 100 100 100 100
+    100 100 100 100 100 100
+    100 100 100 100 100 100
+"""
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("block", [(1, 2), (0, 3)])
+def test_compound_within_max_is_never_split(seed, block):
+    """A 600-household compound (2 rows x 3 columns of the lattice) stays in one grid."""
+    units = box_units(COMPOUND_LATTICE)
+    row0, col0 = block
+    rows, cols = np.divmod(np.arange(len(units)), 6)
+    inside = (rows >= row0) & (rows < row0 + 2) & (cols >= col0) & (cols < col0 + 3)
+    units["compound"] = np.where(inside, "阳光小区", None)
+    plan = partition_community(units, time_limit=LIMIT, seed=seed, keep_compounds=True)
+    assert plan.labels[inside].nunique() == 1
+    assert set(plan.grid_status.values()) == {"ok"}
+    grids = dissolve(units, plan.labels)
+    assert is_contiguous(grids).all() and within_bounds(grids).all()
+    assert not any("阳光小区" in n for n in plan.notes)
+
+
+def test_compound_above_max_is_split_and_reported():
+    """A 1,500-household compound cannot be one grid: it is split and the note says so."""
+    units = box_units(
+        """
+        150 150 150 150 150
+        150 150 150 150 150
+         60  60  60  60  60
+        """
+    )
+    units["compound"] = ["大型小区"] * 10 + [None] * 5
+    plan = partition_community(units, time_limit=LIMIT, keep_compounds=True)
+    big = plan.labels.iloc[:10]
+    assert 2 <= big.nunique() <= 3
+    assert any("大型小区 (1500 households) is split into" in n for n in plan.notes)
+    grids = dissolve(units, plan.labels)
+    assert is_contiguous(grids).all() and within_bounds(grids).all()
