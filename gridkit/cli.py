@@ -132,6 +132,12 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_input_options(p)
     add_grid_options(p)
     p.add_argument_group("grids").add_argument(
+        "--barriers",
+        metavar="PATH",
+        help="roads, rivers, railways, walls (lines, any vector format, optional `name`): "
+        "grids do not cross them unless the bounds cannot be met otherwise",
+    )
+    p.add_argument_group("grids").add_argument(
         "--keep-compounds",
         action="store_true",
         help="keep each compound (a `compound` column on the households) of at most "
@@ -340,6 +346,25 @@ def read_inputs(args: argparse.Namespace):
     return communities, households
 
 
+def _read_barriers(path: str):
+    """Read a barrier layer (any vector format pyogrio reads) with a clear error."""
+    import geopandas as gpd
+
+    from gridkit.errors import InputError
+
+    if not Path(path).exists():
+        raise InputError(f"barriers file '{path}' (--barriers) not found: check the path.")
+    try:
+        barriers = gpd.read_file(path, engine="pyogrio")
+    except Exception as exc:  # pyogrio raises several types for unreadable files
+        raise InputError(
+            f"cannot read barriers file '{path}' (--barriers): {exc}. Use GeoJSON, "
+            "GeoPackage or Shapefile."
+        ) from exc
+    barriers.attrs["source"] = f"barriers file '{path}'"
+    return barriers
+
+
 def _partition(args: argparse.Namespace) -> int:
     from gridkit.pipeline import make_grids
 
@@ -356,6 +381,7 @@ def _partition(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         verbose=not args.quiet,
         keep_compounds=args.keep_compounds,
+        barriers=_read_barriers(args.barriers) if args.barriers else None,
     )
     try:
         paths = plan.write(args.out, map_html=not args.no_map, offline=args.offline_map)

@@ -27,6 +27,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
@@ -655,6 +656,37 @@ def _oversize_notes(units: pd.DataFrame, rules: GridRules) -> list[str]:
     return notes
 
 
+def _barrier_crossings(
+    xy: np.ndarray, left: np.ndarray, right: np.ndarray, barriers: gpd.GeoDataFrame | None
+) -> tuple[np.ndarray, list[str]]:
+    """Which neighbour links (segment between the two building points) cross a barrier.
+
+    Returns the mask over the ``left``/``right`` pairs and, per pair, the name of
+    the first barrier crossed (``""`` when unnamed or not crossed).
+    """
+    crossing = np.zeros(len(left), dtype=bool)
+    names = [""] * len(left)
+    if barriers is None or len(barriers) == 0 or len(left) == 0:
+        return crossing, names
+    lines = shapely.boundary(barriers.geometry.to_numpy())
+    lines = np.where(
+        np.isin(shapely.get_type_id(barriers.geometry.to_numpy()), [3, 6]),
+        lines,
+        barriers.geometry.to_numpy(),
+    )
+    segments = shapely.linestrings(np.stack([xy[left], xy[right]], axis=1))
+    seg, hit = shapely.STRtree(lines).query(segments, predicate="intersects")
+    crossing[seg] = True
+    label = (
+        barriers["name"].astype(object).where(barriers["name"].notna(), "").astype(str).to_numpy()
+        if "name" in barriers
+        else np.full(len(barriers), "", dtype=object)
+    )
+    for k, b in zip(seg[::-1], hit[::-1], strict=True):
+        names[int(k)] = label[int(b)]
+    return crossing, names
+
+
 def _compound_groups(
     units: pd.DataFrame, adj: sparse.csr_matrix, rules: GridRules
 ) -> np.ndarray | None:
@@ -733,6 +765,7 @@ def partition_community(
     seed: int = 0,
     workers: int = 2,
     keep_compounds: bool = False,
+    barriers: gpd.GeoDataFrame | None = None,
 ) -> CommunityPlan:
     """Partition the units of one community into contiguous grids.
 
@@ -755,6 +788,12 @@ def partition_community(
         ``max_households`` in one grid; if that makes the bounds unreachable the
         community is partitioned building by building instead (and a note says so).
         Compounds split across grids are named in the notes.
+    barriers
+        Lines (roads, rivers, railways, walls) in the units' CRS, optionally with a
+        ``name`` column.  Two buildings whose connecting segment crosses a barrier
+        are not neighbours, so no grid crosses it - unless the bounds cannot be met
+        that way, when the community is partitioned without barriers and the
+        crossings are counted and named in the notes.
 
     Returns
     -------
@@ -772,27 +811,55 @@ def partition_community(
     adj = adjacency_matrix(len(units), left, right)
     w = units["households"].to_numpy(dtype=np.int64)
     xy = units[["x", "y"]].to_numpy(dtype=float)
-    compound_notes: list[str] = []
-    groups = _compound_groups(units, adj, rules) if keep_compounds else None
+    extra_notes: list[str] = []
+
+    def solve(graph: sparse.csr_matrix) -> GraphPartition:
+        return partition_graph(
+            graph, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers
+        )
+
+    def meets_bounds(plan: GraphPartition) -> bool:
+        if int(w.sum()) < rules.min_households:  # one below_min grid, whatever the barriers
+            return len(plan.grid_status) == 1
+        return all(st in ("ok", "oversize_building") for st in plan.grid_status)
+
+    # Barriers: drop the neighbour links that cross one, if the bounds can still be met.
+    crossing, crossed_names = _barrier_crossings(xy, left, right, barriers)
     result = None
+    if crossing.any() and int(w.sum()) >= rules.min_households:
+        blocked = adjacency_matrix(len(units), left[~crossing], right[~crossing])
+        trial = solve(blocked)
+        if meets_bounds(trial):
+            adj, result = blocked, trial
+        else:
+            extra_notes.append(
+                "the bounds cannot be met without crossing a barrier; the grids were drawn "
+                "across barriers where needed"
+            )
+    # Compounds: contract each one that fits a grid, if the bounds can still be met.
+    groups = _compound_groups(units, adj, rules) if keep_compounds else None
     if groups is not None and groups.max() + 1 < len(units):
-        result = _partition_contracted(
+        trial = _partition_contracted(
             adj, w, xy, groups, rules=rules, time_limit=time_limit, seed=seed, workers=workers
         )
-        if any(st not in ("ok", "oversize_building") for st in result.grid_status) and (
-            int(w.sum()) >= rules.min_households
-        ):
-            compound_notes.append(
+        if meets_bounds(trial):
+            result = trial
+        else:
+            extra_notes.append(
                 "keeping every compound whole could not meet the bounds; buildings of "
                 "compounds were allowed to go to different grids"
             )
-            result = None
     if result is None:
-        result = partition_graph(
-            adj, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers
-        )
+        result = solve(adj)
     if keep_compounds:
-        compound_notes += _compound_split_notes(units, result.labels)
+        extra_notes += _compound_split_notes(units, result.labels)
+    inside = crossing & (result.labels[left] == result.labels[right])
+    if inside.any():
+        names = sorted({crossed_names[k] for k in np.flatnonzero(inside)} - {""})
+        extra_notes.append(
+            f"{int(inside.sum())} neighbour link(s) inside grids cross a barrier"
+            + (f" ({', '.join(names)})" if names else "")
+        )
     centroids = shapely.get_coordinates(shapely.centroid(geoms))
     seq = number_grids(result.labels, centroids, shapely.area(geoms))
     status_by_seq = {
@@ -801,7 +868,7 @@ def partition_community(
     notes = (
         _oversize_notes(units, rules)
         + [n for n in result.notes if "above max_households" not in n]
-        + compound_notes
+        + extra_notes
     )
     total = int(w.sum())
     if total < rules.min_households:

@@ -113,8 +113,36 @@ class GridPlan:
         return write_outputs(self, out_dir, map_html=map_html, offline=offline)
 
 
+def _barriers_in(barriers: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
+    """Barriers reprojected to the units' CRS, checked."""
+    if barriers is None:
+        return None
+    source = barriers.attrs.get("source", "`barriers`")
+    if barriers.crs is None:
+        raise InputError(
+            f"{source} has no CRS: set it (`gdf.set_crs(4326)`) or save the file with one."
+        )
+    kinds = set(barriers.geometry.geom_type.dropna())
+    wrong = kinds - {"LineString", "MultiLineString", "Polygon", "MultiPolygon"}
+    if wrong:
+        raise InputError(
+            f"{source} holds {', '.join(sorted(wrong))}: barriers must be lines (roads, "
+            "rivers, railways, walls) or polygons (their outlines are used)."
+        )
+    return barriers[barriers.geometry.notna() & ~barriers.geometry.is_empty].to_crs(crs)
+
+
+def _barriers_near(barriers: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame):
+    """The barriers that touch the community's bounding box (keeps tasks small)."""
+    if barriers is None:
+        return None
+    xmin, ymin, xmax, ymax = units.total_bounds
+    near = barriers.cx[xmin:xmax, ymin:ymax]
+    return near if len(near) else None
+
+
 def _run_community(task: tuple) -> CommunityPlan:
-    units, rules, time_limit, seed, workers, keep_compounds = task
+    units, rules, time_limit, seed, workers, keep_compounds, barriers = task
     return partition_community(
         units,
         rules=rules,
@@ -122,6 +150,7 @@ def _run_community(task: tuple) -> CommunityPlan:
         seed=seed,
         workers=workers,
         keep_compounds=keep_compounds,
+        barriers=barriers,
     )
 
 
@@ -134,6 +163,7 @@ def partition_units(
     jobs: int | None = None,
     verbose: bool = False,
     keep_compounds: bool = False,
+    barriers: gpd.GeoDataFrame | None = None,
 ) -> list[CommunityPlan]:
     """Partition every community of ``units``; communities run in parallel processes.
 
@@ -144,7 +174,10 @@ def partition_units(
     groups = [(cid, g) for cid, g in units.groupby("community_id", sort=False)]
     # Each community solve runs WORKERS interleaved CP-SAT threads.
     jobs = max(1, (os.cpu_count() or 1) // WORKERS) if jobs is None else max(1, int(jobs))
-    tasks = [(g, rules, time_limit, seed, WORKERS, keep_compounds) for _, g in groups]
+    tasks = [
+        (g, rules, time_limit, seed, WORKERS, keep_compounds, _barriers_near(barriers, g))
+        for _, g in groups
+    ]
     plans: list[CommunityPlan | None] = [None] * len(tasks)
     bar = tqdm(total=len(tasks), desc="communities", unit="community", disable=not verbose)
     # Largest first, so one big community does not finish last on its own.
@@ -411,6 +444,7 @@ def make_grids(
     jobs: int | None = None,
     verbose: bool = False,
     keep_compounds: bool = False,
+    barriers: gpd.GeoDataFrame | None = None,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
 
@@ -442,6 +476,10 @@ def make_grids(
         Keep each compound (a ``compound`` column on the households) of at most
         ``max_households`` in one grid where the bounds allow it; compounds split
         across grids are named in the report notes.
+    barriers
+        Roads, rivers, railways or walls (lines or polygons, any CRS, optional
+        ``name`` column): no grid crosses one unless the bounds cannot be met
+        otherwise; crossings are counted and named in the report notes.
 
     Returns
     -------
@@ -485,6 +523,7 @@ def make_grids(
         jobs=jobs,
         verbose=verbose,
         keep_compounds=keep_compounds,
+        barriers=_barriers_in(barriers, units.crs),
     )
     plan = assemble(
         units,

@@ -770,3 +770,55 @@ def test_compound_above_max_is_split_and_reported():
     assert any("大型小区 (1500 households) is split into" in n for n in plan.notes)
     grids = dissolve(units, plan.labels)
     assert is_contiguous(grids).all() and within_bounds(grids).all()
+
+
+# ------------------------------------------------------------------- barriers
+
+
+def _road(x: float, *, name: str = "迎宾大道") -> gpd.GeoDataFrame:
+    """A north-south road at ``x`` metres crossing the whole box lattice."""
+    return gpd.GeoDataFrame(
+        {"name": [name]}, geometry=[shapely.LineString([(x, -100), (x, 1000)])], crs=32650
+    )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_road_is_not_crossed_when_a_plan_exists(seed):
+    """A road between columns 3 and 4 of a 6x4 lattice (1,200 households each side)."""
+    units = box_units(COMPOUND_LATTICE)
+    road_x = (units["x"].iloc[2] + units["x"].iloc[3]) / 2
+    plan = partition_community(units, time_limit=LIMIT, seed=seed, barriers=_road(road_x))
+    west = units["x"] < road_x
+    assert set(plan.labels[west]).isdisjoint(set(plan.labels[~west]))
+    assert set(plan.grid_status.values()) == {"ok"}
+    assert not any("cross a barrier" in n for n in plan.notes)
+    grids = dissolve(units, plan.labels)
+    assert is_contiguous(grids).all() and within_bounds(grids).all()
+
+
+def test_road_crossed_only_when_the_bounds_need_it_and_reported():
+    """A road cutting off one 100-household building: keeping it would leave 100 alone."""
+    units = box_units(COMPOUND_LATTICE)
+    road_x = (units["x"].iloc[0] + units["x"].iloc[1]) / 2
+    cut = _road(road_x).assign(
+        geometry=[shapely.LineString([(road_x, units["y"].iloc[6] - 15), (road_x, -100)])]
+    )
+    cut = pd.concat(
+        [
+            cut,
+            gpd.GeoDataFrame(
+                {"name": ["迎宾大道"]},
+                geometry=[
+                    shapely.LineString(
+                        [(-100, units["y"].iloc[6] - 15), (road_x, units["y"].iloc[6] - 15)]
+                    )
+                ],
+                crs=32650,
+            ),
+        ],
+        ignore_index=True,
+    )
+    plan = partition_community(units, time_limit=LIMIT, barriers=cut)
+    assert set(plan.grid_status.values()) == {"ok"}
+    assert any("cannot be met without crossing a barrier" in n for n in plan.notes)
+    assert any("cross a barrier (迎宾大道)" in n for n in plan.notes), plan.notes
