@@ -65,8 +65,7 @@ def format_summary(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridkit regenerate``; returns the exit code."""
-    from gridkit.cli import _check_out_dir, _print_summary, read_inputs
-    from gridkit.errors import InputError
+    from gridkit.cli import _check_out_dir, _print_summary, read_inputs, write_plan
     from gridkit.regenerate import regenerate
 
     _check_out_dir(args.out)
@@ -83,14 +82,7 @@ def run(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         verbose=not args.quiet,
     )
-    try:
-        paths = plan.write(args.out, map_html=not args.no_map)
-    except OSError as exc:
-        msg = (
-            f"cannot write the outputs to '{args.out}' (--out): {exc.strerror or exc} "
-            f"({exc.filename or args.out}). Pass a folder you can write to."
-        )
-        raise InputError(msg) from exc
+    paths = write_plan(plan, args)
     if not args.quiet:
         _print_summary(plan.report, paths)
         print(format_summary(plan.summary))

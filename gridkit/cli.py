@@ -200,7 +200,6 @@ def _add_map_parser(sub) -> None:
 def _map(args: argparse.Namespace) -> int:
     import geopandas as gpd
 
-    from gridkit.errors import InputError
     from gridkit.maps import explore, overview_png, save_map
 
     src = Path(args.dir)
@@ -350,8 +349,6 @@ def _read_barriers(path: str):
     """Read a barrier layer (any vector format pyogrio reads) with a clear error."""
     import geopandas as gpd
 
-    from gridkit.errors import InputError
-
     if not Path(path).exists():
         raise InputError(f"barriers file '{path}' (--barriers) not found: check the path.")
     try:
@@ -383,17 +380,21 @@ def _partition(args: argparse.Namespace) -> int:
         keep_compounds=args.keep_compounds,
         barriers=_read_barriers(args.barriers) if args.barriers else None,
     )
-    try:
-        paths = plan.write(args.out, map_html=not args.no_map, offline=args.offline_map)
-    except OSError as exc:
-        msg = (
-            f"cannot write the outputs to '{args.out}' (--out): {exc.strerror or exc} "
-            f"({exc.filename or args.out}). Pass a folder you can write to."
-        )
-        raise InputError(msg) from exc
+    paths = write_plan(plan, args, offline=args.offline_map)
     if not args.quiet:
         _print_summary(plan.report, paths)
     return 0
+
+
+def write_plan(plan, args: argparse.Namespace, **options) -> dict[str, Path]:
+    """``plan.write(args.out, ...)`` with an unwritable folder explained (shared by commands)."""
+    try:
+        return plan.write(args.out, map_html=not args.no_map, **options)
+    except OSError as exc:
+        raise InputError(
+            f"cannot write the outputs to '{args.out}' (--out): {exc.strerror or exc} "
+            f"({exc.filename or args.out}). Pass a folder you can write to."
+        ) from exc
 
 
 def _undeclared(path: str, crs: str | None, layer: str | None) -> str | None:

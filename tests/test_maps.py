@@ -13,10 +13,11 @@ import numpy as np
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
+from gridmaps import sample_as_grids
 
 from gridkit import maps
 from gridkit.crs import wgs84_to_gcj02
-from gridkit.datasets import make_households, make_sample
+from gridkit.datasets import make_households
 from gridkit.errors import GridkitWarning, InputError
 
 STATUSES = ("ok", "below_min", "above_max", "oversize_building")
@@ -25,21 +26,7 @@ STATUSES = ("ok", "below_min", "above_max", "oversize_building")
 @pytest.fixture(scope="module")
 def sample() -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, gpd.GeoDataFrame]:
     """Sample communities drawn as if each were one grid; buildings tagged with their grid."""
-    communities, buildings = make_sample(seed=0)
-    households = buildings.groupby("community_id")["households"].sum()
-    grids = communities.copy()
-    grids["grid_code"] = grids["community_id"] + "01"
-    grids["grid_name"] = grids["community_name"].str.replace("社区", "") + "网格"
-    grids["households"] = grids["community_id"].map(households).fillna(0).astype("int64")
-    grids["buildings"] = grids["community_id"].map(buildings.groupby("community_id").size())
-    grids["area_m2"] = grids.to_crs(32650).area
-    grids["compactness"] = 0.55
-    grids["status"] = "ok"
-    grids.loc[grids["households"] < 400, "status"] = "below_min"
-    grids.loc[grids["households"] > 5000, "status"] = "above_max"
-    grids.loc[5, "status"] = "oversize_building"
-    grids["grid_worker"] = [f"网格员{i:02d}" for i in range(1, len(grids) + 1)]
-    buildings = buildings.assign(grid_code=buildings["community_id"] + "01")
+    grids, communities, buildings = sample_as_grids()
     return grids, communities, buildings
 
 
