@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml $(VENV)/.installed
-	$(BIN)/pip install -q -e ".[test,notebooks,postgis,xlsx]"
+	$(BIN)/pip install -q -e ".[test,notebooks,postgis,xlsx,dask]"
 	touch $@
 
 install: $(VENV)/.installed
@@ -55,8 +55,11 @@ lint: install-test
 sample: install
 	$(BIN)/python -c "from gridkit.datasets import write_sample; print(write_sample())"
 
+## Benchmarks (figures printed; spopt and GerryChain come from the optional `bench` extra)
 bench: install-test
+	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/python benchmarks/partition_district.py
+	$(BIN)/python benchmarks/compare_anchors.py
 	$(BIN)/python benchmarks/assign_greedy.py --grids $(OUT)
 
 clean:
