@@ -45,7 +45,7 @@ from gridkit.io import read_boundaries, read_households
 from gridkit.partition import GridRules, partition_community, partition_graph
 from gridkit.pipeline import GridPlan, make_grids
 from gridkit.regenerate import regenerate
-from gridkit.units import build_units
+from gridkit.units import attach_compounds, build_units
 
 # A library attaches no handler of its own; the CLI configures logging.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
@@ -59,6 +59,7 @@ __all__ = [
     "InputError",
     "SolverError",
     "assign_workers",
+    "attach_compounds",
     "audit_grids",
     "build_units",
     "checks",

@@ -137,11 +137,33 @@ def _build_parser() -> argparse.ArgumentParser:
         help="roads, rivers, railways, walls (lines, any vector format, optional `name`): "
         "grids do not cross them unless the bounds cannot be met otherwise",
     )
-    p.add_argument_group("grids").add_argument(
+    grids = p.add_argument_group("grids")
+    grids.add_argument(
+        "--compounds",
+        metavar="PATH",
+        help="compound (小区) outlines (polygons, any vector format): each compound of at most "
+        "--max-households stays in one grid, a larger one is split into as few grids as "
+        "possible (replaces a `compound` column of the households)",
+    )
+    grids.add_argument(
+        "--compound-name-col",
+        metavar="COL",
+        help="column naming each compound in --compounds (default: name, compound, 名称 or 小区)",
+    )
+    compound_mode = grids.add_mutually_exclusive_group()
+    compound_mode.add_argument(
         "--keep-compounds",
+        dest="keep_compounds",
         action="store_true",
-        help="keep each compound (a `compound` column on the households) of at most "
-        "--max-households in one grid where the bounds allow it",
+        default=True,
+        help="respect compounds (--compounds or a `compound` column on the households); "
+        "the default",
+    )
+    compound_mode.add_argument(
+        "--ignore-compounds",
+        dest="keep_compounds",
+        action="store_false",
+        help="partition building by building, ignoring compounds",
     )
     o = add_output_options(p)
     o.add_argument(
@@ -345,21 +367,41 @@ def read_inputs(args: argparse.Namespace):
     return communities, households
 
 
-def _read_barriers(path: str):
-    """Read a barrier layer (any vector format pyogrio reads) with a clear error."""
+def read_layer(path: str, what: str, flag: str):
+    """Read an extra layer (barriers, compounds; any vector format pyogrio reads)."""
     import geopandas as gpd
 
     if not Path(path).exists():
-        raise InputError(f"barriers file '{path}' (--barriers) not found: check the path.")
+        raise InputError(f"{what} file '{path}' ({flag}) not found: check the path.")
     try:
-        barriers = gpd.read_file(path, engine="pyogrio")
+        layer = gpd.read_file(path, engine="pyogrio")
     except Exception as exc:  # pyogrio raises several types for unreadable files
         raise InputError(
-            f"cannot read barriers file '{path}' (--barriers): {exc}. Use GeoJSON, "
+            f"cannot read {what} file '{path}' ({flag}): {exc}. Use GeoJSON, "
             "GeoPackage or Shapefile."
         ) from exc
-    barriers.attrs["source"] = f"barriers file '{path}'"
-    return barriers
+    layer.attrs["source"] = f"{what} file '{path}'"
+    return layer
+
+
+def _read_compounds(args: argparse.Namespace):
+    """The --compounds layer with the name column chosen by --compound-name-col as ``name``."""
+    if not args.compounds:
+        if args.compound_name_col:
+            raise InputError("--compound-name-col needs --compounds PATH (the compound outlines).")
+        return None
+    compounds = read_layer(args.compounds, "compounds", "--compounds")
+    col = args.compound_name_col
+    if col is not None:
+        if col not in compounds:
+            raise InputError(
+                f"compounds file '{args.compounds}' has no column '{col}' "
+                f"(--compound-name-col); it has: "
+                f"{', '.join(map(str, compounds.columns.drop('geometry')))}."
+            )
+        compounds = compounds.rename(columns={c: f"_{c}" for c in ("name",) if c != col})
+        compounds = compounds.rename(columns={col: "name"})
+    return compounds
 
 
 def _partition(args: argparse.Namespace) -> int:
@@ -378,7 +420,8 @@ def _partition(args: argparse.Namespace) -> int:
         jobs=args.jobs,
         verbose=not args.quiet,
         keep_compounds=args.keep_compounds,
-        barriers=_read_barriers(args.barriers) if args.barriers else None,
+        compounds=_read_compounds(args),
+        barriers=read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None,
     )
     paths = write_plan(plan, args, offline=args.offline_map)
     if not args.quiet:

@@ -764,7 +764,7 @@ def partition_community(
     time_limit: float = 5.0,
     seed: int = 0,
     workers: int = 2,
-    keep_compounds: bool = False,
+    keep_compounds: bool = True,
     barriers: gpd.GeoDataFrame | None = None,
 ) -> CommunityPlan:
     """Partition the units of one community into contiguous grids.

@@ -23,7 +23,7 @@ from gridkit import __version__
 from gridkit.codes import grid_code, grid_name
 from gridkit.errors import InputError, format_ids
 from gridkit.partition import CommunityPlan, GridRules, partition_community
-from gridkit.units import UNASSIGNED_REASONS, Units, build_units
+from gridkit.units import UNASSIGNED_REASONS, Units, attach_compounds, build_units
 
 __all__ = ["GRID_COLUMNS", "GridPlan", "make_grids", "partition_units"]
 
@@ -162,7 +162,7 @@ def partition_units(
     seed: int = 0,
     jobs: int | None = None,
     verbose: bool = False,
-    keep_compounds: bool = False,
+    keep_compounds: bool = True,
     barriers: gpd.GeoDataFrame | None = None,
 ) -> list[CommunityPlan]:
     """Partition every community of ``units``; communities run in parallel processes.
@@ -443,7 +443,8 @@ def make_grids(
     seed: int = 0,
     jobs: int | None = None,
     verbose: bool = False,
-    keep_compounds: bool = False,
+    keep_compounds: bool = True,
+    compounds: gpd.GeoDataFrame | None = None,
     barriers: gpd.GeoDataFrame | None = None,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
@@ -473,9 +474,14 @@ def make_grids(
     verbose
         Show a progress bar.
     keep_compounds
-        Keep each compound (a ``compound`` column on the households) of at most
-        ``max_households`` in one grid where the bounds allow it; compounds split
-        across grids are named in the report notes.
+        Respect compounds (小区: ``compounds`` polygons or a ``compound`` column on
+        the households): a compound of at most ``max_households`` stays in one
+        grid, a larger one is split into as few grids as possible, where the
+        bounds allow it; compounds split across grids are named in the report
+        notes.  False partitions building by building.
+    compounds
+        Compound outlines (polygons, any CRS, named by a ``name`` column): set the
+        households' ``compound`` column with :func:`gridkit.units.attach_compounds`.
     barriers
         Roads, rivers, railways or walls (lines or polygons, any CRS, optional
         ``name`` column): no grid crosses one unless the bounds cannot be met
@@ -513,6 +519,8 @@ def make_grids(
     if not 0 <= int(seed) < 2**31:
         raise InputError(f"`seed` must be between 0 and 2**31 - 1, got {seed}; e.g. --seed 0.")
     households = _ensure_household_columns(households)
+    if compounds is not None:
+        households = attach_compounds(households, compounds)
     boundaries = _ensure_boundary_columns(boundaries)
     units = build_units(boundaries, households)
     plans = partition_units(

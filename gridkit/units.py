@@ -29,7 +29,7 @@ import shapely
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, format_ids
 
-__all__ = ["UNASSIGNED_REASONS", "Units", "build_units", "unit_cells"]
+__all__ = ["UNASSIGNED_REASONS", "Units", "attach_compounds", "build_units", "unit_cells"]
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,101 @@ class Units:
     communities: gpd.GeoDataFrame
     crs: pyproj.CRS
     notes: dict[str, list[str]]
+
+
+#: Columns searched, in order, for a compound's name when ``name_col`` is not given.
+COMPOUND_NAME_COLUMNS = ("name", "compound", "名称", "小区", "xqmc", "NAME")
+
+
+def attach_compounds(
+    households: gpd.GeoDataFrame,
+    compounds: gpd.GeoDataFrame,
+    *,
+    name_col: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Set the households' ``compound`` column from compound (小区) polygons.
+
+    Each household row (its point, or a point on its footprint) gets the name of
+    the compound polygon it lies in; where polygons nest, the smallest one wins.
+    Rows in no polygon get no compound (they are partitioned building by
+    building).  The polygons replace any ``compound`` column the households had.
+
+    Parameters
+    ----------
+    households
+        Household rows with a CRS.
+    compounds
+        Compound outlines (polygons, any CRS).
+    name_col
+        Column naming each compound; default: the first of
+        :data:`COMPOUND_NAME_COLUMNS` present, else ``compound <row>``.
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        A copy of ``households`` with ``compound`` (object, ``None`` outside every
+        compound).
+
+    Examples
+    --------
+    >>> import geopandas as gpd, shapely
+    >>> hh = gpd.GeoDataFrame(geometry=shapely.points([[0.5, 0.5], [2.5, 0.5]]), crs=3857)
+    >>> c = gpd.GeoDataFrame({"name": ["A苑"]}, geometry=[shapely.box(0, 0, 1, 1)], crs=3857)
+    >>> attach_compounds(hh, c)["compound"].tolist()
+    ['A苑', None]
+    """
+    source = compounds.attrs.get("source", "`compounds`")
+    if compounds.crs is None:
+        raise InputError(
+            f"{source} has no CRS: declare one in the file (e.g. write it as GeoJSON in "
+            "WGS84) or call `gdf.set_crs(...)`."
+        )
+    if name_col is not None and name_col not in compounds:
+        raise InputError(
+            f"{source} has no column '{name_col}' (--compound-name-col); it has: "
+            f"{', '.join(map(str, compounds.columns.drop('geometry')))}."
+        )
+    geoms = compounds.geometry.to_numpy()
+    kind = shapely.get_type_id(geoms)
+    bad = ~(np.isin(kind, (3, 6)) | shapely.is_missing(geoms))  # Polygon, MultiPolygon
+    if bad.any():
+        rows = np.flatnonzero(bad)
+        raise InputError(
+            f"{source}: feature(s) {format_ids(rows + 1)} are not polygons (feature "
+            f"{rows[0] + 1} is a {geoms[rows[0]].geom_type}); compounds must be outlines "
+            "(Polygon or MultiPolygon)."
+        )
+    col = name_col or next((c for c in COMPOUND_NAME_COLUMNS if c in compounds), None)
+    if col is None:
+        names = np.array([f"compound {i + 1}" for i in range(len(compounds))], dtype=object)
+    else:
+        names = compounds[col].astype(object).to_numpy()
+        blank = pd.isna(names) | (pd.Series(names).astype(str).str.strip() == "").to_numpy()
+        names = np.where(blank, [f"compound {i + 1}" for i in range(len(names))], names)
+    polys = compounds.to_crs(households.crs).geometry.to_numpy()
+    valid = ~shapely.is_missing(polys) & ~shapely.is_empty(polys)
+    polys = np.where(shapely.is_valid(polys), polys, shapely.make_valid(polys))
+    hh_geoms = households.geometry.to_numpy()
+    points = np.where(
+        shapely.get_type_id(hh_geoms) == 0, hh_geoms, shapely.point_on_surface(hh_geoms)
+    )
+    tree = shapely.STRtree(np.where(valid, polys, None))
+    row, poly = tree.query(points, predicate="intersects")
+    out = households.copy()
+    compound = np.full(len(households), None, dtype=object)
+    if len(row):
+        order = np.lexsort((shapely.area(polys[poly]), row))  # by row, smallest area first
+        row, poly = row[order], poly[order]
+        first = np.r_[True, row[1:] != row[:-1]]
+        compound[row[first]] = names[poly[first]]
+    out["compound"] = pd.Series(compound, index=out.index, dtype=object)
+    log.info(
+        "%d of %d household rows lie in one of %d compounds",
+        int(pd.notna(compound).sum()),
+        len(out),
+        len(compounds),
+    )
+    return out
 
 
 def _locate(points: np.ndarray, communities: np.ndarray) -> np.ndarray:

@@ -55,6 +55,7 @@ def _points_csv(buildings: gpd.GeoDataFrame, path: Path, *, lon, lat, **columns)
         {
             "building_id": buildings["building_id"].to_numpy(),
             "households": buildings["households"].to_numpy(),
+            "compound": buildings["compound"].to_numpy(),
             "lng": np.asarray(lon),
             "lat": np.asarray(lat),
         }
