@@ -115,6 +115,39 @@ def _add_input_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_execution_options(p: argparse.ArgumentParser) -> None:
+    """Where communities are solved, the work folder and resuming (docs/cluster.md)."""
+    from gridkit.shard import DEFAULT_CHUNK_ROWS
+
+    e = p.add_argument_group("execution (docs/cluster.md)")
+    e.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="solve communities on Dask: `local` starts a cluster of --jobs workers on this "
+        "machine, tcp://HOST:PORT uses a running `dask scheduler` (default: local processes; "
+        "the output does not depend on it)",
+    )
+    e.add_argument(
+        "--work-dir",
+        metavar="DIR",
+        help="folder for the household shards and per-community results (default: "
+        "OUT/.gridkit-work, removed after a run in which every community succeeded)",
+    )
+    e.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse what an interrupted or partly failed run left in the work folder: only "
+        "communities without a result for the same inputs, settings and code are solved",
+    )
+    e.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=DEFAULT_CHUNK_ROWS,
+        metavar="N",
+        help="household rows read at a time (default: %(default)s)",
+    )
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gridkit",
@@ -171,6 +204,7 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="map.html that works with no internet (scripts embedded, no web basemap)",
     )
+    _add_execution_options(p)
     p.set_defaults(handler=_partition)
     _add_map_parser(sub)
     from gridkit._cli_exchange import register as register_exchange
@@ -268,7 +302,7 @@ def _pct_text(pct: float) -> str:
     return str(Decimal(str(pct)).quantize(Decimal("0.1"), rounding=ROUND_DOWN))
 
 
-def _print_summary(report: dict, paths: dict[str, Path]) -> None:
+def _print_summary(report: dict, paths: dict[str, Path], extra: Sequence[str] = ()) -> None:
     t = report["totals"]
     lines = [
         f"gridkit {report['gridkit_version']}: {t['communities']} communities, "
@@ -297,6 +331,7 @@ def _print_summary(report: dict, paths: dict[str, Path]) -> None:
     for c in report["communities"]:
         statuses[c["solver_status"]] = statuses.get(c["solver_status"], 0) + 1
     lines.append("  solver: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    lines += list(extra)
     lines.append("  wrote: " + ", ".join(str(p) for p in paths.values()))
     print("\n".join(lines))
 
@@ -405,28 +440,97 @@ def _read_compounds(args: argparse.Namespace):
 
 
 def _partition(args: argparse.Namespace) -> int:
-    from gridkit.pipeline import make_grids
+    from tqdm.auto import tqdm
+
+    from gridkit.batch import DEFAULT_WORK, partition_files
+    from gridkit.shard import HouseholdFile
 
     _check_out_dir(args.out)
-    communities, households = read_inputs(args)
-    plan = make_grids(
-        communities,
-        households,
-        min_households=args.min_households,
-        max_households=args.max_households,
-        target_households=args.target_households,
-        time_limit=args.time_limit,
-        seed=args.seed,
-        jobs=args.jobs,
-        verbose=not args.quiet,
-        keep_compounds=args.keep_compounds,
-        compounds=_read_compounds(args),
-        barriers=read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None,
+    communities = read_communities(args)
+    households = HouseholdFile(
+        args.households,
+        id_col=args.id_col,
+        households_col=args.households_col,
+        building_col=args.building_col,
+        lon_col=args.lon_col,
+        lat_col=args.lat_col,
+        input_crs=args.input_crs,
+        layer=args.households_layer,
     )
-    paths = write_plan(plan, args, offline=args.offline_map)
+    work_dir = Path(args.work_dir) if args.work_dir else Path(args.out) / DEFAULT_WORK
+
+    def report_failure(failure) -> None:
+        if not args.quiet:
+            tqdm.write(f"community {failure.community_id} failed: {failure.error}", file=sys.stderr)
+
+    try:
+        run = partition_files(
+            communities,
+            households,
+            args.out,
+            min_households=args.min_households,
+            max_households=args.max_households,
+            target_households=args.target_households,
+            time_limit=args.time_limit,
+            seed=args.seed,
+            jobs=args.jobs,
+            scheduler=args.scheduler,
+            work_dir=args.work_dir,
+            resume=args.resume,
+            chunk_rows=args.chunk_rows,
+            keep_compounds=args.keep_compounds,
+            compounds=_read_compounds(args),
+            barriers=read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None,
+            map_html=not args.no_map,
+            offline=args.offline_map,
+            verbose=not args.quiet,
+            on_failure=report_failure,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"interrupted: the communities solved so far are kept in '{work_dir}'; run the same "
+            "command with --resume to go on from there.",
+            file=sys.stderr,
+        )
+        return 130
     if not args.quiet:
-        _print_summary(plan.report, paths)
+        _print_summary(run.report, run.paths, extra=_run_lines(run))
+    if run.failures:
+        total = run.report["totals"]["communities"]
+        lines = [
+            f"error: {len(run.failures)} of {total} communities could not be partitioned and "
+            "have no grids (their households are unassigned with reason community_failed; "
+            "report.json lists them under failed_communities):"
+        ]
+        lines += [f"  {f.community_id}: {f.error}" for f in run.failures.values()]
+        lines.append(
+            "The outputs hold every other community. Fix the cause, then run the same command "
+            f"with --resume to solve only these (tracebacks in '{run.work_dir}/failed')."
+        )
+        print("\n".join(lines), file=sys.stderr)
+        return 3
     return 0
+
+
+def _run_lines(run) -> list[str]:
+    """How the communities were solved: back-end, reused results, time per community."""
+    import numpy as np
+
+    line = f"  ran on {run.backend}: {run.solved} communities solved"
+    if run.reused:
+        line += f", {run.reused} taken from the work folder (--resume)"
+    if run.failures:
+        line += f", {len(run.failures)} failed"
+    lines = [line]
+    if run.task_times:
+        t = np.asarray(run.task_times)
+        lines.append(
+            f"  time per community: mean {t.mean():.2f} s, median {np.median(t):.2f} s, "
+            f"p95 {np.percentile(t, 95):.2f} s, max {t.max():.2f} s"
+        )
+    if run.dashboard:
+        lines.append(f"  Dask dashboard: {run.dashboard}")
+    return lines
 
 
 def write_plan(plan, args: argparse.Namespace, **options) -> dict[str, Path]:
@@ -463,7 +567,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``gridkit`` command; returns the exit code (0 ok, 2 bad input)."""
+    """Run the ``gridkit`` command; returns the exit code.
+
+    0 ok; 2 an error stopped the command (bad input, unreachable scheduler: an
+    ``error:`` message names the cause and the fix); 3 ``partition`` finished but some
+    communities could not be partitioned (outputs written without them, listed on
+    stderr and in report.json; ``--resume`` retries only those); 130 interrupted.
+    """
     parser = _build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
-import multiprocessing
 import os
-import sys
 import time
+import uuid
+import warnings
 from collections import Counter
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,20 +18,28 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from tqdm.auto import tqdm
 
 from gridkit import __version__
 from gridkit.codes import grid_code, grid_name
-from gridkit.errors import InputError, format_ids
+from gridkit.errors import GridkitWarning, InputError, SolverError, format_ids
+from gridkit.execute import Failure, Task, open_backend, run_communities
 from gridkit.partition import CommunityPlan, GridRules, partition_community
 from gridkit.units import UNASSIGNED_REASONS, Units, attach_compounds, build_units
 
-__all__ = ["GRID_COLUMNS", "GridPlan", "make_grids", "partition_units"]
+__all__ = ["GRID_COLUMNS", "REASONS", "GridPlan", "make_grids", "partition_units"]
 
 log = logging.getLogger(__name__)
 
 #: CP-SAT threads per community solve (interleaved, so results do not depend on it).
 WORKERS = 2
+
+#: Why a household row is in no grid: :data:`gridkit.units.UNASSIGNED_REASONS` and
+#: the communities whose solve failed (``assignments.csv`` ``reason``, ``report.json``).
+REASONS = {
+    **UNASSIGNED_REASONS,
+    "community_failed": "the community could not be partitioned (see `failed_communities`); "
+    "re-run with --resume to retry it",
+}
 
 #: Columns of the grid layer, in order (the contract of ``grids.geojson``).
 GRID_COLUMNS = [
@@ -82,27 +91,10 @@ class GridPlan:
         code = self.assignments.groupby(
             self.units.membership["unit_id"].to_numpy(dtype=float), dropna=True
         )["grid_code"].first()
-        ids = [
-            b if isinstance(b, str) and b else f"U{i:06d}"
-            for b, i in zip(u["building_id"], u["unit_id"], strict=True)
-        ]
-        ids = pd.Series(ids)
-        dup = ids.duplicated(keep=False)
-        ids[dup] = ids[dup] + "@" + u["community_id"].astype(str).to_numpy()[dup.to_numpy()]
-        points = gpd.GeoSeries(gpd.points_from_xy(u["x"], u["y"]), crs=self.units.crs)
-        return gpd.GeoDataFrame(
-            {
-                "building_id": ids.to_numpy(dtype=object),
-                "community_id": u["community_id"].astype(str).to_numpy(dtype=object),
-                "grid_code": code.reindex(u["unit_id"].to_numpy(dtype=float)).to_numpy(
-                    dtype=object
-                ),
-                "households": u["households"].to_numpy(dtype=np.int64),
-                "rows": u["rows"].to_numpy(dtype=np.int64),
-            },
-            geometry=points.to_numpy(),
-            crs=self.units.crs,
-        ).to_crs(4326)
+        return buildings_layer(
+            u, code.reindex(u["unit_id"].to_numpy(dtype=float)).to_numpy(dtype=object),
+            self.units.crs,
+        )
 
     def write(
         self, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
@@ -111,6 +103,45 @@ class GridPlan:
         from gridkit.export import write_outputs
 
         return write_outputs(self, out_dir, map_html=map_html, offline=offline)
+
+
+def buildings_layer(units: pd.DataFrame, codes: np.ndarray, crs) -> gpd.GeoDataFrame:
+    """The ``buildings.geojson`` layer: one point per unit, in EPSG:4326.
+
+    ``units`` holds ``unit_id``, ``building_id``, ``community_id``, ``households``,
+    ``rows``, ``x`` and ``y`` (in ``crs``) for every unit of the district, in unit
+    order; ``codes`` the grid code of each.
+    """
+    ids = [
+        b if isinstance(b, str) and b else f"U{i:06d}"
+        for b, i in zip(units["building_id"], units["unit_id"], strict=True)
+    ]
+    ids = pd.Series(ids)
+    dup = ids.duplicated(keep=False)
+    ids[dup] = ids[dup] + "@" + units["community_id"].astype(str).to_numpy()[dup.to_numpy()]
+    points = gpd.GeoSeries(gpd.points_from_xy(units["x"], units["y"]), crs=crs)
+    return gpd.GeoDataFrame(
+        {
+            "building_id": ids.to_numpy(dtype=object),
+            "community_id": units["community_id"].astype(str).to_numpy(dtype=object),
+            "grid_code": np.asarray(codes, dtype=object),
+            "households": units["households"].to_numpy(dtype=np.int64),
+            "rows": units["rows"].to_numpy(dtype=np.int64),
+        },
+        geometry=points.to_numpy(),
+        crs=crs,
+    ).to_crs(4326)
+
+
+def check_settings(time_limit: float, seed: int) -> None:
+    """Raise an InputError for a time limit or seed the solver cannot use."""
+    if not (math.isfinite(time_limit) and time_limit > 0):
+        raise InputError(
+            f"`time_limit` must be a positive number of seconds, got {time_limit}; "
+            "e.g. --time-limit 5."
+        )
+    if not 0 <= int(seed) < 2**31:
+        raise InputError(f"`seed` must be between 0 and 2**31 - 1, got {seed}; e.g. --seed 0.")
 
 
 def _barriers_in(barriers: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
@@ -154,6 +185,51 @@ def _run_community(task: tuple) -> CommunityPlan:
     )
 
 
+def _solve_units(
+    units: gpd.GeoDataFrame,
+    *,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    jobs: int | None,
+    verbose: bool,
+    keep_compounds: bool,
+    barriers: gpd.GeoDataFrame | None,
+    scheduler=None,
+) -> tuple[list[CommunityPlan], dict[str, Failure]]:
+    """Plans in community order, and the failures by community id."""
+    groups = [(str(cid), g) for cid, g in units.groupby("community_id", sort=False)]
+    run = uuid.uuid4().hex  # in-memory tasks are never reused: keys unique to this run
+    tasks = [
+        Task(
+            index=i,
+            community_id=cid,
+            key=f"gridkit-units-{hashlib.sha1(cid.encode()).hexdigest()[:12]}-{run}",
+            payload=(
+                g, rules, time_limit, seed, WORKERS, keep_compounds, _barriers_near(barriers, g)
+            ),
+        )
+        for i, (cid, g) in enumerate(groups)
+    ]
+    # Largest first, so one big community does not finish last on its own.
+    tasks.sort(key=lambda t: -len(groups[t.index][1]))
+    plans: list[CommunityPlan | None] = [None] * len(tasks)
+    failures: dict[str, Failure] = {}
+    if scheduler is None:
+        # Each community solve runs WORKERS interleaved CP-SAT threads.
+        jobs = max(1, (os.cpu_count() or 1) // WORKERS) if jobs is None else max(1, int(jobs))
+        jobs = min(jobs, max(1, len(tasks)))
+    with open_backend(scheduler, jobs=jobs) as backend:
+        for task, outcome in run_communities(
+            _run_community, tasks, backend, total=len(tasks), progress=verbose
+        ):
+            if isinstance(outcome, Failure):
+                failures[task.community_id] = outcome
+            else:
+                plans[task.index] = outcome
+    return [p for p in plans if p is not None], failures
+
+
 def partition_units(
     units: gpd.GeoDataFrame,
     *,
@@ -164,45 +240,44 @@ def partition_units(
     verbose: bool = False,
     keep_compounds: bool = True,
     barriers: gpd.GeoDataFrame | None = None,
+    scheduler=None,
 ) -> list[CommunityPlan]:
-    """Partition every community of ``units``; communities run in parallel processes.
+    """Partition every community of ``units``; communities run in parallel.
 
-    The result does not depend on ``jobs``: each community is solved on its own
-    with a deterministic time budget, and results are returned in community order.
+    The result does not depend on ``jobs`` nor on ``scheduler``: each community is
+    solved on its own with a deterministic time budget, and results are returned in
+    community order.
+
+    Parameters
+    ----------
+    scheduler
+        ``None`` (local processes, ``jobs`` of them), ``"local"`` (a Dask
+        ``LocalCluster``), a Dask scheduler address ``tcp://HOST:PORT`` or a
+        ``distributed.Client``; see :mod:`gridkit.execute`.
+
+    Raises
+    ------
+    SolverError
+        When a community could not be partitioned (after all others finished),
+        naming each such community and its error.
     """
-    rules = rules or GridRules()
-    groups = [(cid, g) for cid, g in units.groupby("community_id", sort=False)]
-    # Each community solve runs WORKERS interleaved CP-SAT threads.
-    jobs = max(1, (os.cpu_count() or 1) // WORKERS) if jobs is None else max(1, int(jobs))
-    tasks = [
-        (g, rules, time_limit, seed, WORKERS, keep_compounds, _barriers_near(barriers, g))
-        for _, g in groups
-    ]
-    plans: list[CommunityPlan | None] = [None] * len(tasks)
-    bar = tqdm(total=len(tasks), desc="communities", unit="community", disable=not verbose)
-    # Largest first, so one big community does not finish last on its own.
-    order = sorted(range(len(tasks)), key=lambda i: -len(groups[i][1]))
-    if jobs == 1 or len(tasks) <= 1:
-        for i in order:
-            plans[i] = _run_community(tasks[i])
-            bar.update()
-    else:
-        # fork: no re-import of the caller's script (a notebook or a script without a
-        # ``__main__`` guard); the parent runs no solver threads at this point.
-        # From Python 3.12 forking a process that has threads is deprecated: use
-        # forkserver there (scripts then need the usual ``if __name__ == "__main__"``).
-        methods = multiprocessing.get_all_start_methods()
-        if "fork" in methods and sys.version_info < (3, 12):
-            ctx = multiprocessing.get_context("fork")
-        else:
-            ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=ctx) as pool:
-            futures = {pool.submit(_run_community, tasks[i]): i for i in order}
-            for future in as_completed(futures):
-                plans[futures[future]] = future.result()
-                bar.update()
-    bar.close()
-    return [p for p in plans if p is not None]
+    plans, failures = _solve_units(
+        units,
+        rules=rules or GridRules(),
+        time_limit=time_limit,
+        seed=seed,
+        jobs=jobs,
+        verbose=verbose,
+        keep_compounds=keep_compounds,
+        barriers=barriers,
+        scheduler=scheduler,
+    )
+    if failures:
+        raise SolverError(
+            f"{len(failures)} communities could not be partitioned: "
+            + "; ".join(f"{f.community_id}: {f.error}" for f in failures.values())
+        )
+    return plans
 
 
 def _polsby_popper(geoms: np.ndarray) -> np.ndarray:
@@ -227,46 +302,56 @@ def _dissolve(cells: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return uniq, out
 
 
-def assemble(
-    units: Units,
-    plans: list[CommunityPlan],
-    households: gpd.GeoDataFrame,
-    *,
-    rules: GridRules,
-    time_limit: float,
-    seed: int,
-    elapsed: float,
-) -> GridPlan:
-    """Turn community plans into the grid layer, the assignments and the report."""
-    comm = units.communities
-    by_id = comm.set_index("community_id")
-    u = units.units
-    code_of_unit = pd.Series("", index=u.index, dtype=object)
-    status_of: dict[str, str] = {}
-    plan_by_id = {p.community_id: p for p in plans}
-    for plan in plans:
-        codes = [grid_code(plan.community_id, int(s)) for s in plan.labels]
-        code_of_unit.loc[plan.labels.index] = codes
-        for s, st in plan.grid_status.items():
-            status_of[grid_code(plan.community_id, s)] = st
-    rows = []
-    if len(u):
-        uniq, geoms = _dissolve(u.geometry.to_numpy(), code_of_unit.to_numpy(dtype=str))
-        hh = u.groupby(code_of_unit.to_numpy())["households"].sum()
-        nb = u.groupby(code_of_unit.to_numpy()).size()
-        cid = u.groupby(code_of_unit.to_numpy())["community_id"].first()
-        for code, geom in zip(uniq, geoms, strict=True):
-            status = status_of[code]
-            if status == "ok" and shapely.get_num_geometries(geom) > 1:
-                # Only a community in several parts (islands without buildings) does this.
-                status = status_of[code] = "multi_part"
-            rows.append((code, cid[code], int(hh[code]), int(nb[code]), geom, status))
-    # Communities without any household still get one (empty) grid that covers them.
-    for cid_, row in by_id.iterrows():
-        if cid_ not in plan_by_id:
-            code = grid_code(str(cid_), 1)
-            rows.append((code, cid_, 0, 0, row.geometry, "below_min"))
-            status_of[code] = "below_min"
+#: One grid before numbering and measuring: code, community, households, buildings,
+#: geometry (metric CRS) and status.
+GridRow = tuple[str, str, int, int, shapely.Geometry, str]
+
+
+def community_grids(units: pd.DataFrame, plan: CommunityPlan) -> tuple[np.ndarray, list[GridRow]]:
+    """The grid code of each unit of one community and its grids (cells dissolved).
+
+    Parameters
+    ----------
+    units
+        The community's units (cells in a metric CRS), aligned with ``plan.labels``.
+    plan
+        Its plan.
+
+    Returns
+    -------
+    codes, grids
+        Codes aligned with ``units``; one :data:`GridRow` per grid, by code.  A grid of
+        status ``ok`` made of several polygons (a community in several parts) becomes
+        ``multi_part``.
+    """
+    cid = plan.community_id
+    codes = np.array([grid_code(cid, int(s)) for s in plan.labels], dtype=object)
+    status_of = {grid_code(cid, s): st for s, st in plan.grid_status.items()}
+    rows: list[GridRow] = []
+    if not len(units):
+        return codes, rows
+    keys = codes.astype(str)
+    uniq, geoms = _dissolve(units.geometry.to_numpy(), keys)
+    hh = units.groupby(keys)["households"].sum()
+    nb = units.groupby(keys).size()
+    community = units.groupby(keys)["community_id"].first()
+    for code, geom in zip(uniq, geoms, strict=True):
+        status = status_of[code]
+        if status == "ok" and shapely.get_num_geometries(geom) > 1:
+            # Only a community in several parts (islands without buildings) does this.
+            status = "multi_part"
+        rows.append((str(code), community[code], int(hh[code]), int(nb[code]), geom, status))
+    return codes, rows
+
+
+def empty_grid(community_id: str, geometry: shapely.Geometry) -> GridRow:
+    """The one grid of a community without households: the whole community, ``below_min``."""
+    return (grid_code(str(community_id), 1), community_id, 0, 0, geometry, "below_min")
+
+
+def grid_layer(rows: list[GridRow], communities: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
+    """The grid layer (:data:`GRID_COLUMNS`, in ``crs``) from grid rows, sorted by code."""
+    by_id = communities.set_index("community_id")
     frame = pd.DataFrame(
         rows, columns=["grid_code", "community_id", "households", "buildings", "geometry", "status"]
     )
@@ -274,7 +359,7 @@ def assemble(
     geoms = frame["geometry"].to_numpy()
     info = by_id.loc[frame["community_id"]]
     seqs = [int(c[-3:]) for c in frame["grid_code"]]
-    grids = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "grid_code": [str(c) for c in frame["grid_code"]],
             "grid_name": [
@@ -289,9 +374,42 @@ def assemble(
             "compactness": np.round(_polsby_popper(geoms), 4),
             "status": frame["status"].to_numpy(dtype=object),
         },
-        geometry=gpd.GeoSeries(geoms, crs=units.crs),
-        crs=units.crs,
+        geometry=gpd.GeoSeries(geoms, crs=crs),
+        crs=crs,
     )
+
+
+def assemble(
+    units: Units,
+    plans: list[CommunityPlan],
+    households: gpd.GeoDataFrame,
+    *,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    elapsed: float,
+    failures: Mapping[str, Failure] | None = None,
+) -> GridPlan:
+    """Turn community plans into the grid layer, the assignments and the report.
+
+    Communities in ``failures`` get no grid; their household rows are unassigned
+    with reason ``community_failed`` and the report lists them.
+    """
+    failures = dict(failures or {})
+    comm = units.communities
+    u = units.units
+    code_of_unit = pd.Series("", index=u.index, dtype=object)
+    plan_by_id = {p.community_id: p for p in plans}
+    rows: list[GridRow] = []
+    for plan in plans:
+        codes, grid_rows = community_grids(u.loc[plan.labels.index], plan)
+        code_of_unit.loc[plan.labels.index] = codes
+        rows += grid_rows
+    # Communities without any household still get one (empty) grid that covers them.
+    for cid_, geometry in zip(comm["community_id"], comm.geometry, strict=True):
+        if cid_ not in plan_by_id and str(cid_) not in failures:
+            rows.append(empty_grid(cid_, geometry))
+    grids = grid_layer(rows, comm, units.crs)
     grids_4326 = grids.to_crs(4326)
 
     membership = units.membership
@@ -300,6 +418,10 @@ def assemble(
     assigned = uid.notna().to_numpy()
     codes = np.full(len(membership), "", dtype=object)
     codes[assigned] = unit_code[uid[assigned].to_numpy(dtype=np.int64)]
+    reason = membership["reason"].to_numpy(dtype=object)
+    if failures:
+        failed = membership["community_id"].isin(list(failures)).to_numpy(dtype=bool)
+        reason = np.where(failed, "community_failed", reason).astype(object)
     assignments = pd.DataFrame(
         {
             "household_id": households["household_id"].astype(str).to_numpy(),
@@ -308,7 +430,7 @@ def assemble(
             else np.arange(len(households)) + 1,
             "community_id": membership["community_id"].fillna("").astype(str).to_numpy(),
             "grid_code": codes,
-            "reason": membership["reason"].to_numpy(dtype=object),
+            "reason": reason,
         }
     )
     report = _report(
@@ -321,6 +443,7 @@ def assemble(
         time_limit=time_limit,
         seed=seed,
         elapsed=elapsed,
+        failures=failures,
     )
     return GridPlan(grids=grids_4326, assignments=assignments, report=report, units=units)
 
@@ -338,19 +461,96 @@ def _pct_floor(part: int, whole: int) -> float:
     return (10_000 * int(part) // int(whole)) / 100
 
 
+@dataclass
+class RowTotals:
+    """Household-row figures of a run (what ``report.json`` totals say about rows)."""
+
+    household_rows: int = 0
+    households: int = 0
+    households_assigned: int = 0
+    households_unassigned: int = 0
+    rows_unassigned: int = 0
+    reasons: Counter = field(default_factory=Counter)
+
+    def add(self, households: np.ndarray, reasons: np.ndarray) -> None:
+        """Count a batch of rows: households per row and reason (``""`` when assigned)."""
+        hh = np.asarray(households, dtype=np.int64)
+        unassigned = np.asarray(reasons, dtype=object) != ""
+        self.household_rows += len(hh)
+        self.households += int(hh.sum())
+        self.households_assigned += int(hh[~unassigned].sum())
+        self.households_unassigned += int(hh[unassigned].sum())
+        self.rows_unassigned += int(unassigned.sum())
+        self.reasons.update(np.asarray(reasons, dtype=object)[unassigned].tolist())
+
+
 def _report(
-    grids, assignments, households, units, plans, *, rules, time_limit, seed, elapsed
+    grids, assignments, households, units, plans, *, rules, time_limit, seed, elapsed,
+    failures=None,
 ) -> dict:
+    rows = RowTotals()
+    rows.add(
+        households["households"].to_numpy(dtype=np.int64),
+        assignments["reason"].to_numpy(dtype=object),
+    )
+    return report_from(
+        grids,
+        units.communities,
+        units.notes,
+        plans,
+        rows,
+        rules=rules,
+        time_limit=time_limit,
+        seed=seed,
+        elapsed=elapsed,
+        failures=failures,
+    )
+
+
+def report_from(
+    grids: gpd.GeoDataFrame,
+    communities: pd.DataFrame,
+    notes: Mapping[str, list[str]],
+    plans: list[CommunityPlan],
+    rows: RowTotals,
+    *,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    elapsed: float,
+    failures: Mapping[str, Failure] | None = None,
+) -> dict:
+    """The ``report.json`` dict.
+
+    Parameters
+    ----------
+    grids
+        The grid layer (:func:`grid_layer`).
+    communities
+        Every community, in order, with ``community_id``, ``community_name``,
+        ``street``, ``households`` and ``n_units`` (``None`` when unknown: a failed
+        community).
+    notes
+        Remarks made while building each community's cells.
+    plans
+        The community plans.
+    rows
+        Household-row totals.
+    failures
+        Communities that could not be partitioned, by id.
+    """
+    failures = failures or {}
     plan_by_id = {p.community_id: p for p in plans}
-    comm = units.communities
-    hh_rows = households["households"].to_numpy(dtype=np.int64)
-    unassigned = assignments["reason"] != ""
-    communities = []
-    for _, c in comm.iterrows():
+    statuses_of: dict[str, list[str]] = {}
+    for cid, status in zip(grids["community_id"], grids["status"], strict=True):
+        statuses_of.setdefault(str(cid), []).append(status)
+    entries = []
+    for _, c in communities.iterrows():
         cid = str(c["community_id"])
-        g = grids[grids["community_id"] == cid]
+        g = statuses_of.get(cid, [])
         plan = plan_by_id.get(cid)
-        statuses = Counter(g["status"])
+        failure = failures.get(cid)
+        statuses = Counter(g)
         infeasible = None
         if int(c["households"]) < rules.min_households:
             infeasible = "below_min"
@@ -358,53 +558,58 @@ def _report(
             infeasible = "oversize_building"
         elif plan is not None and plan.bounds_unreachable:
             infeasible = "bounds_unreachable"
-        communities.append(
+        if failure is not None:
+            status, extra = "FAILED", [
+                f"partitioning community {cid} failed: {failure.error}; its households are "
+                "unassigned (reason community_failed). Re-run with --resume to retry it"
+            ]
+        elif plan is None:
+            status, extra = "NO_HOUSEHOLDS", [
+                f"community {cid} has no households; it is one empty grid"
+            ]
+        else:
+            status, extra = plan.solver_status, []
+        entries.append(
             {
                 "community_id": cid,
                 "community_name": str(c["community_name"]),
                 "street": None if pd.isna(c.get("street")) else str(c.get("street")),
                 "households": int(c["households"]),
-                "buildings": int(c["n_units"]),
+                "buildings": None if pd.isna(c["n_units"]) else int(c["n_units"]),
                 "grids": len(g),
                 "grids_in_bounds": int(statuses.get("ok", 0)),
-                "bounds_met": statuses.get("ok", 0) == len(g),
+                "bounds_met": failure is None and statuses.get("ok", 0) == len(g),
                 "infeasible_reason": infeasible,
-                "solver_status": plan.solver_status if plan else "NO_HOUSEHOLDS",
+                "solver_status": status,
                 "objective": plan.objective if plan else None,
                 "bound": plan.bound if plan else None,
                 "gap": None if plan is None or plan.gap is None else round(plan.gap, 6),
                 "time_s": round(plan.wall_time, 3) if plan else 0.0,
                 "deterministic_time": round(plan.deterministic_time, 3) if plan else 0.0,
-                "notes": (plan.notes if plan else [])
-                + units.notes.get(cid, [])
-                + ([] if plan else [f"community {cid} has no households; it is one empty grid"]),
+                "notes": (plan.notes if plan else []) + list(notes.get(cid, [])) + extra,
             }
         )
-    feasible_ids = {c["community_id"] for c in communities if c["infeasible_reason"] is None}
+    feasible_ids = {
+        c["community_id"]
+        for c in entries
+        if c["infeasible_reason"] is None and c["solver_status"] != "FAILED"
+    }
     feasible_grids = grids[grids["community_id"].isin(feasible_ids)]
     in_bounds = int((feasible_grids["status"] == "ok").sum())
-    reasons = Counter(assignments.loc[unassigned, "reason"])
-    return {
-        "gridkit_version": __version__,
-        "parameters": {
-            "min_households": rules.min_households,
-            "max_households": rules.max_households,
-            "target_households": rules.target,
-            "balance_weight": rules.balance_weight,
-            "time_limit": time_limit,
-            "seed": seed,
-        },
-        "totals": {
-            "communities": len(comm),
+    totals = {"communities": len(communities)}
+    if failures:
+        totals["communities_failed"] = len(failures)
+    totals.update(
+        {
             "grids": len(grids),
-            "household_rows": len(assignments),
-            "households": int(hh_rows.sum()),
-            "households_assigned": int(hh_rows[~unassigned.to_numpy()].sum()),
-            "households_unassigned": int(hh_rows[unassigned.to_numpy()].sum()),
-            "rows_unassigned": int(unassigned.sum()),
+            "household_rows": rows.household_rows,
+            "households": rows.households,
+            "households_assigned": rows.households_assigned,
+            "households_unassigned": rows.households_unassigned,
+            "rows_unassigned": rows.rows_unassigned,
             "unassigned_by_reason": {
-                r: {"rows": int(n), "meaning": UNASSIGNED_REASONS.get(r, r)}
-                for r, n in sorted(reasons.items())
+                r: {"rows": int(n), "meaning": REASONS.get(r, r)}
+                for r, n in sorted(rows.reasons.items())
             },
             "grids_by_status": dict(sorted(Counter(grids["status"]).items())),
             "feasible_communities": len(feasible_ids),
@@ -414,21 +619,40 @@ def _report(
             if len(grids)
             else None,
             "time_s": round(elapsed, 3),
+        }
+    )
+    report = {
+        "gridkit_version": __version__,
+        "parameters": {
+            "min_households": rules.min_households,
+            "max_households": rules.max_households,
+            "target_households": rules.target,
+            "balance_weight": rules.balance_weight,
+            "time_limit": time_limit,
+            "seed": seed,
         },
-        "communities": communities,
-        "grids": [
-            {
-                "grid_code": r.grid_code,
-                "community_id": r.community_id,
-                "households": int(r.households),
-                "buildings": int(r.buildings),
-                "area_m2": float(r.area_m2),
-                "compactness": float(r.compactness),
-                "status": r.status,
-            }
-            for r in grids.itertuples()
-        ],
+        "totals": totals,
     }
+    if failures:
+        report["failed_communities"] = [
+            {"community_id": c["community_id"], "error": failures[c["community_id"]].error}
+            for c in entries
+            if c["solver_status"] == "FAILED"
+        ]
+    report["communities"] = entries
+    report["grids"] = [
+        {
+            "grid_code": r.grid_code,
+            "community_id": r.community_id,
+            "households": int(r.households),
+            "buildings": int(r.buildings),
+            "area_m2": float(r.area_m2),
+            "compactness": float(r.compactness),
+            "status": r.status,
+        }
+        for r in grids.itertuples()
+    ]
+    return report
 
 
 def make_grids(
@@ -446,6 +670,7 @@ def make_grids(
     keep_compounds: bool = True,
     compounds: gpd.GeoDataFrame | None = None,
     barriers: gpd.GeoDataFrame | None = None,
+    scheduler=None,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
 
@@ -486,11 +711,24 @@ def make_grids(
         Roads, rivers, railways or walls (lines or polygons, any CRS, optional
         ``name`` column): no grid crosses one unless the bounds cannot be met
         otherwise; crossings are counted and named in the report notes.
+    scheduler
+        Where communities are solved: ``None`` (local processes, ``jobs`` of them),
+        ``"local"`` (a Dask ``LocalCluster`` of ``jobs`` workers), a Dask scheduler
+        address such as ``"tcp://10.0.0.5:8786"``, or a ``distributed.Client``.
+        The result does not depend on it.  (For inputs larger than memory, use
+        :func:`gridkit.batch.partition_files`, which reads them in partitions.)
 
     Returns
     -------
     GridPlan
         ``grids`` (EPSG:4326), ``assignments``, ``report`` and ``units``.
+
+    Warns
+    -----
+    GridkitWarning
+        When communities could not be partitioned (the others are): they get no
+        grid, their households are unassigned with reason ``community_failed`` and
+        ``report["failed_communities"]`` names each with its error.
 
     Examples
     --------
@@ -511,19 +749,13 @@ def make_grids(
         target_households=target_households,
         balance_weight=balance_weight,
     )
-    if not (math.isfinite(time_limit) and time_limit > 0):
-        raise InputError(
-            f"`time_limit` must be a positive number of seconds, got {time_limit}; "
-            "e.g. --time-limit 5."
-        )
-    if not 0 <= int(seed) < 2**31:
-        raise InputError(f"`seed` must be between 0 and 2**31 - 1, got {seed}; e.g. --seed 0.")
+    check_settings(time_limit, seed)
     households = _ensure_household_columns(households)
     if compounds is not None:
         households = attach_compounds(households, compounds)
     boundaries = _ensure_boundary_columns(boundaries)
     units = build_units(boundaries, households)
-    plans = partition_units(
+    plans, failures = _solve_units(
         units.units,
         rules=rules,
         time_limit=time_limit,
@@ -532,6 +764,7 @@ def make_grids(
         verbose=verbose,
         keep_compounds=keep_compounds,
         barriers=_barriers_in(barriers, units.crs),
+        scheduler=scheduler,
     )
     plan = assemble(
         units,
@@ -541,7 +774,17 @@ def make_grids(
         time_limit=time_limit,
         seed=seed,
         elapsed=time.perf_counter() - started,
+        failures=failures,
     )
+    if failures:
+        warnings.warn(
+            f"{len(failures)} communities could not be partitioned and have no grid "
+            f"({'; '.join(f'{f.community_id}: {f.error}' for f in failures.values())}); "
+            "their households are unassigned with reason 'community_failed' "
+            "(report['failed_communities']).",
+            GridkitWarning,
+            stacklevel=2,
+        )
     t = plan.report["totals"]
     log.info(
         "made %d grids for %d communities (%d households, %.1f%% of grids in bounds where "

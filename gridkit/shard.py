@@ -1,0 +1,700 @@
+"""Read a households file in partitions and split it into one shard per community.
+
+A province does not fit one machine's memory.  :func:`shard_households` streams
+the households file in chunks of ``chunk_rows`` rows (pandas chunks for
+CSV/TSV/TXT, ``skip_features``/``max_features`` windows through pyogrio for
+GeoPackage, GeoJSON and Shapefile), normalises each chunk exactly as
+:func:`gridkit.read_households` does, locates its rows in the communities (an
+STRtree in the metric CRS, the rule of :func:`gridkit.units.build_units`: a
+point on a shared edge goes to the first community) and appends them to the
+community's shard in the work folder.  Only the current chunk is ever in memory;
+each community's task later reads its own shard only.
+
+Work folder layout (:class:`WorkDir`)::
+
+    gridkit-work.json    marks the folder as gridkit's (never write elsewhere)
+    manifest.json        what the shards were made from, per-community counts and hashes
+    shards/NNNNNN.pkl    household rows of community NNNNNN (boundaries order), appended per chunk
+    rows/NNNNNN.pkl      one table per chunk: household_id, row, community index, households
+    results/<key>.pkl    one result per solved community (see :mod:`gridkit.batch`)
+    failed/<key>.txt     the traceback of a community that failed
+    log.jsonl            one line per result received: community, worker, times
+
+Shards hold the rows as :func:`gridkit.read_households` returns them (WGS84, the
+geometry as WKB), so a community's units are built from exactly the values the
+in-memory pipeline would use.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import pickle
+import shutil
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from tqdm.auto import tqdm
+
+from gridkit import io as _io
+from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.units import _locate
+
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "HouseholdFile",
+    "WorkDir",
+    "community_key",
+    "load_shard",
+    "shard_households",
+]
+
+log = logging.getLogger(__name__)
+
+#: Household rows read at a time (about 0.5–1 GB of memory at the peak of a chunk).
+DEFAULT_CHUNK_ROWS = 250_000
+
+#: The file that marks a folder as a gridkit work folder.
+WORK_MARK = "gridkit-work.json"
+
+_FORMATS = f"{_io.VECTOR_FORMATS}, or {_io.TABLE_FORMATS}"
+_WHAT = "households"
+
+
+def community_key(community_id: str) -> str:
+    """A file-name-safe, stable key of a community id.
+
+    Examples
+    --------
+    >>> community_key("420204001001")
+    '4f461bf34a3c0e670a77'
+    """
+    return hashlib.sha1(str(community_id).encode("utf-8")).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class HouseholdFile:
+    """A households file and how to read it (the options of :func:`gridkit.read_households`)."""
+
+    path: str
+    id_col: str | None = None
+    households_col: str | None = None
+    building_col: str | None = None
+    lon_col: str | None = None
+    lat_col: str | None = None
+    input_crs: Any = None
+    layer: str | int | None = None
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`gridkit.read_households` (all but the path)."""
+        options = asdict(self)
+        del options["path"]
+        return options
+
+    def check(self) -> None:
+        """Raise the reader's InputError when the file does not exist."""
+        p = Path(self.path)
+        if not p.exists():
+            msg = (
+                f"{_WHAT} file '{os.fspath(self.path)}' not found (looked for {p.absolute()}): "
+                f"check the path and the working directory ({Path.cwd()})."
+            )
+            raise InputError(msg)
+
+    def describe(self) -> dict[str, Any]:
+        """What identifies the file's content cheaply: path, size, mtime and options."""
+        p = Path(self.path)
+        stat = p.stat()
+        return {
+            "path": str(p.resolve()),
+            "size": stat.st_size,
+            "mtime_ns": stat.st_mtime_ns,
+            **{k: None if v is None else str(v) for k, v in self.options().items()},
+        }
+
+
+# --------------------------------------------------------------------------- the work folder
+
+
+class WorkDir:
+    """The folder of one run's shards and per-community results (see the module doc).
+
+    Parameters
+    ----------
+    path
+        The folder; created when missing.  An existing folder must be empty or a
+        gridkit work folder.
+    resume
+        Keep what an earlier run left; otherwise everything gridkit wrote here
+        before is removed first.
+    flag
+        The option that named the folder, for messages.
+    """
+
+    SUBDIRS = ("shards", "rows", "results", "failed")
+
+    def __init__(self, path: str | os.PathLike, *, resume: bool, flag: str = "--work-dir"):
+        self.path = Path(path)
+        self._lock = None
+        if self.path.exists() and not self.path.is_dir():
+            raise InputError(
+                f"work folder '{self.path}' ({flag}) is a file: pass the path of a folder "
+                "(it is created if missing)."
+            )
+        if (
+            self.path.is_dir()
+            and not (self.path / WORK_MARK).exists()
+            and any(self.path.iterdir())
+        ):
+            raise InputError(
+                f"work folder '{self.path}' ({flag}) is not empty and is not a gridkit work "
+                f"folder (it has no {WORK_MARK}): pass a new or empty folder, so nothing of "
+                "yours is overwritten."
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        self._take_lock(flag)
+        self.earlier_results = len(list((self.path / "results").glob("*.pkl")))
+        if not resume:
+            self.clear()
+        (self.path / WORK_MARK).write_text(
+            json.dumps({"what": "gridkit work folder: shards and per-community results"}) + "\n",
+            encoding="utf-8",
+        )
+        for sub in self.SUBDIRS:
+            (self.path / sub).mkdir(exist_ok=True)
+
+    def _take_lock(self, flag: str) -> None:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no lock
+            return
+        handle = (self.path / "lock").open("a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            raise InputError(
+                f"another gridkit run is using the work folder '{self.path}' ({flag}): wait for "
+                "it to finish, or pass another folder."
+            ) from None
+        self._lock = handle
+
+    def close(self) -> None:
+        """Release the folder's lock."""
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def clear(self, *, shards_only: bool = False) -> None:
+        """Remove what gridkit wrote here (only the shards and chunk tables when asked)."""
+        subs = ("shards", "rows") if shards_only else self.SUBDIRS
+        for sub in subs:
+            shutil.rmtree(self.path / sub, ignore_errors=True)
+            (self.path / sub).mkdir()
+        for name in ("manifest.json",) + (() if shards_only else ("log.jsonl",)):
+            with contextlib.suppress(FileNotFoundError):
+                (self.path / name).unlink()
+
+    def remove(self) -> None:
+        """Delete the whole folder (after a complete run in the default location)."""
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    # -- files
+
+    def shard_path(self, index: int) -> Path:
+        return self.path / "shards" / f"{index:06d}.pkl"
+
+    def rows_path(self, chunk: int) -> Path:
+        return self.path / "rows" / f"{chunk:06d}.pkl"
+
+    def result_path(self, community_id: str) -> Path:
+        return self.path / "results" / f"{community_key(community_id)}.pkl"
+
+    def failure_path(self, community_id: str) -> Path:
+        return self.path / "failed" / f"{community_key(community_id)}.txt"
+
+    def read_manifest(self) -> dict | None:
+        try:
+            return json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def write_manifest(self, manifest: dict) -> None:
+        atomic_write_bytes(
+            self.path / "manifest.json",
+            (json.dumps(manifest, ensure_ascii=False) + "\n").encode("utf-8"),
+        )
+
+    def load_result(self, community_id: str, input_hash: str):
+        """The stored result of a community made from ``input_hash``, else None."""
+        path = self.result_path(community_id)
+        try:
+            with path.open("rb") as fh:
+                result = pickle.load(fh)
+        except (FileNotFoundError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+            return None
+        if result.community_id != community_id or result.input_hash != input_hash:
+            return None
+        return result
+
+    def has_result(self, community_id: str, input_hash: str) -> bool:
+        return self.load_result(community_id, input_hash) is not None
+
+    def save_result(self, result) -> None:
+        """Store one community's result atomically and log it; clears its failure record."""
+        atomic_write_bytes(
+            self.result_path(result.community_id),
+            pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+        with contextlib.suppress(FileNotFoundError):
+            self.failure_path(result.community_id).unlink()
+        self.log(
+            {
+                "community_id": result.community_id,
+                "status": "ok",
+                "input_hash": result.input_hash,
+                "worker": result.worker,
+                **{k: round(v, 3) for k, v in result.times.items()},
+            }
+        )
+
+    def save_failure(self, failure, input_hash: str) -> None:
+        """Keep a failed community's traceback (the community is solved again on resume)."""
+        atomic_write_bytes(
+            self.failure_path(failure.community_id),
+            f"community {failure.community_id}\n{failure.error}\n\n{failure.detail}".encode(),
+        )
+        with contextlib.suppress(FileNotFoundError):
+            self.result_path(failure.community_id).unlink()
+        self.log(
+            {
+                "community_id": failure.community_id,
+                "status": "failed",
+                "input_hash": input_hash,
+                "error": failure.error,
+            }
+        )
+
+    def log(self, entry: dict) -> None:
+        with (self.path / "log.jsonl").open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"time": round(time.time(), 3), **entry}, ensure_ascii=False))
+            fh.write("\n")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------- reading in chunks
+
+
+def _table_encoding(p: Path, source: str) -> str:
+    """UTF-8 (with or without BOM) or GB18030, as :func:`gridkit.read_households` accepts."""
+    for encoding in ("utf-8-sig", "gb18030"):
+        decoder = codecs.getincrementaldecoder(encoding)()
+        try:
+            with p.open("rb") as fh:
+                while block := fh.read(1 << 24):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            continue
+        return encoding
+    raise InputError(
+        f"cannot read {_WHAT} file '{source}': it is neither UTF-8 nor GB18030 text. Save it "
+        "as 'CSV UTF-8' (Excel: File > Save As) and read it again."
+    )
+
+
+def _table_chunks(p: Path, source: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    with p.open("rb") as fh:
+        head = fh.read(65536)
+    sep = _io._guess_separator(head, p.suffix.lower())
+    encoding = _table_encoding(p, source)
+    try:
+        reader = pd.read_csv(
+            p,
+            sep=sep,
+            encoding=encoding,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=True,
+            chunksize=chunk_rows,
+        )
+        with reader:
+            for frame in reader:
+                frame.columns = [str(c).strip() for c in frame.columns]
+                yield frame
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, OSError) as err:
+        msg = f"cannot read {_WHAT} file '{source}' as a table ({err}). Supported: {_FORMATS}."
+        raise InputError(msg) from err
+
+
+def _vector_chunks(
+    p: Path, source: str, layer: str | int | None, chunk_rows: int
+) -> Iterator[pd.DataFrame]:
+    try:
+        names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
+        ok = (layer is None and len(names) == 1) or (
+            layer is not None
+            and ((isinstance(layer, str) and layer in names)
+                 or (isinstance(layer, int) and 0 <= layer < len(names)))
+        )  # fmt: skip
+        name = names[0] if layer is None and ok else layer
+        count = pyogrio.read_info(p, layer=name)["features"] if ok else -1
+        if ok and count < 0:
+            count = pyogrio.read_info(p, layer=name, force_feature_count=True)["features"]
+    except Exception:
+        ok = False
+    if not ok or count <= chunk_rows:
+        # One chunk, or a problem the reader explains best: read it as the reader does.
+        yield _io._read_vector(p, source, layer=layer, what=_WHAT, formats=_FORMATS, tables=True)
+        return
+    for start in range(0, count, chunk_rows):
+        try:
+            yield gpd.read_file(
+                p, engine="pyogrio", layer=name, skip_features=start, max_features=chunk_rows
+            )
+        except (RuntimeError, OSError, ValueError) as err:
+            msg = f"cannot read {_WHAT} file '{source}' ({err}). Supported formats: {_FORMATS}."
+            raise InputError(msg) from err
+
+
+def household_chunks(
+    source: HouseholdFile | pd.DataFrame, chunk_rows: int
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """``(offset, raw rows)`` of a households file (or frame), ``chunk_rows`` at a time.
+
+    The raw rows are what :func:`gridkit.read_households` would read from the file
+    (text columns of a table, or a GeoDataFrame), with ``attrs["source"]`` set.
+    """
+    if isinstance(source, pd.DataFrame):
+        label = str(source.attrs.get("source") or f"<{type(source).__name__}>")
+        frame = source.reset_index(drop=True)
+        for start in range(0, max(len(frame), 1), chunk_rows):
+            chunk = frame.iloc[start : start + chunk_rows].reset_index(drop=True)
+            chunk.attrs["source"] = label
+            yield start, chunk
+        return
+    source.check()
+    label = os.fspath(source.path)
+    p = Path(label)
+    if p.suffix.lower() in _io._TABLE_SUFFIXES:
+        chunks = _table_chunks(p, label, chunk_rows)
+    else:
+        chunks = _vector_chunks(p, label, source.layer, chunk_rows)
+    offset = 0
+    for chunk in chunks:
+        chunk.attrs["source"] = label
+        yield offset, chunk
+        offset += len(chunk)
+
+
+# --------------------------------------------------------------------------- sharding
+
+
+@dataclass
+class _Pending:
+    """Per-community accumulators while sharding."""
+
+    hashers: dict[int, Any]
+    rows: np.ndarray
+    households: np.ndarray
+
+
+def _canonical(piece: dict) -> bytes:
+    """Bytes that identify a shard piece's content (independent of pickling details)."""
+    parts = []
+    for name in ("household_id", "building_id", "compound"):
+        if name in piece:
+            text = "\x1f".join("\x00" if v is None else str(v) for v in piece[name])
+            parts.append(name.encode() + b"=" + text.encode("utf-8", "surrogatepass"))
+    for name in ("households", "row"):
+        parts.append(name.encode() + b"=" + np.ascontiguousarray(piece[name]).tobytes())
+    lengths = np.array([len(w) for w in piece["wkb"]], dtype=np.int64)
+    parts.append(b"wkb=" + lengths.tobytes() + b"".join(piece["wkb"]))
+    return b"\x1e".join(parts)
+
+
+def load_shard(path: Path) -> gpd.GeoDataFrame:
+    """A community's household rows (EPSG:4326), as :func:`gridkit.read_households` made them."""
+    pieces = []
+    with path.open("rb") as fh:
+        while True:
+            try:
+                pieces.append(pickle.load(fh))
+            except EOFError:
+                break
+    columns = [c for c in ("household_id", "households", "building_id", "row", "compound")
+               if c in pieces[0]]  # fmt: skip
+    data = {c: np.concatenate([p[c] for p in pieces]) for c in columns}
+    geometry = shapely.from_wkb(np.concatenate([p["wkb"] for p in pieces]))
+    frame = gpd.GeoDataFrame(
+        {c: pd.Series(v, dtype=object if v.dtype == object else v.dtype) for c, v in data.items()},
+        geometry=geometry,
+        crs=4326,
+    )
+    frame.attrs["source"] = "shard"
+    return frame
+
+
+def _chunk_error(exc: InputError, offset: int, n: int, label: str) -> InputError:
+    if offset == 0:
+        return exc
+    return InputError(
+        f"{exc} (This is in the part of '{label}' read from data row {offset + 1:,} to "
+        f"{offset + n:,}: the file is read {n:,} rows at a time and the row numbers above "
+        f"count from the start of that part; add {offset:,} to find them in the file.)"
+    )
+
+
+def _normalise(
+    raw: pd.DataFrame, offset: int, source: HouseholdFile | pd.DataFrame, seen: set[str]
+) -> tuple[gpd.GeoDataFrame, bool]:
+    """One chunk through :func:`gridkit.read_households`, with file-wide row numbers and ids.
+
+    Returns the rows and whether their ids come from a column (else row numbers).
+    """
+    from gridkit.io import read_households
+
+    label = raw.attrs["source"]
+    options = source.options() if isinstance(source, HouseholdFile) else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            hh = read_households(raw, **options)
+        except InputError as exc:
+            raise _chunk_error(exc, offset, len(raw), label) from None
+    for w in caught:
+        text = str(w.message)
+        if text not in seen:
+            seen.add(text)
+            warnings.warn_explicit(
+                w.message if isinstance(w.message, Warning) else text,
+                w.category,
+                w.filename,
+                w.lineno,
+            )
+    has_id = options.get("id_col") is not None or any(
+        str(c).strip().lower() == "household_id" for c in raw.columns
+    )
+    if offset:
+        hh["row"] = hh["row"].to_numpy() + offset
+        if not has_id:
+            hh["household_id"] = pd.Series(hh["row"].astype(str).to_numpy(), dtype="str")
+    return hh, has_id
+
+
+def _check_duplicates(hh: gpd.GeoDataFrame, state: dict, label: str) -> None:
+    """Household ids must be unique across the whole file (chunks are checked one by one)."""
+    ids = hh["household_id"].astype(str).to_numpy(dtype=object)
+    hashed = pd.util.hash_array(ids)
+    seen, seen_rows = state.get("hashes"), state.get("rows")
+    if seen is not None and len(seen):
+        pos = np.searchsorted(seen, hashed)
+        pos = np.minimum(pos, len(seen) - 1)
+        hit = seen[pos] == hashed
+        if hit.any():
+            k = int(np.flatnonzero(hit)[0])
+            raise InputError(
+                f"households '{label}': household id {ids[k]!r} of row "
+                f"{int(hh['row'].iloc[k])} was already used by row {int(seen_rows[pos[k]])} "
+                f"({int(hit.sum())} such rows in data rows {int(hh['row'].iloc[0]):,}–"
+                f"{int(hh['row'].iloc[-1]):,}): give each row its own id, or pass "
+                "`id_col=...` (CLI `--id-col ...`) to use another column."
+            )
+    rows = hh["row"].to_numpy(dtype=np.int64)
+    all_hashes = hashed if seen is None else np.concatenate([seen, hashed])
+    all_rows = rows if seen_rows is None else np.concatenate([seen_rows, rows])
+    order = np.argsort(all_hashes, kind="stable")
+    state["hashes"], state["rows"] = all_hashes[order], all_rows[order]
+
+
+def shard_households(
+    source: HouseholdFile | pd.DataFrame,
+    boundaries: gpd.GeoDataFrame,
+    metric,
+    work: WorkDir,
+    *,
+    compounds: gpd.GeoDataFrame | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: bool = False,
+) -> dict:
+    """Stream ``source`` into one shard per community; returns the manifest.
+
+    Parameters
+    ----------
+    source
+        The households file (or an in-memory frame, read in the same chunks).
+    boundaries
+        The communities, normalised (``community_id``, EPSG:4326), in order.
+    metric
+        The metric CRS of the run (the UTM zone of the boundaries).
+    work
+        The work folder; its shards and chunk tables are replaced.
+    compounds
+        Compound outlines: rows get their ``compound`` as in :func:`gridkit.make_grids`.
+    chunk_rows
+        Rows read at a time.
+    progress
+        Show a progress bar (rows read).
+
+    Returns
+    -------
+    dict
+        ``rows`` (household rows in the file), ``chunks``, ``outside`` (rows in no
+        community) and per community index ``rows``, ``households`` and ``hash`` of
+        its shard (communities without rows are absent).
+
+    Raises
+    ------
+    InputError
+        As :func:`gridkit.read_households` (row numbers explained for later chunks),
+        for duplicate ids across chunks, and when no row lies in any community.
+
+    Warns
+    -----
+    GridkitWarning
+        The reader's warnings (each once), and rows outside every community.
+    """
+    from gridkit._validate import check_swapped_against
+    from gridkit.pipeline import _ensure_household_columns
+    from gridkit.units import attach_compounds
+
+    if chunk_rows < 1:
+        raise InputError(f"`chunk_rows` must be at least 1, got {chunk_rows}; e.g. 250000.")
+    work.clear(shards_only=True)
+    comm_geoms = boundaries.to_crs(metric).geometry.to_numpy()
+    n_comm = len(comm_geoms)
+    hashers: dict[int, Any] = {}
+    rows_of = np.zeros(n_comm, dtype=np.int64)
+    hh_of = np.zeros(n_comm, dtype=np.int64)
+    outside_rows: list[int] = []
+    outside = 0
+    total = 0
+    chunks = 0
+    label = "households"
+    seen_warnings: set[str] = set()
+    dup_state: dict = {}
+    bar = tqdm(desc="reading households", unit=" rows", disable=not progress)
+    try:
+        for offset, raw in household_chunks(source, chunk_rows):
+            label = raw.attrs.get("source", label)
+            hh, has_id = _normalise(raw, offset, source, seen_warnings)
+            check_swapped_against(hh, boundaries)
+            hh = _ensure_household_columns(hh)
+            if compounds is not None:
+                hh = attach_compounds(hh, compounds)
+            if has_id:  # row-number ids are unique anyway
+                _check_duplicates(hh, dup_state, label)
+            geoms = hh.to_crs(metric).geometry.to_numpy()
+            points = np.where(
+                shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms)
+            )
+            where = _locate(points, comm_geoms)
+            hh_counts = hh["households"].to_numpy(dtype=np.int64)
+            row_numbers = hh["row"].to_numpy(dtype=np.int64)
+            out_mask = where < 0
+            outside += int(out_mask.sum())
+            if len(outside_rows) < 10:
+                outside_rows += row_numbers[out_mask][: 10 - len(outside_rows)].tolist()
+            piece_cols = {
+                "household_id": hh["household_id"].astype(str).to_numpy(dtype=object),
+                "households": hh_counts,
+                "building_id": hh["building_id"].astype(object)
+                .where(hh["building_id"].notna(), None)
+                .to_numpy(dtype=object)
+                if "building_id" in hh
+                else np.full(len(hh), None, dtype=object),
+                "row": row_numbers,
+            }
+            if "compound" in hh:
+                piece_cols["compound"] = (
+                    hh["compound"].astype(object).where(hh["compound"].notna(), None)
+                    .to_numpy(dtype=object)
+                )  # fmt: skip
+            wkb = shapely.to_wkb(hh.geometry.to_numpy())
+            inside = np.flatnonzero(~out_mask)
+            order = inside[np.argsort(where[inside], kind="stable")]
+            bounds = np.flatnonzero(np.diff(where[order])) + 1
+            for idx in np.split(order, bounds) if len(order) else []:
+                k = int(where[idx[0]])
+                piece = {name: values[idx] for name, values in piece_cols.items()}
+                piece["wkb"] = wkb[idx]
+                with work.shard_path(k).open("ab") as fh:
+                    pickle.dump(piece, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                hashers.setdefault(k, hashlib.sha256()).update(_canonical(piece))
+                rows_of[k] += len(idx)
+                hh_of[k] += int(hh_counts[idx].sum())
+            table = {
+                "household_id": piece_cols["household_id"],
+                "row": row_numbers,
+                "community": where.astype(np.int32),
+                "households": hh_counts,
+            }
+            with work.rows_path(chunks).open("wb") as fh:
+                pickle.dump(table, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            total += len(hh)
+            chunks += 1
+            bar.update(len(hh))
+    finally:
+        bar.close()
+    if total and outside == total:
+        raise InputError(
+            f"none of the {total} household rows of {label} lies inside any community of "
+            f"{boundaries.attrs.get('source', 'the boundaries')}: the two files are probably in "
+            "different coordinate systems (e.g. Baidu BD-09 or Amap GCJ-02 points on WGS84 "
+            "outlines). Pass --input-crs for the households (bd09, gcj02, wgs84 or EPSG:nnnn) "
+            "and --communities-crs for the boundaries if they were traced on a Chinese web map."
+        )
+    if outside:
+        warnings.warn(
+            f"{outside} household row(s) of {label} lie outside every community "
+            f"(rows {format_ids(outside_rows)}{_more(outside, outside_rows)}); they are listed "
+            "as unassigned with reason 'outside_communities'. Check the input CRS "
+            "(--input-crs) or extend the boundaries.",
+            GridkitWarning,
+            stacklevel=2,
+        )
+    log.info("sharded %d household rows in %d chunks into %d communities", total, chunks,
+             len(hashers))  # fmt: skip
+    return {
+        "rows": total,
+        "chunks": chunks,
+        "outside": outside,
+        "communities": {
+            str(k): {
+                "rows": int(rows_of[k]),
+                "households": int(hh_of[k]),
+                "hash": hashers[k].hexdigest(),
+            }
+            for k in sorted(hashers)
+        },
+    }
+
+
+def _more(total: int, shown: list[int]) -> str:
+    """`` … and N more`` when only the first rows are kept (format_ids saw ten of them)."""
+    extra = total - len(shown)
+    return f" … and {extra} more" if extra > 0 and len(shown) >= 10 else ""
