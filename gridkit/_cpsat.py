@@ -314,8 +314,13 @@ def solve(
     params.max_deterministic_time = float(time_limit) / max(1, int(workers))
     params.random_seed = int(seed)
     params.num_workers = max(1, int(workers))
+    # Level 2 puts every clause (the precedence and open-centre implications) into
+    # the LP relaxation: on 40-unit communities it proves in ~2 deterministic
+    # seconds what level 1 leaves at a 10-18 % gap after 10.
+    params.linearization_level = 2
     if workers > 1:
         params.interleave_search = True
+        params.subsolvers.append("max_lp")  # the portfolio's full-model worker at level 2
     params.log_search_progress = False
     status = solver.Solve(grid_model.model)
     name = solver.StatusName(status)

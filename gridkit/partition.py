@@ -394,9 +394,15 @@ def _solve_component(
             objective = _plan_objective(
                 labels, {int(c): int(c) for c in np.unique(labels)}, w, xy, lam, rules
             )
+            loads = np.bincount(np.unique(labels, return_inverse=True)[1], weights=w)
+            in_bounds = bool(
+                np.all((loads >= rules.min_households) & (loads <= rules.max_households))
+            )
         else:
-            objective = None
-        bound = None
+            objective, in_bounds = None, False
+        # The soft model relaxes the hard one, so its bound also bounds every
+        # in-bounds plan; it says nothing useful about a plan out of bounds.
+        bound = min(bound, objective) if in_bounds and bound is not None else None
     elif large and status != "OPTIMAL":
         started = time.perf_counter()
         labels, spent, accepted = _improve_by_lns(
@@ -687,15 +693,81 @@ def _barrier_crossings(
     return crossing, names
 
 
+def _feasible_blocks(
+    n: int,
+    left: np.ndarray,
+    right: np.ndarray,
+    crossing: np.ndarray,
+    w: np.ndarray,
+    rules: GridRules,
+) -> tuple[np.ndarray, int, int]:
+    """Blocks between barriers, merged until each can hold a whole number of grids.
+
+    Blocks are the connected pieces left when the links crossing a barrier are
+    dropped.  A block whose households (buildings above ``max_households`` aside:
+    they are grids of their own) cannot be cut into grids within the bounds is
+    joined to the neighbouring block it shares most crossing links with, until
+    every block can (or no block has a neighbour left).
+
+    Returns
+    -------
+    keep_link, n_blocks, merged
+        Mask of the links kept (inside blocks, or between merged blocks), the
+        number of blocks and the number of merges.
+    """
+    keep_link = ~crossing
+    fits = np.where(w > rules.max_households, 0, w)
+    merged = 0
+    while True:
+        adj = adjacency_matrix(n, left[keep_link], right[keep_link])
+        n_blocks, block = csgraph.connected_components(adj, directed=False)
+        load = np.bincount(block, weights=fits, minlength=n_blocks).astype(np.int64)
+        has_big = np.bincount(block, weights=w > rules.max_households, minlength=n_blocks) > 0
+        bad = [
+            b
+            for b in range(n_blocks)
+            if not (
+                _construct.count_feasible(int(load[b]), rules.min_households, rules.max_households)
+                or (has_big[b] and load[b] < rules.min_households)
+            )
+        ]
+        if not bad:
+            return keep_link, n_blocks, merged
+        # the smallest infeasible block first (ties: lowest block number)
+        b = min(bad, key=lambda x: (load[x], x))
+        across = ~keep_link & ((block[left] == b) != (block[right] == b))
+        if not across.any():
+            bad_rest = [x for x in bad if x != b]
+            if not bad_rest:
+                return keep_link, n_blocks, merged
+            # an isolated block cannot merge: leave it, try the others
+            b = min(bad_rest, key=lambda x: (load[x], x))
+            across = ~keep_link & ((block[left] == b) != (block[right] == b))
+            if not across.any():
+                return keep_link, n_blocks, merged
+        other = np.where(block[left[across]] == b, block[right[across]], block[left[across]])
+        blocks, shared = np.unique(other, return_counts=True)
+        target = int(blocks[np.lexsort((blocks, -shared))][0])
+        between = ~keep_link & (
+            ((block[left] == b) & (block[right] == target))
+            | ((block[left] == target) & (block[right] == b))
+        )
+        keep_link = keep_link | between
+        merged += 1
+
+
 def _compound_groups(
-    units: pd.DataFrame, adj: sparse.csr_matrix, rules: GridRules
+    units: pd.DataFrame, adj: sparse.csr_matrix, rules: GridRules, seed: int = 0
 ) -> np.ndarray | None:
     """Group id per unit: the buildings of a compound that must stay together share one.
 
     A compound (小区, ``compound`` column) with at most ``max_households`` stays in one
-    grid; its buildings are contracted into one node per connected part (a compound
+    grid: its buildings are contracted into one node per connected part (a compound
     whose cells are cut apart by another building's cell contracts part by part).
-    Larger compounds are left as buildings.  None when there is no compound column.
+    A larger part is cut along building lines into the fewest pieces that fit a
+    grid, ``ceil(households / max_households)``, each connected and about equal
+    (recursive spanning-tree bisection), and each piece is contracted; so the
+    compound spans as few grids as possible.  None when there is no compound column.
     """
     if "compound" not in units or not units["compound"].notna().any():
         return None
@@ -703,16 +775,55 @@ def _compound_groups(
     compound = compound.to_numpy(dtype=object)
     w = units["households"].to_numpy(dtype=np.int64)
     groups = np.arange(len(units))
-    for name in sorted({c for c in compound if c is not None}):
+    for name in sorted({c for c in compound if c is not None}, key=str):
         members = np.flatnonzero(compound == name)
-        if len(members) < 2 or int(w[members].sum()) > rules.max_households:
+        if len(members) < 2:
             continue
         sub = adj[members][:, members]
         _, part = csgraph.connected_components(sub, directed=False)
         for k in np.unique(part):
-            groups[members[part == k]] = members[part == k].min()
+            nodes = members[part == k]
+            for piece in _compound_pieces(adj, w, nodes, rules, seed):
+                groups[piece] = piece.min()
     _, dense = np.unique(groups, return_inverse=True)
     return dense
+
+
+def _compound_pieces(
+    adj: sparse.csr_matrix, w: np.ndarray, nodes: np.ndarray, rules: GridRules, seed: int
+) -> list[np.ndarray]:
+    """Cut a connected compound part into the fewest connected pieces of <= max households.
+
+    A part that fits one grid is one piece.  Otherwise ``k = ceil(W / max)``
+    pieces are sought with bounds ``[W - (k - 1) * max, max]`` (any piece that
+    small leaves the others full); buildings above the maximum stay alone.
+    """
+    total = int(w[nodes].sum())
+    if total <= rules.max_households:
+        return [nodes]
+    small = nodes[w[nodes] <= rules.max_households]
+    pieces = [np.array([i]) for i in nodes[w[nodes] > rules.max_households]]
+    if len(small) == 0:
+        return pieces
+    sub = adj[small][:, small]
+    n_cc, cc = csgraph.connected_components(sub, directed=False)
+    for c in range(n_cc):
+        part = small[cc == c]
+        load = int(w[part].sum())
+        if load <= rules.max_households or len(part) == 1:
+            pieces.append(part)
+            continue
+        k = -(-load // rules.max_households)
+        plan = _construct.tree_partition(
+            adj[part][:, part],
+            w[part],
+            min_households=max(1, load - (k - 1) * rules.max_households),
+            max_households=rules.max_households,
+            target=-(-load // k),
+            seed=seed,
+        )
+        pieces += [part[plan.labels == lab] for lab in np.unique(plan.labels)]
+    return pieces
 
 
 def _partition_contracted(adj, w, xy, groups, **kwargs) -> GraphPartition:
@@ -735,7 +846,9 @@ def _partition_contracted(adj, w, xy, groups, **kwargs) -> GraphPartition:
     return result
 
 
-def _compound_split_notes(units: pd.DataFrame, labels: np.ndarray) -> list[str]:
+def _compound_split_notes(
+    units: pd.DataFrame, labels: np.ndarray, rules: GridRules
+) -> list[str]:
     """Name every compound whose buildings ended up in more than one grid."""
     if "compound" not in units:
         return []
@@ -750,9 +863,16 @@ def _compound_split_notes(units: pd.DataFrame, labels: np.ndarray) -> list[str]:
     for name, g in frame.groupby("compound", sort=True):
         grids = g["grid"].nunique()
         if grids > 1:
+            households = int(g["households"].sum())
+            fewest = -(-households // rules.max_households)
+            why = (
+                f"the fewest possible above {rules.max_households} households"
+                if grids == fewest
+                else f"the fewest possible would be {fewest}"
+            )
             notes.append(
-                f"compound {name} ({int(g['households'].sum())} households) is split into "
-                f"{grids} grids along building lines"
+                f"compound {name} ({households} households) is split into {grids} grids "
+                f"along building lines ({why})"
             )
     return notes
 
@@ -777,7 +897,9 @@ def partition_community(
     rules
         Household bounds and preferences.
     time_limit
-        CP-SAT deterministic time budget for the community (shared by its pieces).
+        CP-SAT deterministic time budget (about seconds) of a community of up to
+        :data:`EXACT_UNITS` buildings; larger communities get it in proportion to
+        their size (``time_limit * n / EXACT_UNITS``), shared by their blocks.
     seed
         Seed of the warm start and CP-SAT; the result depends only on the
         inputs and the arguments.
@@ -785,15 +907,18 @@ def partition_community(
         CP-SAT workers, interleaved deterministically.
     keep_compounds
         Keep every compound (小区, the units' ``compound`` column) of at most
-        ``max_households`` in one grid; if that makes the bounds unreachable the
-        community is partitioned building by building instead (and a note says so).
+        ``max_households`` in one grid and split a larger one into the fewest
+        grids possible; if that makes the bounds unreachable the community is
+        partitioned building by building instead (and a note says so).
         Compounds split across grids are named in the notes.
     barriers
         Lines (roads, rivers, railways, walls) in the units' CRS, optionally with a
         ``name`` column.  Two buildings whose connecting segment crosses a barrier
-        are not neighbours, so no grid crosses it - unless the bounds cannot be met
-        that way, when the community is partitioned without barriers and the
-        crossings are counted and named in the notes.
+        are not neighbours, so the barriers cut the community into blocks, each
+        solved on its own.  A block that cannot hold a whole number of grids is
+        joined to its neighbour across the barrier; if the bounds still cannot be
+        met, the community is partitioned without barriers.  Crossings are
+        counted and named in the notes.
 
     Returns
     -------
@@ -808,51 +933,64 @@ def partition_community(
         )
     geoms = units.geometry.to_numpy()
     left, right, _ = rook_pairs(geoms)
-    adj = adjacency_matrix(len(units), left, right)
+    full = adjacency_matrix(len(units), left, right)
     w = units["households"].to_numpy(dtype=np.int64)
     xy = units[["x", "y"]].to_numpy(dtype=float)
+    budget = time_limit * max(1.0, len(units) / EXACT_UNITS)
     extra_notes: list[str] = []
-
-    def solve(graph: sparse.csr_matrix) -> GraphPartition:
-        return partition_graph(
-            graph, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers
-        )
 
     def meets_bounds(plan: GraphPartition) -> bool:
         if int(w.sum()) < rules.min_households:  # one below_min grid, whatever the barriers
             return len(plan.grid_status) == 1
         return all(st in ("ok", "oversize_building") for st in plan.grid_status)
 
-    # Barriers: drop the neighbour links that cross one, if the bounds can still be met.
+    # Barriers cut the community into blocks; a block that cannot hold a whole
+    # number of grids is merged with its neighbour across the barrier.
     crossing, crossed_names = _barrier_crossings(xy, left, right, barriers)
-    result = None
+    blocked, n_blocks, merged = full, 1, 0
     if crossing.any() and int(w.sum()) >= rules.min_households:
-        blocked = adjacency_matrix(len(units), left[~crossing], right[~crossing])
-        trial = solve(blocked)
-        if meets_bounds(trial):
-            adj, result = blocked, trial
+        keep_link, n_blocks, merged = _feasible_blocks(len(units), left, right, crossing, w, rules)
+        blocked = adjacency_matrix(len(units), left[keep_link], right[keep_link])
+        if merged:
+            extra_notes.append(
+                f"{merged} block(s) between barriers could not hold a whole number of grids "
+                "and were joined to a neighbouring block across a barrier"
+            )
+    groups = _compound_groups(units, blocked, rules, seed) if keep_compounds else None
+    if groups is not None and groups.max() + 1 == len(units):
+        groups = None
+    # From the most to the least constrained graph; the first plan meeting the
+    # bounds wins (usually the first: one solve).
+    attempts = [(blocked, groups)]
+    if groups is not None:
+        attempts.append((blocked, None))
+    if blocked is not full:
+        attempts.append((full, None))
+    for k, (graph, grouping) in enumerate(attempts):
+        kwargs = {"rules": rules, "time_limit": budget, "seed": seed, "workers": workers}
+        if grouping is None:
+            result = partition_graph(graph, w, xy, **kwargs)
+        else:
+            result = _partition_contracted(graph, w, xy, grouping, **kwargs)
+        if k == len(attempts) - 1 or meets_bounds(result):
+            break
+        if grouping is not None:
+            extra_notes.append(
+                "keeping every compound whole could not meet the bounds; buildings of "
+                "compounds were allowed to go to different grids"
+            )
         else:
             extra_notes.append(
                 "the bounds cannot be met without crossing a barrier; the grids were drawn "
                 "across barriers where needed"
             )
-    # Compounds: contract each one that fits a grid, if the bounds can still be met.
-    groups = _compound_groups(units, adj, rules) if keep_compounds else None
-    if groups is not None and groups.max() + 1 < len(units):
-        trial = _partition_contracted(
-            adj, w, xy, groups, rules=rules, time_limit=time_limit, seed=seed, workers=workers
+    if graph is blocked and n_blocks > 1 and result.bound is not None:
+        extra_notes.append(
+            f"the barriers cut the community into {n_blocks} blocks solved separately; "
+            "the bound and gap are for plans that keep to them"
         )
-        if meets_bounds(trial):
-            result = trial
-        else:
-            extra_notes.append(
-                "keeping every compound whole could not meet the bounds; buildings of "
-                "compounds were allowed to go to different grids"
-            )
-    if result is None:
-        result = solve(adj)
     if keep_compounds:
-        extra_notes += _compound_split_notes(units, result.labels)
+        extra_notes += _compound_split_notes(units, result.labels, rules)
     inside = crossing & (result.labels[left] == result.labels[right])
     if inside.any():
         names = sorted({crossed_names[k] for k in np.flatnonzero(inside)} - {""})

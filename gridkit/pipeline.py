@@ -30,8 +30,10 @@ __all__ = ["GRID_COLUMNS", "REASONS", "GridPlan", "make_grids", "partition_units
 
 log = logging.getLogger(__name__)
 
-#: CP-SAT threads per community solve (interleaved, so results do not depend on it).
-WORKERS = 2
+#: CP-SAT threads per community solve.  One: communities solve in parallel
+#: processes instead (``jobs``, default all cores), which uses the cores better
+#: than interleaved threads and keeps every result independent of ``jobs``.
+WORKERS = 1
 
 #: Why a household row is in no grid: :data:`gridkit.units.UNASSIGNED_REASONS` and
 #: the communities whose solve failed (``assignments.csv`` ``reason``, ``report.json``).

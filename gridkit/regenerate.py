@@ -523,6 +523,25 @@ def _regen_community(task: _Task) -> _Outcome:
             break
         region = np.ones(len(units), dtype=bool)
         expanded = True
+    if best[1].violation:
+        # Bounds come before stability: a fresh partition (its warm start meets the
+        # bounds whenever a spanning-tree cut allows) may fix what the re-solve could not.
+        fresh_plan = partition_community(
+            units, rules=rules, time_limit=task.time_limit, seed=task.seed, workers=task.workers
+        )
+        fresh_labels = fresh_plan.labels.to_numpy()
+        violation = _violation(fresh_labels, w, rules)
+        if violation < best[1].violation:
+            det += fresh_plan.deterministic_time
+            expanded = True
+            best = (
+                np.arange(len(units)),
+                _RegionResult(
+                    fresh_labels, fresh_plan.solver_status, fresh_plan.objective,
+                    fresh_plan.bound, fresh_plan.wall_time, fresh_plan.deterministic_time,
+                    violation, _moved(fresh_labels, mover, w),
+                ),
+            )  # fmt: skip
     nodes, result = best
     # codes: the matched old code, else new sequence numbers north→south, west→east
     seq = inherit.copy()

@@ -820,5 +820,6 @@ def test_road_crossed_only_when_the_bounds_need_it_and_reported():
     )
     plan = partition_community(units, time_limit=LIMIT, barriers=cut)
     assert set(plan.grid_status.values()) == {"ok"}
-    assert any("cannot be met without crossing a barrier" in n for n in plan.notes)
+    # the cut-off corner is joined to its neighbour across the road, and only there
+    assert any("joined to a neighbouring block across a barrier" in n for n in plan.notes)
     assert any("cross a barrier (迎宾大道)" in n for n in plan.notes), plan.notes
