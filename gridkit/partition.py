@@ -756,6 +756,83 @@ def _feasible_blocks(
         merged += 1
 
 
+def _meets_bounds(plan: GraphPartition, total: int, rules: GridRules) -> bool:
+    """Whether every grid of ``plan`` is in bounds (or is an oversize building)."""
+    if total < rules.min_households:  # one below_min grid is the best there is
+        return len(plan.grid_status) == 1
+    return all(st in ("ok", "oversize_building") for st in plan.grid_status)
+
+
+def _solve_block(
+    units: pd.DataFrame,
+    adj: sparse.csr_matrix,
+    w: np.ndarray,
+    xy: np.ndarray,
+    *,
+    keep_compounds: bool,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    workers: int,
+) -> GraphPartition:
+    """Partition one block, keeping its compounds whole when the bounds allow it.
+
+    With compounds, the block is solved with each compound (or compound piece,
+    see :func:`_compound_groups`) contracted to one node; if that plan misses the
+    bounds, the block is solved again building by building (and a note says so).
+    The proven bound of a contracted solve is for plans that keep the compounds.
+    """
+    groups = _compound_groups(units, adj, rules, seed) if keep_compounds else None
+    kwargs = {"rules": rules, "time_limit": time_limit, "seed": seed, "workers": workers}
+    if groups is not None and groups.max() + 1 < len(units):
+        result = _partition_contracted(adj, w, xy, groups, **kwargs)
+        if _meets_bounds(result, int(w.sum()), rules):
+            return result
+        plain = partition_graph(adj, w, xy, **kwargs)
+        plain.notes.append(
+            "keeping every compound whole could not meet the bounds; buildings of "
+            "compounds were allowed to go to different grids"
+        )
+        plain.deterministic_time += result.deterministic_time
+        return plain
+    return partition_graph(adj, w, xy, **kwargs)
+
+
+def _combine(parts: list[GraphPartition], nodes: list[np.ndarray], n: int) -> GraphPartition:
+    """One partition from the partitions of disjoint blocks (labels offset block by block)."""
+    if len(parts) == 1:
+        return parts[0]
+    labels = np.full(n, -1, dtype=np.int64)
+    grid_status: list[str] = []
+    notes: list[str] = []
+    for part, idx in zip(parts, nodes, strict=True):
+        labels[idx] = part.labels + len(grid_status)
+        grid_status += part.grid_status
+        notes += [note for note in part.notes if "separate pieces" not in note]
+    statuses = {part.solver_status for part in parts}
+    status = (
+        "OPTIMAL"
+        if statuses == {"OPTIMAL"}
+        else ("HEURISTIC" if "HEURISTIC" in statuses else "FEASIBLE")
+    )
+    objectives = [part.objective for part in parts]
+    bounds = [part.bound for part in parts]
+    objective = None if None in objectives else float(sum(objectives))
+    bound = None if None in bounds or objective is None else float(sum(bounds))
+    # identical notes of several blocks are said once, in order
+    return GraphPartition(
+        labels=labels,
+        grid_status=grid_status,
+        solver_status=status,
+        objective=objective,
+        bound=bound,
+        wall_time=sum(part.wall_time for part in parts),
+        deterministic_time=sum(part.deterministic_time for part in parts),
+        notes=list(dict.fromkeys(notes)),
+        bounds_unreachable=any(part.bounds_unreachable for part in parts),
+    )
+
+
 def _compound_groups(
     units: pd.DataFrame, adj: sparse.csr_matrix, rules: GridRules, seed: int = 0
 ) -> np.ndarray | None:
@@ -846,9 +923,7 @@ def _partition_contracted(adj, w, xy, groups, **kwargs) -> GraphPartition:
     return result
 
 
-def _compound_split_notes(
-    units: pd.DataFrame, labels: np.ndarray, rules: GridRules
-) -> list[str]:
+def _compound_split_notes(units: pd.DataFrame, labels: np.ndarray, rules: GridRules) -> list[str]:
     """Name every compound whose buildings ended up in more than one grid."""
     if "compound" not in units:
         return []
@@ -939,11 +1014,6 @@ def partition_community(
     budget = time_limit * max(1.0, len(units) / EXACT_UNITS)
     extra_notes: list[str] = []
 
-    def meets_bounds(plan: GraphPartition) -> bool:
-        if int(w.sum()) < rules.min_households:  # one below_min grid, whatever the barriers
-            return len(plan.grid_status) == 1
-        return all(st in ("ok", "oversize_building") for st in plan.grid_status)
-
     # Barriers cut the community into blocks; a block that cannot hold a whole
     # number of grids is merged with its neighbour across the barrier.
     crossing, crossed_names = _barrier_crossings(xy, left, right, barriers)
@@ -956,34 +1026,30 @@ def partition_community(
                 f"{merged} block(s) between barriers could not hold a whole number of grids "
                 "and were joined to a neighbouring block across a barrier"
             )
-    groups = _compound_groups(units, blocked, rules, seed) if keep_compounds else None
-    if groups is not None and groups.max() + 1 == len(units):
-        groups = None
-    # From the most to the least constrained graph; the first plan meeting the
-    # bounds wins (usually the first: one solve).
-    attempts = [(blocked, groups)]
-    if groups is not None:
-        attempts.append((blocked, None))
-    if blocked is not full:
-        attempts.append((full, None))
-    for k, (graph, grouping) in enumerate(attempts):
-        kwargs = {"rules": rules, "time_limit": budget, "seed": seed, "workers": workers}
-        if grouping is None:
-            result = partition_graph(graph, w, xy, **kwargs)
-        else:
-            result = _partition_contracted(graph, w, xy, grouping, **kwargs)
-        if k == len(attempts) - 1 or meets_bounds(result):
-            break
-        if grouping is not None:
-            extra_notes.append(
-                "keeping every compound whole could not meet the bounds; buildings of "
-                "compounds were allowed to go to different grids"
+    _, block = csgraph.connected_components(blocked, directed=False)
+    if n_blocks == 1:
+        block = np.zeros(len(units), dtype=np.int64)  # pieces without barriers: one solve
+    kwargs = {"rules": rules, "seed": seed, "workers": workers}
+    parts = []
+    for b in range(int(block.max()) + 1):
+        nodes = np.flatnonzero(block == b)
+        share = budget * len(nodes) / len(units)
+        parts.append(
+            _solve_block(
+                units.iloc[nodes], blocked[nodes][:, nodes], w[nodes], xy[nodes],
+                keep_compounds=keep_compounds, time_limit=share, **kwargs,
             )
-        else:
-            extra_notes.append(
-                "the bounds cannot be met without crossing a barrier; the grids were drawn "
-                "across barriers where needed"
-            )
+        )  # fmt: skip
+    result = _combine(parts, [np.flatnonzero(block == b) for b in range(len(parts))], len(units))
+    graph = blocked
+    if blocked is not full and not _meets_bounds(result, int(w.sum()), rules):
+        extra_notes.append(
+            "the bounds cannot be met without crossing a barrier; the grids were drawn "
+            "across barriers where needed"
+        )
+        graph = full
+        result = _solve_block(units, full, w, xy, keep_compounds=keep_compounds,
+                              time_limit=budget, **kwargs)  # fmt: skip
     if graph is blocked and n_blocks > 1 and result.bound is not None:
         extra_notes.append(
             f"the barriers cut the community into {n_blocks} blocks solved separately; "
