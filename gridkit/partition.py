@@ -943,7 +943,8 @@ def _compound_split_notes(units: pd.DataFrame, labels: np.ndarray, rules: GridRu
             why = (
                 f"the fewest possible above {rules.max_households} households"
                 if grids == fewest
-                else f"the fewest possible would be {fewest}"
+                else f"its size alone needs {fewest}; the grids around it needed more to "
+                "stay within the bounds"
             )
             notes.append(
                 f"compound {name} ({households} households) is split into {grids} grids "
