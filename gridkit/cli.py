@@ -512,11 +512,16 @@ def _partition(args: argparse.Namespace) -> int:
     return 0
 
 
+def _n(count: int, one: str, many: str) -> str:
+    """``1 community``, ``2 communities``."""
+    return f"{count} {one if count == 1 else many}"
+
+
 def _run_lines(run) -> list[str]:
     """How the communities were solved: back-end, reused results, time per community."""
     import numpy as np
 
-    line = f"  ran on {run.backend}: {run.solved} communities solved"
+    line = f"  ran on {run.backend}: {_n(run.solved, 'community', 'communities')} solved"
     if run.reused:
         line += f", {run.reused} taken from the work folder (--resume)"
     if run.failures:

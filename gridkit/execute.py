@@ -25,6 +25,7 @@ never holds the inputs of a whole province.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.metadata
 import logging
@@ -141,11 +142,30 @@ def call_guarded(fn: Callable[[Any], Any], community_id: str, payload: Any) -> A
         )
 
 
-def code_fingerprint() -> str:
-    """A short hash of everything that decides a community's result on this machine.
+def _source_digest() -> bytes:
+    """Hash of the source of :data:`SOLVER_MODULES`, read when this module is imported.
 
-    The gridkit version and the source of :data:`SOLVER_MODULES`, plus the
-    versions of OR-Tools, GEOS, PROJ, shapely, numpy and Python.  Two processes
+    Read once, at import (with the rest of gridkit), so a file edited while a
+    long-running worker is up does not change the fingerprint of the code it runs.
+    """
+    h = hashlib.sha256()
+    folder = Path(__file__).resolve().parent
+    for name in SOLVER_MODULES:
+        source = folder / f"{name.rsplit('.', 1)[-1]}.py"
+        h.update(name.encode())
+        h.update(source.read_bytes() if source.is_file() else b"?")
+    return h.digest()
+
+
+_SOURCE_DIGEST = _source_digest()
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """A short hash of everything that decides a community's result in this process.
+
+    The gridkit version and the source of :data:`SOLVER_MODULES` (as imported), plus
+    the versions of OR-Tools, GEOS, PROJ, shapely, numpy and Python.  Two processes
     with the same fingerprint give byte-identical results for the same inputs.
     """
     import numpy
@@ -154,7 +174,7 @@ def code_fingerprint() -> str:
 
     from gridkit import __version__
 
-    h = hashlib.sha256()
+    h = hashlib.sha256(_SOURCE_DIGEST)
     parts = [
         f"gridkit {__version__}",
         f"ortools {_version('ortools')}",
@@ -166,10 +186,6 @@ def code_fingerprint() -> str:
     ]
     for part in parts:
         h.update(part.encode())
-    for name in SOLVER_MODULES:
-        module = sys.modules.get(name) or __import__(name, fromlist=["_"])
-        source = Path(module.__file__ or "")
-        h.update(source.read_bytes() if source.is_file() else name.encode())
     return h.hexdigest()[:16]
 
 

@@ -506,29 +506,29 @@ def _normalise(
     return hh, has_id
 
 
-def _check_duplicates(hh: gpd.GeoDataFrame, state: dict, label: str) -> None:
-    """Household ids must be unique across the whole file (chunks are checked one by one)."""
+def _check_duplicates(hh: gpd.GeoDataFrame, parts: list, label: str) -> None:
+    """Household ids must be unique across the whole file (each chunk is checked alone).
+
+    ``parts`` holds, per earlier chunk, the sorted 64-bit hashes of its ids and their
+    rows; the new chunk is looked up in each, then added.
+    """
     ids = hh["household_id"].astype(str).to_numpy(dtype=object)
     hashed = pd.util.hash_array(ids)
-    seen, seen_rows = state.get("hashes"), state.get("rows")
-    if seen is not None and len(seen):
-        pos = np.searchsorted(seen, hashed)
-        pos = np.minimum(pos, len(seen) - 1)
+    rows = hh["row"].to_numpy(dtype=np.int64)
+    for seen, seen_rows in parts:
+        pos = np.minimum(np.searchsorted(seen, hashed), len(seen) - 1)
         hit = seen[pos] == hashed
         if hit.any():
             k = int(np.flatnonzero(hit)[0])
             raise InputError(
-                f"households '{label}': household id {ids[k]!r} of row "
-                f"{int(hh['row'].iloc[k])} was already used by row {int(seen_rows[pos[k]])} "
-                f"({int(hit.sum())} such rows in data rows {int(hh['row'].iloc[0]):,}–"
-                f"{int(hh['row'].iloc[-1]):,}): give each row its own id, or pass "
-                "`id_col=...` (CLI `--id-col ...`) to use another column."
+                f"households '{label}': household id {ids[k]!r} of row {int(rows[k])} was "
+                f"already used by row {int(seen_rows[pos[k]])} ({int(hit.sum())} such rows in "
+                f"data rows {int(rows[0]):,}–{int(rows[-1]):,}): give each row its own id, or "
+                "pass `id_col=...` (CLI `--id-col ...`) to use another column."
             )
-    rows = hh["row"].to_numpy(dtype=np.int64)
-    all_hashes = hashed if seen is None else np.concatenate([seen, hashed])
-    all_rows = rows if seen_rows is None else np.concatenate([seen_rows, rows])
-    order = np.argsort(all_hashes, kind="stable")
-    state["hashes"], state["rows"] = all_hashes[order], all_rows[order]
+    order = np.argsort(hashed, kind="stable")
+    if len(order):
+        parts.append((hashed[order], rows[order]))
 
 
 def shard_households(
@@ -596,7 +596,7 @@ def shard_households(
     chunks = 0
     label = "households"
     seen_warnings: set[str] = set()
-    dup_state: dict = {}
+    id_parts: list = []
     bar = tqdm(desc="reading households", unit=" rows", disable=not progress)
     try:
         for offset, raw in household_chunks(source, chunk_rows):
@@ -607,11 +607,12 @@ def shard_households(
             if compounds is not None:
                 hh = attach_compounds(hh, compounds)
             if has_id:  # row-number ids are unique anyway
-                _check_duplicates(hh, dup_state, label)
-            geoms = hh.to_crs(metric).geometry.to_numpy()
-            points = np.where(
-                shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms)
-            )
+                _check_duplicates(hh, id_parts, label)
+            points = hh.to_crs(metric).geometry.to_numpy()
+            footprint = shapely.get_type_id(points) != 0
+            if footprint.any():  # as build_units does: a point on each footprint
+                points = points.copy()
+                points[footprint] = shapely.point_on_surface(points[footprint])
             where = _locate(points, comm_geoms)
             hh_counts = hh["households"].to_numpy(dtype=np.int64)
             row_numbers = hh["row"].to_numpy(dtype=np.int64)
