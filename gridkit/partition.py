@@ -819,7 +819,6 @@ def _combine(parts: list[GraphPartition], nodes: list[np.ndarray], n: int) -> Gr
     bounds = [part.bound for part in parts]
     objective = None if None in objectives else float(sum(objectives))
     bound = None if None in bounds or objective is None else float(sum(bounds))
-    # identical notes of several blocks are said once, in order
     return GraphPartition(
         labels=labels,
         grid_status=grid_status,
@@ -828,7 +827,7 @@ def _combine(parts: list[GraphPartition], nodes: list[np.ndarray], n: int) -> Gr
         bound=bound,
         wall_time=sum(part.wall_time for part in parts),
         deterministic_time=sum(part.deterministic_time for part in parts),
-        notes=list(dict.fromkeys(notes)),
+        notes=list(dict.fromkeys(notes)),  # a note of several blocks is said once
         bounds_unreachable=any(part.bounds_unreachable for part in parts),
     )
 
@@ -959,7 +958,7 @@ def partition_community(
     rules: GridRules | None = None,
     time_limit: float = 5.0,
     seed: int = 0,
-    workers: int = 2,
+    workers: int = 1,
     keep_compounds: bool = True,
     barriers: gpd.GeoDataFrame | None = None,
 ) -> CommunityPlan:
