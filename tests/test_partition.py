@@ -834,6 +834,47 @@ def test_road_is_not_crossed_when_a_plan_exists(seed):
     assert is_contiguous(grids).all() and within_bounds(grids).all()
 
 
+def test_blocks_between_roads_are_solved_separately_with_a_bound():
+    """Two roads cut a 6x4 lattice into blocks of 800, 800 and 800 households."""
+    units = box_units(COMPOUND_LATTICE)
+    xs = np.sort(units["x"].unique())
+    roads = pd.concat(
+        [_road((xs[1] + xs[2]) / 2, name="一路"), _road((xs[3] + xs[4]) / 2, name="二路")],
+        ignore_index=True,
+    )
+    plan = partition_community(units, time_limit=1.0, barriers=roads)
+    column = np.searchsorted((xs[1:] + xs[:-1])[[1, 3]] / 2, units["x"].to_numpy())
+    for block in range(3):
+        inside = column == block
+        assert set(plan.labels[inside]).isdisjoint(set(plan.labels[~inside]))
+    assert set(plan.grid_status.values()) == {"ok"}
+    assert plan.solver_status == "OPTIMAL" and plan.gap == 0.0
+    assert any("cut the community into 3 blocks" in n for n in plan.notes), plan.notes
+    assert not any("cross a barrier" in n for n in plan.notes)
+
+
+def test_a_small_block_joins_the_neighbour_it_shares_most_with():
+    """A road cuts off one column (320): it must join a neighbour; the other road holds."""
+    units = box_units(
+        """
+        80 100 100 100 100 100
+        80 100 100 100 100 100
+        80 100 100 100 100 100
+        80 100 100 100 100 100
+        """
+    )
+    xs = np.sort(units["x"].unique())
+    west, east = (xs[0] + xs[1]) / 2, (xs[3] + xs[4]) / 2
+    roads = pd.concat([_road(west, name="一路"), _road(east, name="二路")], ignore_index=True)
+    plan = partition_community(units, time_limit=1.0, barriers=roads)
+    far_east = units["x"].to_numpy() > east
+    assert set(plan.labels[far_east]).isdisjoint(set(plan.labels[~far_east]))  # 二路 holds
+    assert set(plan.grid_status.values()) == {"ok"}
+    assert any("1 block(s) between barriers" in n for n in plan.notes), plan.notes
+    assert any("cross a barrier (一路)" in n for n in plan.notes), plan.notes
+    assert not any("二路" in n for n in plan.notes)
+
+
 def test_road_crossed_only_when_the_bounds_need_it_and_reported():
     """A road cutting off one 100-household building: keeping it would leave 100 alone."""
     units = box_units(COMPOUND_LATTICE)
