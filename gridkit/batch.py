@@ -438,8 +438,9 @@ def partition_files(
                 started=started,
             )
         except InputError:
-            # Bad input: nothing worth keeping, and no output folder where there was none.
-            if default_work:
+            # Bad input: nothing worth keeping (unless resuming), and no output folder
+            # where there was none.
+            if default_work and not resume:
                 work.remove()
                 if created_out:
                     with contextlib.suppress(OSError):

@@ -25,6 +25,7 @@ never holds the inputs of a whole province.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -317,6 +318,29 @@ class LocalBackend(Backend):
                     yield task, result
 
 
+def _message_log_setter(length: int):
+    """A function setting the scheduler's message log length (returns the previous one).
+
+    A closure, so cloudpickle sends it by value: the scheduler needs no gridkit.
+    """
+
+    def set_length(dask_scheduler=None):
+        import collections
+
+        import dask
+
+        key = "distributed.admin.low-level-log-length"
+        previous = dask.config.get(key, 1000)
+        dask.config.set({key: length})
+        comms = [*dask_scheduler.stream_comms.values(), *dask_scheduler.client_comms.values()]
+        for comm in comms:
+            if hasattr(comm, "recent_message_log"):
+                comm.recent_message_log = collections.deque(maxlen=length)
+        return previous
+
+    return set_length
+
+
 def _check_address(address: str) -> tuple[str, str, int | None]:
     """Split ``tcp://HOST:PORT``; an InputError explains anything else."""
     parts = urlsplit(address)
@@ -403,8 +427,10 @@ class DaskBackend(Backend):
             except (OSError, TimeoutError) as exc:
                 raise _unreachable(address, str(exc) or type(exc).__name__) from None
             self.address = address
+        self._log_length = None
         try:
             self._check_workers()
+            self._log_length = self._set_message_log(0)
         except BaseException:
             self.close()
             raise
@@ -439,6 +465,25 @@ class DaskBackend(Backend):
                 f"machine ({here}), so their grids could differ: {listed}. Install the same "
                 "versions everywhere and restart those workers."
             )
+
+    def _set_message_log(self, length: int) -> int | None:
+        """Set the scheduler's low-level message log length; returns the previous one.
+
+        The scheduler keeps the last ``distributed.admin.low-level-log-length``
+        (1,000) messages sent to each worker, task inputs included: with one task per
+        community carrying its households, that is most of the province in the
+        scheduler's memory.  gridkit turns the log off for the run and restores it.
+        """
+        try:
+            return self.client.run_on_scheduler(_message_log_setter(length))
+        except Exception as exc:  # an unusual scheduler: say what to do instead
+            log.warning(
+                "could not turn off the Dask scheduler's message log (%s): it may keep recent "
+                "task inputs in memory; start the scheduler with "
+                "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH=0",
+                exc,
+            )
+            return None
 
     @property
     def dashboard_link(self) -> str | None:
@@ -521,6 +566,10 @@ class DaskBackend(Backend):
 
     def close(self) -> None:
         client, cluster = getattr(self, "client", None), self._cluster
+        if client is not None and cluster is None and getattr(self, "_log_length", None):
+            with contextlib.suppress(Exception):  # the scheduler may be gone
+                client.run_on_scheduler(_message_log_setter(self._log_length))
+            self._log_length = None
         if client is not None and self._own_client:
             client.close()
         if cluster is not None:

@@ -107,6 +107,15 @@ class Cluster:
                 proc.wait()
 
 
+def _log_lengths():
+    """A function for ``run_on_scheduler`` (a closure: sent by value, not by module)."""
+
+    def lengths(dask_scheduler=None) -> list:
+        return sorted({c.recent_message_log.maxlen for c in dask_scheduler.stream_comms.values()})
+
+    return lengths
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     """A scheduler and two single-threaded workers, stopped after the module."""
@@ -166,6 +175,11 @@ def test_dask_gives_the_local_outputs(cluster, inputs, local_run, tmp_path):
         for i in range(8)
     )
     assert len({e["worker"] for e in entries}) == 2
+
+    # the scheduler's message log (which would hold every community's households) is
+    # turned off during the run and restored afterwards
+    with distributed.Client(cluster.address, timeout=30) as client:
+        assert client.run_on_scheduler(_log_lengths()) == [1000]
 
     # resume: nothing is solved again, the outputs are the same
     code, stdout, stderr = run_cli([*argv, "--resume"])
