@@ -357,7 +357,7 @@ def partition_files(
     min_households, max_households, target_households, balance_weight, time_limit, seed
         As for :func:`gridkit.make_grids`.
     jobs
-        Local processes (default: half the cores), or the workers of a ``"local"``
+        Local processes (default: all cores), or the workers of a ``"local"``
         Dask cluster.
     scheduler
         ``None`` (local processes), ``"local"`` (a Dask ``LocalCluster``), a Dask

@@ -63,8 +63,8 @@ def add_grid_options(
         "--jobs",
         type=int,
         default=None,
-        help="processes solving communities in parallel (default: half the cores; each runs 2 "
-        "solver threads; the output does not depend on it)",
+        help="processes solving communities in parallel (default: all cores, one solver "
+        "thread each; the output does not depend on it)",
     )
 
 
@@ -581,10 +581,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = _build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    level = logging.INFO if getattr(args, "verbose", False) else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        # Libraries that set their own logger levels (Dask's are at INFO) stay quiet too.
+        handler.setLevel(level)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = _show_warning

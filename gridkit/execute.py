@@ -380,8 +380,8 @@ class DaskBackend(Backend):
         processes for this run), a scheduler address such as
         ``tcp://10.0.0.5:8786``, or a connected ``distributed.Client``.
     jobs
-        Workers of a ``"local"`` cluster (default: half the cores, since each solve
-        runs two CP-SAT threads); ignored for an existing scheduler.
+        Workers of a ``"local"`` cluster (default: all cores, each solve running one
+        CP-SAT thread); ignored for an existing scheduler.
     connect_timeout
         Seconds to wait for the scheduler.
     """
@@ -404,7 +404,7 @@ class DaskBackend(Backend):
             self._own_client = False
             self.address = scheduler.scheduler.address if scheduler.scheduler else "?"
         elif scheduler == "local":
-            n = max(1, (os.cpu_count() or 1) // 2) if jobs is None else max(1, int(jobs))
+            n = default_jobs() if jobs is None else max(1, int(jobs))
             self._cluster = distributed.LocalCluster(
                 n_workers=n,
                 threads_per_worker=1,
@@ -577,6 +577,13 @@ class DaskBackend(Backend):
         self._cluster = None
 
 
+def default_jobs() -> int:
+    """Processes (or local Dask workers) by default: one per core, one CP-SAT thread each."""
+    from gridkit.pipeline import WORKERS
+
+    return max(1, (os.cpu_count() or 1) // WORKERS)
+
+
 def open_backend(scheduler: Any = None, *, jobs: int | None = None) -> Backend:
     """The back-end for ``scheduler``: local processes (``None``) or Dask.
 
@@ -586,8 +593,8 @@ def open_backend(scheduler: Any = None, *, jobs: int | None = None) -> Backend:
         ``None`` for local processes, ``"local"`` for a ``LocalCluster``, a
         scheduler address (``tcp://HOST:PORT``) or a ``distributed.Client``.
     jobs
-        Local processes (default: half the cores, each solve running two CP-SAT
-        threads), or the workers of a ``"local"`` Dask cluster.
+        Local processes (default: all cores, each solve running one CP-SAT
+        thread), or the workers of a ``"local"`` Dask cluster.
 
     Examples
     --------
@@ -596,7 +603,7 @@ def open_backend(scheduler: Any = None, *, jobs: int | None = None) -> Backend:
     'this process'
     """
     if scheduler is None:
-        n = max(1, (os.cpu_count() or 1) // 2) if jobs is None else max(1, int(jobs))
+        n = default_jobs() if jobs is None else max(1, int(jobs))
         return LocalBackend(n)
     return DaskBackend(scheduler, jobs=jobs)
 

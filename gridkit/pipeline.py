@@ -695,8 +695,8 @@ def make_grids(
     seed
         Seed of the warm start and the solver.
     jobs
-        Processes solving communities in parallel (default: half the cores, since
-        each solve runs two CP-SAT threads).
+        Processes solving communities in parallel (default: all cores, each solve
+        running one CP-SAT thread).
         Results do not depend on it.
     verbose
         Show a progress bar.
