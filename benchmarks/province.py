@@ -216,6 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         "--chunk-rows", str(args.chunk_rows),
         "--scheduler", address,
     ]  # fmt: skip
+    load_before = os.getloadavg()
     try:
         started = time.time()
         with (run_dir / "gridkit.stdout").open("w") as so, (run_dir / "gridkit.stderr").open(
@@ -273,6 +274,11 @@ def main(argv: list[str] | None = None) -> int:
         "time_limit": args.time_limit,
         "cluster": f"dask scheduler + {args.workers} x dask worker --nthreads 1 on "
         f"{os.cpu_count()} cores",
+        "load_average_1min": {
+            "start": round(load_before[0], 1),
+            "end": round(os.getloadavg()[0], 1),
+        },
+        "chunk_rows": args.chunk_rows,
         "wall_s": round(wall, 1),
         "phases_s": {
             "read_and_shard": round(read_s, 1),

@@ -582,10 +582,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
     level = logging.INFO if getattr(args, "verbose", False) else logging.WARNING
+    before = list(logging.getLogger().handlers)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
-        # Libraries that set their own logger levels (Dask's are at INFO) stay quiet too.
-        handler.setLevel(level)
+        if handler not in before:
+            # Libraries that set their own logger levels (Dask's are at INFO) stay quiet too.
+            handler.setLevel(level)
     with warnings.catch_warnings():
         warnings.simplefilter("default")
         warnings.showwarning = _show_warning
