@@ -22,7 +22,7 @@ import shapely
 from gridkit import __version__
 from gridkit.codes import grid_code, grid_name
 from gridkit.errors import GridkitWarning, InputError, SolverError, format_ids
-from gridkit.execute import Failure, Task, open_backend, run_communities
+from gridkit.execute import Failure, Task, default_jobs, open_backend, run_communities
 from gridkit.partition import CommunityPlan, GridRules, partition_community
 from gridkit.units import UNASSIGNED_REASONS, Units, attach_compounds, build_units
 
@@ -218,8 +218,7 @@ def _solve_units(
     plans: list[CommunityPlan | None] = [None] * len(tasks)
     failures: dict[str, Failure] = {}
     if scheduler is None:
-        # Each community solve runs WORKERS interleaved CP-SAT threads.
-        jobs = max(1, (os.cpu_count() or 1) // WORKERS) if jobs is None else max(1, int(jobs))
+        jobs = default_jobs() if jobs is None else max(1, int(jobs))
         jobs = min(jobs, max(1, len(tasks)))
     with open_backend(scheduler, jobs=jobs) as backend:
         for task, outcome in run_communities(
