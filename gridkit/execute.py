@@ -61,23 +61,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Modules whose code decides a community's grids; their source is part of
-#: :func:`code_fingerprint`, so a result is never reused (or accepted from a
-#: worker) when the code that made it differs.
-SOLVER_MODULES = (
-    "gridkit.io",
-    "gridkit._validate",
-    "gridkit.units",
-    "gridkit.adjacency",
-    "gridkit.partition",
-    "gridkit._cpsat",
-    "gridkit._construct",
-    "gridkit.codes",
-    "gridkit.crs",
-    "gridkit.pipeline",
-    "gridkit.shard",
-    "gridkit.batch",
-)
+#: The fingerprint covers the source of every module of the gridkit package: a result
+#: is never reused (or accepted from a worker) when any of the code that made it differs.
 
 #: How long to wait for the first Dask worker to join the scheduler (seconds).
 WORKER_WAIT_S = 120.0
@@ -144,17 +129,15 @@ def call_guarded(fn: Callable[[Any], Any], community_id: str, payload: Any) -> A
 
 
 def _source_digest() -> bytes:
-    """Hash of the source of :data:`SOLVER_MODULES`, read when this module is imported.
+    """Hash of the source of every gridkit module, read when this module is imported.
 
     Read once, at import (with the rest of gridkit), so a file edited while a
     long-running worker is up does not change the fingerprint of the code it runs.
     """
     h = hashlib.sha256()
-    folder = Path(__file__).resolve().parent
-    for name in SOLVER_MODULES:
-        source = folder / f"{name.rsplit('.', 1)[-1]}.py"
-        h.update(name.encode())
-        h.update(source.read_bytes() if source.is_file() else b"?")
+    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
+        h.update(source.name.encode())
+        h.update(source.read_bytes())
     return h.digest()
 
 
@@ -165,7 +148,7 @@ _SOURCE_DIGEST = _source_digest()
 def code_fingerprint() -> str:
     """A short hash of everything that decides a community's result in this process.
 
-    The gridkit version and the source of :data:`SOLVER_MODULES` (as imported), plus
+    The gridkit version and the source of its modules (as imported), plus
     the versions of OR-Tools, GEOS, PROJ, shapely, numpy and Python.  Two processes
     with the same fingerprint give byte-identical results for the same inputs.
     """
@@ -458,12 +441,18 @@ class DaskBackend(Backend):
         mine = code_fingerprint()
         wrong = {addr: env for addr, env in envs.items() if env["fingerprint"] != mine}
         if wrong:
-            listed = "; ".join(f"{addr}: {env['versions']}" for addr, env in sorted(wrong.items()))
             here = worker_environment()["versions"]
+            listed = "; ".join(
+                f"{addr}: {env['versions']}"
+                + (" (same versions, other gridkit source files)" if env["versions"] == here
+                   else "")
+                for addr, env in sorted(wrong.items())
+            )  # fmt: skip
             raise InputError(
                 f"{len(wrong)} Dask worker(s) run different gridkit code or libraries than this "
                 f"machine ({here}), so their grids could differ: {listed}. Install the same "
-                "versions everywhere and restart those workers."
+                "gridkit and libraries everywhere (a gridkit file edited since a process "
+                "started counts too) and restart those workers."
             )
 
     def _set_message_log(self, length: int) -> int | None:
