@@ -327,17 +327,26 @@ def build_instances(
 # --------------------------------------------------------------------------- methods
 
 
-def run_gridkit(community: Community, *, seed: int, keep_compounds: bool = False) -> np.ndarray:
+def run_gridkit(
+    community: Community,
+    *,
+    seed: int,
+    keep_compounds: bool = False,
+    time_limit: float | None = None,
+) -> np.ndarray:
     """gridkit's :func:`~gridkit.partition_community`; grid label per unit.
 
-    Default rules and time limit, the CP-SAT workers per community that
-    ``gridkit partition`` uses (``gridkit.pipeline.WORKERS``), and by default
+    Default rules, the default time limit (or ``time_limit``), the CP-SAT
+    workers per community that ``gridkit partition`` uses
+    (``gridkit.pipeline.WORKERS``), and by default
     building by building (``keep_compounds=False``): the anchors know nothing of
     compounds, so every method solves the same problem.  ``keep_compounds=True``
     is gridkit's own default when the units carry a ``compound`` column (the
     sample does): every compound whole where the bounds allow it.
     """
     extra = {"workers": gk_pipeline.WORKERS} if hasattr(gk_pipeline, "WORKERS") else {}
+    if time_limit is not None:
+        extra["time_limit"] = time_limit
     plan = gk.partition_community(
         community.units, seed=seed, keep_compounds=keep_compounds, **extra
     )
@@ -832,6 +841,14 @@ def build_parser() -> argparse.ArgumentParser:
         "anchors cannot, so the problems differ)",
     )
     parser.add_argument(
+        "--gridkit-time-limit",
+        type=float,
+        default=None,
+        metavar="S",
+        help="gridkit's --time-limit, deterministic seconds per 60 buildings (default: "
+        "gridkit's default)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=CALL_TIMEOUT,
@@ -898,7 +915,10 @@ def main(argv: list[str] | None = None) -> int:
         seed=args.seed,
         timeout=args.timeout or None,
         options={
-            "gridkit": {"keep_compounds": args.gridkit_compounds},
+            "gridkit": {
+                "keep_compounds": args.gridkit_compounds,
+                "time_limit": args.gridkit_time_limit,
+            },
             "spopt": {"iterations": args.spopt_iterations},
         },
         verbose=args.verbose,
@@ -917,6 +937,7 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.seed,
             "spopt_iterations": args.spopt_iterations,
             "gridkit_compounds": args.gridkit_compounds,
+            "gridkit_time_limit": args.gridkit_time_limit,
             "timeout_s": args.timeout,
         }
         write_json(args.json, {**settings, **info, "methods": rows})
