@@ -36,6 +36,7 @@ from gridkit.partition import (
     STATUSES,
     GraphPartition,
     GridRules,
+    _solve_by_count,
     number_grids,
     partition_community,
     partition_graph,
@@ -66,7 +67,7 @@ def three_by_three():
 
 
 def five_by_four():
-    """Twenty mixed buildings, 2,860 households: four to seven grids fit.
+    """Twenty mixed buildings, 2,660 households: four to six grids fit.
 
     120 180  90 200 150
      60 140 170  80 190
@@ -521,6 +522,62 @@ def test_allowed_pairs_precedence_and_weight_reach():
                 assert pair_c[q] == c and dist[c, pair_i[q]] < dist[c, i]
     loose = _cpsat.allowed_pairs(adj, w, dist, max_households=None)
     assert len(loose[0]) == 16
+
+
+def _free_model(adj, w, xy, rules):
+    dist = csgraph.dijkstra(adj, directed=False)
+    return _cpsat.build_model(
+        adj, w, xy, dist, min_households=rules.min_households,
+        max_households=rules.max_households, target=rules.target, balance_weight=30, hard=True,
+    )  # fmt: skip
+
+
+def test_restrict_fixes_the_number_of_grids_and_cuts_off_the_objective():
+    adj, w, xy = five_by_four()  # 2,660 households: 4 to 6 grids
+    rules = GridRules()
+    model = _free_model(adj, w, xy, rules)
+    assert model.count_range == (4, 6)
+    for k in (4, 6):
+        _cpsat.restrict(model, count=k)
+        result = _cpsat.solve(model, time_limit=5, seed=0)
+        assert result.status == "OPTIMAL"
+        assert len(np.unique(result.labels)) == k
+    _cpsat.restrict(model, count=None)
+    free = _cpsat.solve(model, time_limit=5, seed=0)
+    assert free.status == "OPTIMAL"
+    _cpsat.restrict(model, cutoff=int(free.objective) - 1)
+    assert _cpsat.solve(model, time_limit=5, seed=0).status == "INFEASIBLE"
+    _cpsat.restrict(model, cutoff=None)
+    assert _cpsat.solve(model, time_limit=5, seed=0).objective == free.objective
+
+
+@PROPERTY
+@given(lattice=lattices(min_side=2, max_side=4, min_households=60, max_households=260))
+def test_property_search_by_count_reaches_the_free_optimum(lattice):
+    """Solving one number of grids at a time, with cutoffs, loses no plan of the free model."""
+    adj, w, xy = lattice
+    rules = GridRules()
+    assume(int(w.sum()) > rules.max_households)
+    model = _free_model(adj, w, xy, rules)
+    free = _cpsat.solve(model, time_limit=10, seed=0)
+    assume(free.status == "OPTIMAL")
+    first = len(np.unique(free.labels))
+    # from a poor incumbent the search finds the optimum and proves it
+    found = _solve_by_count(
+        model, first=first, incumbent=(free.labels, free.objective + 10_000),
+        time_limit=10, seed=0, workers=1,
+    )  # fmt: skip
+    assert found.status == "OPTIMAL"
+    assert found.objective == free.objective == found.bound
+    # from the optimum it finds nothing better, and proves that too
+    proved = _solve_by_count(
+        model, first=first, incumbent=(free.labels, free.objective), time_limit=10, seed=0,
+        workers=1,
+    )  # fmt: skip
+    assert proved.status == "OPTIMAL" and proved.labels is None
+    assert proved.bound == free.objective
+    # the model is left unrestricted
+    assert _cpsat.solve(model, time_limit=10, seed=0).objective == free.objective
 
 
 # ------------------------------------------------------------------ GridRules
