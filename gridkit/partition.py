@@ -528,8 +528,8 @@ def _solve_component(
         labels, objective, status = heuristic_labels, heuristic_cost, "OPTIMAL"
     elif result.labels is None:
         notes.append(
-            f"CP-SAT found no better plan within the time limit ({result.status}); "
-            "kept the warm-start plan"
+            "CP-SAT found no better plan than the warm start within the time limit "
+            f"({result.status}); kept the warm-start plan"
         )
         labels, objective, status = heuristic_labels, heuristic_cost, "HEURISTIC"
     elif plan.in_bounds and result.objective > heuristic_cost + 1e-6:
