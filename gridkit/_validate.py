@@ -284,6 +284,20 @@ def repair_geometries(
     return out, warning
 
 
+def _stripped(values: pd.Series) -> pd.Series:
+    """Values as objects, text cells stripped of surrounding blanks.
+
+    A column of text only (what a CSV reader gives) is stripped in one vectorised
+    call; numbers are left as they are; a mix goes cell by cell.
+    """
+    text = values.astype(object)
+    if pd.api.types.infer_dtype(text, skipna=True) == "string":
+        return text.str.strip()
+    if pd.api.types.is_numeric_dtype(values):
+        return text
+    return text.map(lambda v: v.strip() if isinstance(v, str) else v)
+
+
 def parse_coordinates(
     values: pd.Series,
     rows: np.ndarray,
@@ -298,11 +312,7 @@ def parse_coordinates(
     numpy.ndarray
         float64 values, NaN where missing or not a number.
     """
-    text = values.astype(object)
-    if pd.api.types.infer_dtype(text, skipna=True) == "string":  # a CSV column: vectorised
-        text = text.str.strip()
-    elif not pd.api.types.is_numeric_dtype(values):
-        text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = _stripped(values)
     missing = (pd.isna(text) | (text == "")).to_numpy()
     numbers = np.array(pd.to_numeric(text.where(~missing), errors="coerce"), dtype=np.float64)
     if missing.any():
@@ -428,11 +438,7 @@ def check_household_counts(
     numpy.ndarray
         int64 counts (0 where the value was bad; only meaningful without problems).
     """
-    text = values.astype(object)
-    if pd.api.types.infer_dtype(text, skipna=True) == "string":  # a CSV column: vectorised
-        text = text.str.strip()
-    elif not pd.api.types.is_numeric_dtype(values):
-        text = text.map(lambda v: v.strip() if isinstance(v, str) else v)
+    text = _stripped(values)
     missing = (pd.isna(text) | (text == "")).to_numpy()
     numbers = np.array(pd.to_numeric(text.where(~missing), errors="coerce"), dtype=np.float64)
     fix = (
