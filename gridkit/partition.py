@@ -415,10 +415,14 @@ def _solve_by_count(
         )
         if not open_counts:
             break
+        before = spent
         for done, k in enumerate(open_counts):
             share = (time_limit - spent) / (len(open_counts) - done)
             if share > 1e-3:
                 run(k, share)
+        closed = any(bounds.get(k) == math.inf for k in open_counts)
+        if spent - before < 1e-6 and not closed:
+            break  # slices too thin to spend: the budget is as good as gone
     _cpsat.restrict(grid_model, count=None, cutoff=None)
     still_open = [k for k in counts if bounds.get(k) != math.inf]
     bound = None if any(k not in bounds for k in still_open) else min(

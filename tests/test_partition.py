@@ -551,6 +551,25 @@ def test_restrict_fixes_the_number_of_grids_and_cuts_off_the_objective():
     assert _cpsat.solve(model, time_limit=5, seed=0).objective == free.objective
 
 
+@pytest.mark.parametrize("budget", [0.0, 1e-4, 2.5e-3, 0.05])
+def test_search_by_count_ends_on_any_budget(budget):
+    """Slices too thin to spend end the search; the answer stays honest."""
+    adj, w, xy = five_by_four()
+    rules = GridRules()
+    model = _free_model(adj, w, xy, rules)
+    free = _cpsat.solve(model, time_limit=5, seed=0)
+    result = _solve_by_count(
+        model, first=5, incumbent=(free.labels, free.objective + 10_000), time_limit=budget,
+        seed=0, workers=1,
+    )  # fmt: skip
+    assert result.deterministic_time <= budget + 0.05
+    assert result.status in ("OPTIMAL", "FEASIBLE")
+    if result.bound is not None:
+        assert result.bound <= free.objective + 1e-6
+    if result.labels is not None:
+        assert result.objective >= free.objective - 1e-6
+
+
 @PROPERTY
 @given(lattice=lattices(min_side=2, max_side=4, min_households=60, max_households=260))
 def test_property_search_by_count_reaches_the_free_optimum(lattice):
