@@ -333,12 +333,13 @@ def run_gridkit(
     seed: int,
     keep_compounds: bool = False,
     time_limit: float | None = None,
+    balance_weight: float | None = None,
 ) -> np.ndarray:
     """gridkit's :func:`~gridkit.partition_community`; grid label per unit.
 
-    Default rules, the default time limit (or ``time_limit``), the CP-SAT
-    workers per community that ``gridkit partition`` uses
-    (``gridkit.pipeline.WORKERS``), and by default
+    Default rules (or ``balance_weight``), the default time limit (or
+    ``time_limit``), the CP-SAT workers per community that ``gridkit partition``
+    uses (``gridkit.pipeline.WORKERS``), and by default
     building by building (``keep_compounds=False``): the anchors know nothing of
     compounds, so every method solves the same problem.  ``keep_compounds=True``
     is gridkit's own default when the units carry a ``compound`` column (the
@@ -347,6 +348,8 @@ def run_gridkit(
     extra = {"workers": gk_pipeline.WORKERS} if hasattr(gk_pipeline, "WORKERS") else {}
     if time_limit is not None:
         extra["time_limit"] = time_limit
+    if balance_weight is not None:
+        extra["rules"] = gk.GridRules(balance_weight=balance_weight)
     plan = gk.partition_community(
         community.units, seed=seed, keep_compounds=keep_compounds, **extra
     )
@@ -849,6 +852,13 @@ def build_parser() -> argparse.ArgumentParser:
         "gridkit's default)",
     )
     parser.add_argument(
+        "--gridkit-balance-weight",
+        type=float,
+        default=None,
+        metavar="W",
+        help="gridkit's balance weight (GridRules.balance_weight; default 1.0)",
+    )
+    parser.add_argument(
         "--timeout",
         type=float,
         default=CALL_TIMEOUT,
@@ -918,6 +928,7 @@ def main(argv: list[str] | None = None) -> int:
             "gridkit": {
                 "keep_compounds": args.gridkit_compounds,
                 "time_limit": args.gridkit_time_limit,
+                "balance_weight": args.gridkit_balance_weight,
             },
             "spopt": {"iterations": args.spopt_iterations},
         },
@@ -938,6 +949,7 @@ def main(argv: list[str] | None = None) -> int:
             "spopt_iterations": args.spopt_iterations,
             "gridkit_compounds": args.gridkit_compounds,
             "gridkit_time_limit": args.gridkit_time_limit,
+            "gridkit_balance_weight": args.gridkit_balance_weight,
             "timeout_s": args.timeout,
         }
         write_json(args.json, {**settings, **info, "methods": rows})
