@@ -324,7 +324,7 @@ def _lns_stage(
                 keep={(i, centres[int(lab)]) for i, lab in enumerate(local)},
             )
             _cpsat.add_hint(grid_model, local, centres)
-            _cpsat.restrict(grid_model, cutoff=int(round(current)) - 1)
+            _cpsat.restrict(grid_model, cutoff=round(current) - 1)
             result = _cpsat.solve(
                 grid_model, time_limit=min(step_limit, budget - spent), seed=seed, workers=1
             )
@@ -386,7 +386,7 @@ def _solve_by_count(
 
     def run(k: int, budget: float) -> None:
         nonlocal best, best_labels, spent, wall
-        _cpsat.restrict(grid_model, count=k, cutoff=int(round(best)) - 1)
+        _cpsat.restrict(grid_model, count=k, cutoff=round(best) - 1)
         if k in plans:
             hint = plans[k][1]
             _cpsat.add_hint(grid_model, hint, {int(c): int(c) for c in np.unique(hint)})

@@ -950,6 +950,10 @@ def test_property_vectorised_text_matches_cell_by_cell(cells):
     assert gk_io._texts(typed).tolist() == [gk_io._text(v) for v in typed.tolist()]
 
 
+def _problems() -> _validate.Problems:
+    return _validate.Problems("t.csv", "households")
+
+
 @settings(max_examples=100, deadline=None)
 @given(cells=st.lists(st.one_of(st.text(max_size=8), st.floats(-1e3, 1e3), _blank), max_size=12))
 def test_property_coordinate_parsing_strips_text_cells(cells):
@@ -957,14 +961,14 @@ def test_property_coordinate_parsing_strips_text_cells(cells):
     rows = np.arange(1, len(cells) + 1)
     stripped = [c.strip() if isinstance(c, str) else c for c in cells]
     got = _validate.parse_coordinates(
-        pd.Series(cells, dtype=object), rows, column="lon", problems=_validate.Problems("t.csv", "households")
+        pd.Series(cells, dtype=object), rows, column="lon", problems=_problems()
     )
     want = _validate.parse_coordinates(
-        pd.Series(stripped, dtype=object), rows, column="lon", problems=_validate.Problems("t.csv", "households")
+        pd.Series(stripped, dtype=object), rows, column="lon", problems=_problems()
     )
     np.testing.assert_array_equal(got, want)
     padded = [f" {c} " if isinstance(c, str) else c for c in cells]
     again = _validate.parse_coordinates(
-        pd.Series(padded, dtype=object), rows, column="lon", problems=_validate.Problems("t.csv", "households")
+        pd.Series(padded, dtype=object), rows, column="lon", problems=_problems()
     )
     np.testing.assert_array_equal(again, want)
