@@ -36,6 +36,7 @@ from gridkit.partition import (
     STATUSES,
     GraphPartition,
     GridRules,
+    _count_floors,
     _solve_by_count,
     number_grids,
     partition_community,
@@ -549,6 +550,23 @@ def test_restrict_fixes_the_number_of_grids_and_cuts_off_the_objective():
     assert _cpsat.solve(model, time_limit=5, seed=0).status == "INFEASIBLE"
     _cpsat.restrict(model, cutoff=None)
     assert _cpsat.solve(model, time_limit=5, seed=0).objective == free.objective
+
+
+@PROPERTY
+@given(lattice=lattices(min_side=2, max_side=4, min_households=60, max_households=260))
+def test_property_count_floors_are_lower_bounds(lattice):
+    """No plan with k grids costs less than the floor of k."""
+    adj, w, xy = lattice
+    rules = GridRules()
+    assume(int(w.sum()) > rules.max_households)
+    model = _free_model(adj, w, xy, rules)
+    lo, hi = model.count_range
+    floors = _count_floors(w, xy, 30, rules, range(lo, hi + 1))
+    for k in range(lo, hi + 1):
+        _cpsat.restrict(model, count=k)
+        result = _cpsat.solve(model, time_limit=10, seed=0)
+        if result.status == "OPTIMAL":
+            assert floors[k] <= result.objective + 1e-6
 
 
 @pytest.mark.parametrize("budget", [0.0, 1e-4, 2.5e-3, 0.05])
