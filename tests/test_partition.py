@@ -552,14 +552,24 @@ def test_restrict_fixes_the_number_of_grids_and_cuts_off_the_objective():
     assert _cpsat.solve(model, time_limit=5, seed=0).objective == free.objective
 
 
+#: Small lattices of 60-260-household buildings: one to a few grids each.
+SEVERAL_GRIDS = lattices(min_side=2, max_side=4, min_households=60, max_households=260)
+
+
+def _model_of_several_grids(lattice, rules):
+    """The free model of a lattice that needs more than one grid (else the example is skipped)."""
+    adj, w, xy = lattice
+    assume(int(w.sum()) > rules.max_households)
+    return _free_model(adj, w, xy, rules)
+
+
 @PROPERTY
-@given(lattice=lattices(min_side=2, max_side=4, min_households=60, max_households=260))
+@given(lattice=SEVERAL_GRIDS)
 def test_property_count_floors_are_lower_bounds(lattice):
     """No plan with k grids costs less than the floor of k."""
-    adj, w, xy = lattice
+    _, w, xy = lattice
     rules = GridRules()
-    assume(int(w.sum()) > rules.max_households)
-    model = _free_model(adj, w, xy, rules)
+    model = _model_of_several_grids(lattice, rules)
     lo, hi = model.count_range
     floors = _count_floors(w, xy, 30, rules, range(lo, hi + 1))
     for k in range(lo, hi + 1):
@@ -589,13 +599,10 @@ def test_search_by_count_ends_on_any_budget(budget):
 
 
 @PROPERTY
-@given(lattice=lattices(min_side=2, max_side=4, min_households=60, max_households=260))
+@given(lattice=SEVERAL_GRIDS)
 def test_property_search_by_count_reaches_the_free_optimum(lattice):
     """Solving one number of grids at a time, with cutoffs, loses no plan of the free model."""
-    adj, w, xy = lattice
-    rules = GridRules()
-    assume(int(w.sum()) > rules.max_households)
-    model = _free_model(adj, w, xy, rules)
+    model = _model_of_several_grids(lattice, GridRules())
     free = _cpsat.solve(model, time_limit=10, seed=0)
     assume(free.status == "OPTIMAL")
     first = len(np.unique(free.labels))
