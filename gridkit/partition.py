@@ -427,7 +427,7 @@ def _solve_by_count(
     ]
     best_labels, best = None, float(incumbent[1])
     plans: dict[int, tuple[float, np.ndarray]] = {first: (best, incumbent[0])}
-    bounds: dict[int, float] = {k: v for k, v in floors.items() if lo <= k <= hi}
+    bounds: dict[int, float] = dict(floors)
     spent = wall = 0.0
 
     def run(k: int, budget: float) -> None:
@@ -561,9 +561,8 @@ def _solve_component(
         max_radius=_max_radius(adj, w, xy, rules),
         keep={(i, centres[int(lab)]) for i, lab in enumerate(plan.labels)},
     )
-    _cpsat.add_hint(grid_model, plan.labels, centres)
     budget = time_limit * (EXACT_SHARE if large else 1.0)
-    if plan.in_bounds and not large:
+    if plan.in_bounds and not large:  # (the search hints each count itself)
         lo, hi = grid_model.count_range
         result = _solve_by_count(
             grid_model,
@@ -575,6 +574,7 @@ def _solve_component(
             floors=_count_floors(w, xy, lam, rules, range(lo, hi + 1)),
         )
     else:  # soft bounds, or the bound and first plan of a large component
+        _cpsat.add_hint(grid_model, plan.labels, centres)
         result = _cpsat.solve(
             grid_model, time_limit=budget, seed=seed, workers=workers, cuts=large
         )
