@@ -37,6 +37,7 @@ from gridkit.partition import (
     GraphPartition,
     GridRules,
     _count_floors,
+    _set_partition_bounds,
     _solve_by_count,
     number_grids,
     partition_community,
@@ -579,6 +580,25 @@ def test_property_count_floors_are_lower_bounds(lattice):
             assert floors[k] <= result.objective + 1e-6
 
 
+@PROPERTY
+@given(lattice=SEVERAL_GRIDS)
+def test_property_set_partition_bounds_are_lower_bounds(lattice):
+    """The set-partitioning LP never exceeds the optimum of its count, and ``inf`` means no plan."""
+    adj, w, xy = lattice
+    rules = GridRules()
+    model = _model_of_several_grids(lattice, rules)
+    lo, hi = model.count_range
+    bounds = _set_partition_bounds(adj, w, xy, 30, rules, list(range(lo, hi + 1)))
+    assert set(bounds) == set(range(lo, hi + 1))  # 16 units at most: few groups
+    for k in range(lo, hi + 1):
+        _cpsat.restrict(model, count=k)
+        result = _cpsat.solve(model, time_limit=10, seed=0)
+        if result.status == "OPTIMAL":
+            assert bounds[k] <= result.objective + 1e-6
+        if bounds[k] == np.inf:
+            assert result.status == "INFEASIBLE"
+
+
 @pytest.mark.parametrize("budget", [0.0, 1e-4, 2.5e-3, 0.05])
 def test_search_by_count_ends_on_any_budget(budget):
     """Slices too thin to spend end the search; the answer stays honest."""
@@ -620,6 +640,15 @@ def test_property_search_by_count_reaches_the_free_optimum(lattice):
     )  # fmt: skip
     assert proved.status == "OPTIMAL" and proved.labels is None
     assert proved.bound == free.objective
+    # so does the set-partitioning bound, which may close counts without a solve
+    adj, w, xy = lattice
+    with_sets = _solve_by_count(
+        model, first=first, incumbent=(free.labels, free.objective + 10_000), time_limit=10,
+        seed=0, workers=1,
+        set_bounds=lambda counts: _set_partition_bounds(adj, w, xy, 30, GridRules(), counts),
+    )  # fmt: skip
+    assert with_sets.status == "OPTIMAL"
+    assert with_sets.objective == free.objective == with_sets.bound
     # the model is left unrestricted
     assert _cpsat.solve(model, time_limit=10, seed=0).objective == free.objective
 
