@@ -334,8 +334,11 @@ def run_gridkit(
     keep_compounds: bool = False,
     time_limit: float | None = None,
     balance_weight: float | None = None,
-) -> np.ndarray:
-    """gridkit's :func:`~gridkit.partition_community`; grid label per unit.
+) -> tuple[np.ndarray, dict]:
+    """gridkit's :func:`~gridkit.partition_community`; grid label per unit, and its proof.
+
+    The proof is the solver status (``OPTIMAL`` when proved) and the relative gap
+    between the plan and its proven bound; the anchors prove nothing.
 
     Default rules (or ``balance_weight``), the default time limit (or
     ``time_limit``), the CP-SAT workers per community that ``gridkit partition``
@@ -353,7 +356,7 @@ def run_gridkit(
     plan = gk.partition_community(
         community.units, seed=seed, keep_compounds=keep_compounds, **extra
     )
-    return plan.labels.to_numpy(dtype=np.int64)
+    return plan.labels.to_numpy(dtype=np.int64), {"status": plan.solver_status, "gap": plan.gap}
 
 
 def spopt_weights(community: Community):
@@ -487,7 +490,8 @@ def run_gerrychain(
     return labels
 
 
-RUNNERS: dict[str, Callable[..., np.ndarray]] = {
+#: A runner returns the labels, or the labels and a proof (gridkit).
+RUNNERS: dict[str, Callable[..., np.ndarray | tuple[np.ndarray, dict]]] = {
     "gridkit": run_gridkit,
     "spopt": run_spopt,
     "gerrychain": run_gerrychain,
@@ -496,12 +500,16 @@ RUNNERS: dict[str, Callable[..., np.ndarray]] = {
 
 @dataclass
 class Outcome:
-    """One method on one community: labels (None when it failed), wall and CPU seconds, error."""
+    """One method on one community: labels (None when it failed), wall and CPU seconds, error.
+
+    ``proof``: the solver status and gap of a method that proves bounds (gridkit), else None.
+    """
 
     labels: np.ndarray | None
     seconds: float
     cpu_seconds: float
     error: str = ""
+    proof: dict | None = None
 
 
 class CallTimeout(Exception):
@@ -553,11 +561,13 @@ def run_method(
     started, cpu_started = time.perf_counter(), time.process_time()
     try:
         with time_guard(timeout):
-            labels = RUNNERS[method](community, seed=seed, **(options or {}))
+            result = RUNNERS[method](community, seed=seed, **(options or {}))
+        labels, proof = result if isinstance(result, tuple) else (result, None)
         error = ""
     except Exception as exc:  # an anchor that cannot find a plan
-        labels, error = None, f"{type(exc).__name__}: {exc}"
-    return Outcome(labels, time.perf_counter() - started, time.process_time() - cpu_started, error)
+        labels, proof, error = None, None, f"{type(exc).__name__}: {exc}"
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    return Outcome(labels, seconds, cpu, error, proof)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -637,6 +647,10 @@ class Summary:
     not_one_polygon: int = 0
     pp_sum: float = 0.0
     cut_edges: int = 0
+    #: communities called with a proof (gridkit), those proved optimal, and their gaps
+    with_proof: int = 0
+    proved: int = 0
+    gaps: list[float] = field(default_factory=list)
     per_community: dict[str, dict] = field(default_factory=dict)
 
     def add(self, community: Community, outcome: Outcome) -> None:
@@ -661,6 +675,14 @@ class Summary:
             "mean_polsby_popper": round(figures["pp_sum"] / figures["grids"], 4),
             "cut_edges": figures["cut_edges"],
         }
+        if outcome.proof is not None:
+            self.with_proof += 1
+            self.proved += outcome.proof["status"] == "OPTIMAL"
+            if outcome.proof["gap"] is not None:
+                self.gaps.append(outcome.proof["gap"])
+            self.per_community[community.community_id].update(
+                solver_status=outcome.proof["status"], gap=outcome.proof["gap"]
+            )
         if community.infeasible is None:
             self.feasible_grids += figures["grids"]
             self.feasible_in_bounds += figures["in_bounds"]
@@ -688,6 +710,10 @@ class Summary:
             "grids_not_one_polygon": self.not_one_polygon,
             "mean_polsby_popper": round(self.pp_sum / self.grids, 4) if self.grids else None,
             "cut_edges": self.cut_edges,
+            "communities_with_proof": self.with_proof,
+            "proved_optimal": self.proved,
+            "mean_gap": round(float(np.mean(self.gaps)), 4) if self.gaps else None,
+            "max_gap": round(max(self.gaps), 4) if self.gaps else None,
             "communities_detail": dict(self.per_community),
         }
 
@@ -761,6 +787,24 @@ def format_failures(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def format_proofs(rows: list[dict]) -> str:
+    """One line per method that proves bounds: how many plans are proved optimal, and the gaps."""
+    lines = []
+    for r in rows:
+        if not r["communities_with_proof"]:
+            continue
+        gaps = (
+            f"gap mean {100 * r['mean_gap']:.1f} %, max {100 * r['max_gap']:.1f} %"
+            if r["mean_gap"] is not None
+            else "no gap known"
+        )
+        lines.append(
+            f"{r['method']} proofs: {r['proved_optimal']} of {r['communities_with_proof']} "
+            f"communities it partitioned proved optimal; {gaps} (plan vs proven bound)"
+        )
+    return "\n".join(lines)
+
+
 def format_instance(name: str, info: dict) -> str:
     """One paragraph on the instance."""
     infeasible = ", ".join(f"{k} {v}" for k, v in info["infeasible"].items()) or "none"
@@ -781,7 +825,8 @@ steadier on a busy machine. A failed call's time is on its failure line instead.
 in bounds %: grids with 400-800 households among feasible communities (all: every
 grid). A community below 800 households in one piece can only be one grid: every
 method gets it so, uncalled. contiguous: every grid's units connected through the
-adjacency and its cells one polygon. failed: no plan returned (not in other columns)."""
+adjacency and its cells one polygon. failed: no plan returned (not in other columns).
+proofs: only gridkit bounds its plans; the anchors give no certificate of quality."""
 
 
 # --------------------------------------------------------------------------- CLI
@@ -936,9 +981,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(format_table(rows))
-    failures = format_failures(rows)
-    if failures:
-        print(failures)
+    for extra in (format_failures(rows), format_proofs(rows)):
+        if extra:
+            print(extra)
     print()
     print(NOTES)
     if args.json:
