@@ -122,9 +122,10 @@ def partition_bounds(
 
     The LP relaxation of set partitioning, ``min sum_g cost_g y_g`` subject to
     every unit covered exactly once and ``sum_g y_g = k``, ``y >= 0``, solved
-    by HiGHS's dual simplex (:func:`scipy.optimize.linprog`).  An infeasible LP proves that no
-    plan has ``k`` grids (bound ``inf``).  Bounds are rounded up to integers,
-    less a relative 1e-7 for the LP's tolerance: the objective is integral.
+    by HiGHS's dual simplex (:func:`scipy.optimize.linprog`).  An infeasible LP
+    proves that no plan has ``k`` grids (bound ``inf``).  The objective is
+    integral, so bounds are rounded up, after a relative 1e-6 is taken off for
+    the LP's tolerances.
 
     Examples
     --------
@@ -150,5 +151,5 @@ def partition_bounds(
         if result.status == 2:  # infeasible
             bounds[k] = math.inf
         elif result.status == 0:
-            bounds[k] = float(math.ceil(result.fun - 1e-7 * max(1.0, abs(result.fun))))
+            bounds[k] = float(math.ceil(result.fun - 1e-6 * max(1.0, abs(result.fun))))
     return bounds
