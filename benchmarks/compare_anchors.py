@@ -652,6 +652,9 @@ class Summary:
     proved: int = 0
     gaps: list[float] = field(default_factory=list)
     per_community: dict[str, dict] = field(default_factory=dict)
+    #: processes the method ran on, and then the elapsed wall time of the whole run
+    jobs: int = 1
+    elapsed: float | None = None
 
     def add(self, community: Community, outcome: Outcome) -> None:
         """Add one community's outcome (a failure's time is kept apart, with its error)."""
@@ -698,8 +701,9 @@ class Summary:
             "failed_feasible": self.failed_feasible,
             "failures": dict(self.failed),
             "failed_wall_s": round(sum(f["wall_s"] for f in self.failed.values()), 2),
-            "wall_s": round(self.seconds, 2),
+            "wall_s": round(self.seconds if self.elapsed is None else self.elapsed, 2),
             "cpu_s": round(self.cpu_seconds, 2),
+            "jobs": self.jobs,
             "grids": self.grids,
             "pct_in_bounds_where_feasible": pct_floor(self.feasible_in_bounds, self.feasible_grids),
             "pct_in_bounds_all": pct_floor(self.in_bounds, self.grids),
@@ -765,8 +769,9 @@ def format_table(rows: list[dict]) -> str:
         broken = r["grids_not_connected"] + r["grids_not_one_polygon"]
         contiguous = "yes" if r["all_contiguous"] else f"no ({broken})"
         pp = "-" if r["mean_polsby_popper"] is None else f"{r['mean_polsby_popper']:.4f}"
+        name = r["method"] if r.get("jobs", 1) == 1 else f"{r['method']} x{r['jobs']}"
         lines.append(
-            f"{r['method']:<11}{r['wall_s']:>8.1f}{r['cpu_s']:>8.1f}{r['grids']:>7}"
+            f"{name:<11}{r['wall_s']:>8.1f}{r['cpu_s']:>8.1f}{r['grids']:>7}"
             f"{r['pct_in_bounds_where_feasible']:>13.2f}{r['pct_in_bounds_all']:>9.2f}"
             f"{r['grids_below_min']:>6}{r['grids_above_max']:>6}{contiguous:>12}{pp:>9}"
             f"{r['cut_edges']:>11}{r['failed']:>8}"
@@ -822,6 +827,8 @@ wall s / cpu s: the method calls only, summed over communities run one at a time
 (gridkit: the CP-SAT workers `gridkit partition` uses, its own rook adjacency
 included; anchors: W / graph built beforehand); cpu s is this process's CPU time,
 steadier on a busy machine. A failed call's time is on its failure line instead.
+gridkit xN (--jobs N): gridkit on N processes, as `gridkit partition --jobs N`; its
+wall s is the elapsed time of the whole run, its cpu s the workers' summed.
 in bounds %: grids with 400-800 households among feasible communities (all: every
 grid). A community below 800 households in one piece can only be one grid: every
 method gets it so, uncalled. contiguous: every grid's units connected through the
@@ -919,8 +926,55 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--json", metavar="PATH", help="also write the figures as JSON (- for stdout)"
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="processes gridkit solves communities on, as `gridkit partition --jobs` (default "
+        "1: one community at a time, like the anchors; its wall s is then the elapsed time)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per community")
     return parser
+
+
+def _gridkit_call(payload: tuple) -> Outcome:
+    """:func:`run_method` for gridkit on one community (runs in a worker process)."""
+    community, seed, timeout, options = payload
+    return run_method("gridkit", community, seed=seed, timeout=timeout, options=options)
+
+
+def run_gridkit_jobs(
+    communities: list[Community],
+    jobs: int,
+    *,
+    seed: int,
+    timeout: float | None,
+    options: dict | None,
+) -> tuple[list[Outcome], float]:
+    """gridkit on every community over ``jobs`` local processes, as ``gridkit partition``.
+
+    The processes and the order are the CLI's: :func:`gridkit.execute.open_backend`
+    with ``jobs``, the communities with the most units first.  Returns each
+    community's outcome (in the order of ``communities``; its CPU seconds are the
+    worker's) and the elapsed wall time of the whole run.  The plans are the same as
+    one at a time: gridkit's output does not depend on ``--jobs``.
+    """
+    from gridkit.execute import Failure, Task, open_backend, run_communities
+
+    order = sorted(range(len(communities)), key=lambda i: -len(communities[i].units))
+    tasks = [
+        Task(i, communities[i].community_id, communities[i].community_id,
+             (communities[i], seed, timeout, options))
+        for i in order
+    ]
+    outcomes: list[Outcome | None] = [None] * len(communities)
+    started = time.perf_counter()
+    with open_backend(None, jobs=jobs) as backend:
+        for task, outcome in run_communities(_gridkit_call, tasks, backend):
+            if isinstance(outcome, Failure):  # run_method catches the method's own errors
+                outcome = Outcome(None, 0.0, 0.0, outcome.error)
+            outcomes[task.index] = outcome
+    return outcomes, time.perf_counter() - started
 
 
 def run_all(
@@ -931,12 +985,30 @@ def run_all(
     timeout: float | None,
     options: dict,
     verbose: bool,
+    jobs: int = 1,
 ) -> list[dict]:
-    """Every method on every community; one summary row per method."""
+    """Every method on every community; one summary row per method.
+
+    With ``jobs`` > 1 gridkit runs first, over ``jobs`` processes
+    (:func:`run_gridkit_jobs`), and its row's wall time is that run's elapsed time;
+    the anchors, which have no parallel mode, then run one community at a time.
+    """
     summaries = {m: Summary(m) for m in methods}
-    for c in communities:
+    parallel: dict[int, Outcome] = {}
+    if jobs > 1 and "gridkit" in methods:
+        outcomes, elapsed = run_gridkit_jobs(
+            communities, jobs, seed=seed, timeout=timeout, options=options.get("gridkit")
+        )
+        parallel = dict(enumerate(outcomes))
+        summaries["gridkit"].jobs, summaries["gridkit"].elapsed = jobs, elapsed
+    for i, c in enumerate(communities):
         for method in methods:
-            outcome = run_method(method, c, seed=seed, timeout=timeout, options=options.get(method))
+            if method == "gridkit" and parallel:
+                outcome = parallel[i]
+            else:
+                outcome = run_method(
+                    method, c, seed=seed, timeout=timeout, options=options.get(method)
+                )
             summaries[method].add(c, outcome)
             if verbose:
                 status = outcome.error or f"{len(np.unique(outcome.labels))} grids"
@@ -958,6 +1030,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.limit is not None and args.limit < 1:
         raise SystemExit("error: --limit must be at least 1")
+    if args.jobs < 1:
+        raise SystemExit("error: --jobs must be at least 1")
     check_anchors(args.methods)
     started = time.perf_counter()
     boundaries, households = load_dataset(args.dataset, limit=args.limit, shared=args.shared_data)
@@ -978,6 +1052,7 @@ def main(argv: list[str] | None = None) -> int:
             "spopt": {"iterations": args.spopt_iterations},
         },
         verbose=args.verbose,
+        jobs=args.jobs,
     )
     print()
     print(format_table(rows))
@@ -996,6 +1071,7 @@ def main(argv: list[str] | None = None) -> int:
             "gridkit_time_limit": args.gridkit_time_limit,
             "gridkit_balance_weight": args.gridkit_balance_weight,
             "timeout_s": args.timeout,
+            "gridkit_jobs": args.jobs,
         }
         write_json(args.json, {**settings, **info, "methods": rows})
     return 0
