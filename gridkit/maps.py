@@ -421,9 +421,37 @@ def save_map(m: folium.Map, path: str | Path) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _stable_ids(m.get_root())
     m.save(str(path))
     logger.info("wrote map %s (%.0f kB)", path, path.stat().st_size / 1024)
     return path
+
+
+def _stable_ids(root: Element) -> None:
+    """Number the elements of a map in order, in place of branca's random ids.
+
+    branca gives every element 16 random bytes as its id, and the JavaScript
+    variable names are made from them, so the same map gave a different file on
+    each run.  Numbered in tree order, the same map gives the same bytes (and a
+    re-run's ``map.html`` can be compared with ``cmp``).  Children stored under
+    their generated name are re-keyed; names given explicitly are kept.
+    """
+    count = 0
+
+    def visit(element: Element) -> None:
+        nonlocal count
+        renamed = {}
+        for key, child in element._children.items():
+            old = child.get_name()
+            count += 1
+            child._id = f"{count:032x}"
+            renamed[child.get_name() if key == old else key] = child
+            visit(child)
+        element._children.clear()
+        element._children.update(renamed)
+
+    root._id = f"{0:032x}"
+    visit(root)
 
 
 # --------------------------------------------------------------------------- checks

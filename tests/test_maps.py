@@ -329,6 +329,23 @@ def test_save_map_creates_folders(grids, tmp_path):
     assert path.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
 
 
+def test_saved_map_is_the_same_bytes_each_time(sample, tmp_path):
+    """branca's random element ids are numbered on save: the same map, the same file."""
+    grids, communities, buildings = sample
+    paths = [
+        maps.save_map(
+            maps.explore(grids, communities=communities, households=buildings),
+            tmp_path / f"{i}.html",
+        )
+        for i in range(2)
+    ]
+    text = paths[0].read_text(encoding="utf-8")
+    assert paths[0].read_bytes() == paths[1].read_bytes()
+    names = re.findall(r"\bvar (\w+_[0-9a-f]{32}) = ", text)
+    assert len(names) > 10 and len(names) == len(set(names))  # still one variable each
+    assert not re.search(r"_(?!0{16})[0-9a-f]{32}\b", text)  # no random id left
+
+
 # --------------------------------------------------------------------------- overview_png
 
 

@@ -299,9 +299,9 @@ def test_same_output_whatever_the_jobs(sample_plan, sample_subset, tmp_path):
     other = make_grids(
         sample_subset.communities, sample_subset.buildings, time_limit=TIME_LIMIT, jobs=2
     )
-    sample_plan.write(tmp_path / "a")
-    other.write(tmp_path / "b")
-    for name in ("grids.geojson", "assignments.csv"):
+    sample_plan.write(tmp_path / "a", map_html=True)
+    other.write(tmp_path / "b", map_html=True)
+    for name in ("grids.geojson", "assignments.csv", "buildings.geojson", "map.html"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     a = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))
     b = json.loads((tmp_path / "b" / "report.json").read_text(encoding="utf-8"))
