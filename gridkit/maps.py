@@ -418,6 +418,11 @@ def save_map(m: folium.Map, path: str | Path) -> Path:
     -------
     pathlib.Path
         ``path``.
+
+    Notes
+    -----
+    The same map gives the same bytes: folium's random element ids are replaced,
+    in ``m`` itself, by numbers in drawing order before it is written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
