@@ -20,7 +20,7 @@ import numpy as np
 from scipy import sparse
 from scipy.sparse import csgraph
 
-__all__ = ["TreePlan", "count_feasible", "tree_partition"]
+__all__ = ["TreePlan", "count_feasible", "count_for", "tree_partition"]
 
 
 @dataclass(frozen=True)
@@ -57,6 +57,24 @@ def count_feasible(total: int, min_households: int, max_households: int) -> bool
         return False
     k_min = -(-total // max_households)
     return k_min * min_households <= total
+
+
+def _count_feasible_array(total: np.ndarray, min_households: int, max_households: int):
+    """:func:`count_feasible` of every element of ``total`` at once."""
+    total = np.asarray(total, dtype=np.int64)
+    k_min = -(-total // max_households)
+    return (total > 0) & (k_min * min_households <= total)
+
+
+def count_for(total: int, min_households: int, max_households: int, target: int) -> int:
+    """Number of grids to aim for: ``round(total / target)`` within the feasible counts.
+
+    Examples
+    --------
+    >>> count_for(3000, 400, 800, 600)
+    5
+    """
+    return _grid_count(total, min_households, max_households, target)
 
 
 def _grid_count(total: int, rules_min: int, rules_max: int, target: int) -> int:
@@ -97,18 +115,14 @@ def _best_cut(
             sparse.csr_matrix((weights, (upper.row, upper.col)), shape=(n, n))
         )
         order, pred = csgraph.breadth_first_order(tree, 0, directed=False)
-        sub = w.astype(np.int64).copy()
-        for v in order[:0:-1]:
-            sub[pred[v]] += sub[v]
+        acc, parent = w.tolist(), pred.tolist()
+        for v in order[:0:-1].tolist():  # leaves first: subtree sums
+            acc[parent[v]] += acc[v]
+        sub = np.asarray(acc, dtype=np.int64)
         side = sub[order[1:]]
         other = total - side
-        strict = np.array(
-            [
-                count_feasible(int(a), min_households, max_households)
-                and count_feasible(int(b), min_households, max_households)
-                for a, b in zip(side, other, strict=True)
-            ],
-            dtype=bool,
+        strict = _count_feasible_array(side, min_households, max_households) & (
+            _count_feasible_array(other, min_households, max_households)
         )
         score = np.abs(np.minimum(side, other) - min(goal, total - goal)) / total
         if strict.any():

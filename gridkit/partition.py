@@ -34,13 +34,15 @@ import pandas as pd
 import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
 
-from gridkit import _columns, _construct, _cpsat
+from gridkit import _columns, _construct, _cpsat, multilevel
 from gridkit.adjacency import adjacency_matrix, rook_pairs
 from gridkit.errors import InputError, format_ids
 
 __all__ = [
     "CommunityPlan",
+    "community_budget",
     "GraphPartition",
     "GridRules",
     "partition_community",
@@ -365,9 +367,8 @@ def _count_floors(
     n = len(w)
     if n < 2:
         return dict.fromkeys(counts, 0.0)
-    gap = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
-    np.fill_diagonal(gap, np.inf)
-    cost = np.sort(w * np.rint(gap.min(axis=1)))[::-1]  # largest first
+    nearest, _ = cKDTree(xy).query(xy, k=2)  # itself, then its nearest other building
+    cost = np.sort(w * np.rint(nearest[:, 1]))[::-1]  # largest first
     total, households = float(cost.sum()), int(w.sum())
     return {
         k: total - float(cost[: min(k, n)].sum()) + lam * abs(households - rules.target * k)
@@ -534,6 +535,214 @@ def _solve_by_count(
     )
 
 
+#: The multilevel engine (:func:`_solve_large`, components above ``EXACT_UNITS``).
+#: A coarse unit holds at most this share of ``min_households``: well below a
+#: grid, so a grid is always made of several coarse units.
+COARSE_CAP = 0.25
+#: Coarsening stops at about this many coarse units per grid.
+COARSE_PER_GRID = 6
+#: Rounds of recombination and refinement per start, at most.
+RECOMBINE_ROUNDS = 8
+#: Starts made at least (budget permitting the first), and starts in a row without
+#: a better plan after which the search stops.
+MIN_STARTS = 2
+STALL_STARTS = 3
+#: The balance term of the multilevel search, as a share of the exact model's.
+#: Single-unit moves must be able to trade a little balance for a rounder
+#: outline: on the 900-building benchmark community, refinement ends at mean
+#: Polsby-Popper 0.52 with the full weight and 0.56 with 0.3.
+LOCAL_BALANCE = 0.3
+
+
+def _medoids(labels: np.ndarray, w: np.ndarray, xy: np.ndarray) -> dict[int, int]:
+    """Centre of every grid: its member with the least household-weighted distance to the rest.
+
+    A grid of more than 1,000 units takes its candidates among the 250 members
+    nearest its weighted centroid, so memory stays linear in the units.
+    """
+    centres: dict[int, int] = {}
+    order = np.argsort(labels, kind="stable")
+    cuts = np.flatnonzero(np.diff(labels[order])) + 1
+    for members in np.split(order, cuts):
+        pts, mw = xy[members], w[members].astype(float)
+        candidates = np.arange(len(members))
+        if len(members) > 1000:
+            weight = mw + 1e-9
+            centre = (pts * weight[:, None]).sum(axis=0) / weight.sum()
+            candidates = np.argsort(np.hypot(*(pts - centre).T), kind="stable")[:250]
+        d = np.hypot(
+            pts[:, None, 0] - pts[None, candidates, 0], pts[:, None, 1] - pts[None, candidates, 1]
+        )
+        best = candidates[int(np.argmin((mw[:, None] * d).sum(axis=0)))]
+        centres[int(labels[members[0]])] = int(members[best])
+    return centres
+
+
+def community_budget(time_limit: float, units: int) -> float:
+    """Seconds of search a community of ``units`` units gets: ``time_limit * sqrt(units / 60)``.
+
+    ``time_limit`` is the budget of a community of up to :data:`EXACT_UNITS`
+    units; a larger one gets more, growing with the square root of its units
+    (a 900-building community: 3.9 times as much), because the multilevel
+    search's work per start grows about linearly and it stops by itself once
+    starts stop improving.
+
+    Examples
+    --------
+    >>> community_budget(5, 40), community_budget(5, 960)
+    (5.0, 20.0)
+    """
+    return float(time_limit) * math.sqrt(max(1.0, units / EXACT_UNITS))
+
+
+def _solve_large(
+    adj: sparse.csr_matrix,
+    w: np.ndarray,
+    xy: np.ndarray,
+    *,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    workers: int,
+    area: np.ndarray | None = None,
+    separate: np.ndarray | None = None,
+) -> tuple[np.ndarray, str, float | None, float | None, float, float, list[str], bool]:
+    """Multilevel partition of a large connected component (see :mod:`gridkit.multilevel`).
+
+    1. Coarsen: neighbours are matched into coarse units of at most
+       ``COARSE_CAP * min_households`` households, never across two
+       ``separate`` groups, until about ``COARSE_PER_GRID`` coarse units per
+       grid are left.
+    2. Starts, one after the other: a seeded spanning-tree plan
+       (:mod:`gridkit._construct`) of the coarse graph, for the ideal number of
+       grids and one more in turn, improved by rounds of recombination
+       (:func:`gridkit.multilevel.recombine`: two neighbouring grids merged and
+       split again along the best of several random spanning trees) and
+       boundary refinement (:func:`gridkit.multilevel.refine`) until a round
+       gains less than 0.1 %; then uncoarsened level by level, refined at every
+       level.  The cheapest plan of all starts is kept.
+    3. Starts stop when ``STALL_STARTS`` in a row improved nothing, or before
+       the next one would overrun the budget; at least ``MIN_STARTS`` run.
+
+    The budget is counted by a :class:`gridkit.multilevel.WorkClock`, not
+    timed, so the plan does not depend on the machine or its load.  The search
+    objective is :func:`gridkit.multilevel.plan_cost`: the moment of households
+    and area about each grid's centroid (what a round outline minimises) plus
+    ``LOCAL_BALANCE`` times the model's balance term; the objective reported is
+    the exact model's (:func:`_plan_objective`), and the bound is the floor of
+    :func:`_count_floors` over the counts that can meet the bounds: valid,
+    cheap and weak (``prove`` runs the whole exact model instead).  Memory is
+    linear in the units.
+    """
+    started = time.perf_counter()
+    n, total = len(w), int(w.sum())
+    lam = _balance_weight(adj, w, xy, rules)
+    mass = multilevel.unit_mass(w, area)
+    share = 0.5 if area is not None else 1.0
+    balance = LOCAL_BALANCE * lam * share / max(float(w.mean()), 1e-9)
+    bounds = {
+        "min_households": rules.min_households,
+        "max_households": rules.max_households,
+        "target": rules.target,
+    }
+    k_lo, k_hi = -(-total // rules.max_households), max(1, total // rules.min_households)
+    k_ideal = _construct.count_for(total, rules.min_households, rules.max_households, rules.target)
+    clock = multilevel.WorkClock()
+    levels = multilevel.coarsen(
+        adj, w, xy,
+        cap=max(1, int(rules.min_households * COARSE_CAP)),
+        goal=COARSE_PER_GRID * k_ideal, mass=mass, separate=separate,
+    )  # fmt: skip
+    clock.add(sum(lv.adj.nnz for lv in levels) * 4)
+    top = levels[-1]
+    counts = sorted({min(max(k, k_lo), max(k_hi, k_lo)) for k in (k_ideal, k_ideal + 1)})
+
+    def improve(labels: np.ndarray, s: int) -> np.ndarray:
+        labels, _ = multilevel.refine(
+            top.adj, top.w, top.xy, labels, mass=top.mass, balance=balance, sweeps=100,
+            clock=clock, **bounds,
+        )  # fmt: skip
+        value = multilevel.plan_cost(labels, top.w, top.xy, top.mass, balance=balance, **bounds)
+        for round_ in range(RECOMBINE_ROUNDS):
+            if clock.seconds >= time_limit:
+                break
+            labels, moves = multilevel.recombine(
+                top.adj, top.w, top.xy, labels, mass=top.mass, balance=balance,
+                seed=1000 * s + round_, passes=1, clock=clock, **bounds,
+            )  # fmt: skip
+            labels, _ = multilevel.refine(
+                top.adj, top.w, top.xy, labels, mass=top.mass, balance=balance, sweeps=100,
+                clock=clock, **bounds,
+            )  # fmt: skip
+            new = multilevel.plan_cost(labels, top.w, top.xy, top.mass, balance=balance, **bounds)
+            if not moves or new > value * (1 - 1e-3):
+                break
+            value = new
+        for depth in range(len(levels) - 1, 0, -1):
+            fine = levels[depth - 1]
+            labels = labels[levels[depth].parent]
+            labels, _ = multilevel.refine(
+                fine.adj, fine.w, fine.xy, labels, mass=fine.mass, balance=balance,
+                sweeps=100, clock=clock, **bounds,
+            )  # fmt: skip
+        return labels
+
+    best: tuple[float, np.ndarray] | None = None
+    stall = attempt = 0
+    while True:
+        before = clock.seconds
+        k = counts[attempt % len(counts)]
+        plan = _construct.tree_partition(
+            top.adj, top.w,
+            min_households=rules.min_households, max_households=rules.max_households,
+            target=max(1, round(total / k)), seed=seed + attempt, tries=30,
+        )  # fmt: skip
+        clock.add(30 * (top.n + top.adj.nnz) * max(1, math.ceil(math.log2(max(k, 2)))))
+        labels = improve(plan.labels, seed + attempt)
+        value = multilevel.plan_cost(labels, w, xy, mass, balance=balance, **bounds)
+        attempt += 1
+        if best is None or value < best[0] * (1 - 1e-3):
+            best, stall = (value, labels), 0
+        else:
+            stall += 1
+        last = clock.seconds - before
+        if attempt >= MIN_STARTS and stall >= STALL_STARTS:
+            break
+        if clock.seconds + last > time_limit:
+            break
+    labels = np.unique(best[1], return_inverse=True)[1]
+    loads = np.bincount(labels, weights=w)
+    in_bounds = bool(np.all((loads >= rules.min_households) & (loads <= rules.max_households)))
+    notes: list[str] = []
+    centres = _medoids(labels, w, xy)
+    objective = _plan_objective(labels, centres, w, xy, lam, rules)
+    bound = None
+    unreachable = False
+    if in_bounds:
+        floors = _count_floors(w, xy, lam, rules, range(k_lo, k_hi + 1))
+        bound = min(floors.values()) if floors else None
+    else:
+        reachable = None
+        if n * max(k_hi, 1) <= 20_000:
+            reachable = _cpsat.bounds_reachable(
+                w, min_households=rules.min_households, max_households=rules.max_households,
+                time_limit=min(1.0, time_limit), seed=seed,
+            )  # fmt: skip
+        unreachable = reachable is False
+        notes.append(
+            f"proved: {total} households cannot be grouped into grids of "
+            f"{rules.min_households}-{rules.max_households} households, even ignoring "
+            "contiguity; the plan keeps the bounds as nearly as possible"
+            if unreachable
+            else "no contiguous plan within the bounds was found; the plan keeps the bounds "
+            "as nearly as possible"
+        )
+    status = "OPTIMAL" if bound is not None and objective <= bound + 0.5 else "FEASIBLE"
+    out = np.array([centres[int(lab)] for lab in labels], dtype=np.int64)
+    wall = time.perf_counter() - started
+    return out, status, objective, bound, wall, clock.seconds, notes, unreachable
+
+
 def _solve_component(
     adj: sparse.csr_matrix,
     w: np.ndarray,
@@ -543,8 +752,15 @@ def _solve_component(
     time_limit: float,
     seed: int,
     workers: int,
+    prove: bool = False,
+    area: np.ndarray | None = None,
+    separate: np.ndarray | None = None,
 ) -> tuple[np.ndarray, str, float | None, float | None, float, float, list[str], bool]:
     """Partition one connected component whose units all fit a grid on their own.
+
+    Components of up to :data:`EXACT_UNITS` units (or any size with
+    ``prove``) are solved by the exact model, searched one number of grids at a
+    time; larger ones by the multilevel engine (:func:`_solve_large`).
 
     Returns labels (the centre unit of each unit), solver status, objective,
     proven bound, wall time, deterministic time, notes and whether the bounds
@@ -554,6 +770,11 @@ def _solve_component(
     total = int(w.sum())
     if total <= rules.max_households or n == 1:
         return np.zeros(n, dtype=np.int64), "OPTIMAL", 0.0, 0.0, 0.0, 0.0, [], False
+    if n > EXACT_UNITS and not prove:
+        return _solve_large(
+            adj, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers,
+            area=area, separate=separate,
+        )  # fmt: skip
     notes: list[str] = []
     graph_dist = _graph_distances(adj, xy)
     plan = _construct.tree_partition(
@@ -683,6 +904,9 @@ def partition_graph(
     time_limit: float = 5.0,
     seed: int = 0,
     workers: int = 1,
+    prove: bool = False,
+    area: np.ndarray | None = None,
+    separate: np.ndarray | None = None,
 ) -> GraphPartition:
     """Partition a unit graph into contiguous grids.
 
@@ -703,6 +927,16 @@ def partition_graph(
         Seed of the warm start and of CP-SAT.
     workers
         CP-SAT workers (interleaved, so results stay deterministic).
+    prove
+        Solve pieces of more than :data:`EXACT_UNITS` units with the whole exact
+        model (a proven bound, at a cost that grows with the square of the
+        units) instead of the multilevel engine.
+    area
+        Area of every unit (m²); the multilevel engine then weighs outline
+        compactness too, not only households.
+    separate
+        Group of every unit (barrier block, compound): the multilevel engine
+        never merges units of two groups into one coarse unit.
 
     Returns
     -------
@@ -789,6 +1023,9 @@ def partition_graph(
             time_limit=time_limit * len(nodes) / to_solve,
             seed=seed,
             workers=workers,
+            prove=prove,
+            area=None if area is None else np.asarray(area, dtype=float)[nodes],
+            separate=None if separate is None else np.asarray(separate)[nodes],
         )
         _, dense = np.unique(local, return_inverse=True)
         labels[nodes] = dense + next_label
@@ -1015,6 +1252,25 @@ def _meets_bounds(plan: GraphPartition, total: int, rules: GridRules) -> bool:
     return all(st in ("ok", "oversize_building") for st in plan.grid_status)
 
 
+def _separate_groups(
+    units: pd.DataFrame, n: int, left: np.ndarray, right: np.ndarray, crossing: np.ndarray
+) -> np.ndarray:
+    """Group per unit that coarse units must not mix: the barrier block and the compound.
+
+    Blocks are the pieces the barriers cut, before any block is joined to a
+    neighbour; units outside every compound form one group per block.
+    """
+    _, block = csgraph.connected_components(
+        adjacency_matrix(n, left[~crossing], right[~crossing]), directed=False
+    )
+    if "compound" in units:
+        compound = units["compound"].astype(object).where(units["compound"].notna(), "")
+        codes = pd.factorize(compound.astype(str).to_numpy())[0]
+    else:
+        codes = np.zeros(n, dtype=np.int64)
+    return pd.factorize(pd.MultiIndex.from_arrays([block, codes]))[0].astype(np.int64)
+
+
 def _solve_block(
     units: pd.DataFrame,
     adj: sparse.csr_matrix,
@@ -1026,6 +1282,9 @@ def _solve_block(
     time_limit: float,
     seed: int,
     workers: int,
+    prove: bool = False,
+    area: np.ndarray | None = None,
+    separate: np.ndarray | None = None,
 ) -> GraphPartition:
     """Partition one block, keeping its compounds whole when the bounds allow it.
 
@@ -1033,21 +1292,35 @@ def _solve_block(
     see :func:`_compound_groups`) contracted to one node; if that plan misses the
     bounds, the block is solved again building by building (and a note says so).
     The proven bound of a contracted solve is for plans that keep the compounds.
+    ``area`` and ``separate`` go to :func:`partition_graph` (summed, and taken
+    from any member, for a contracted node).
     """
     groups = _compound_groups(units, adj, rules, seed) if keep_compounds else None
-    kwargs = {"rules": rules, "time_limit": time_limit, "seed": seed, "workers": workers}
+    kwargs = {
+        "rules": rules, "time_limit": time_limit, "seed": seed, "workers": workers,
+        "prove": prove,
+    }  # fmt: skip
     if groups is not None and groups.max() + 1 < len(units):
-        result = _partition_contracted(adj, w, xy, groups, **kwargs)
+        k = int(groups.max()) + 1
+        coarse_sep = None
+        if separate is not None:
+            coarse_sep = np.zeros(k, dtype=np.int64)
+            coarse_sep[groups] = np.unique(separate, return_inverse=True)[1]
+        result = _partition_contracted(
+            adj, w, xy, groups, **kwargs,
+            area=None if area is None else np.bincount(groups, weights=area, minlength=k),
+            separate=coarse_sep,
+        )  # fmt: skip
         if _meets_bounds(result, int(w.sum()), rules):
             return result
-        plain = partition_graph(adj, w, xy, **kwargs)
+        plain = partition_graph(adj, w, xy, area=area, separate=separate, **kwargs)
         plain.notes.append(
             "keeping every compound whole could not meet the bounds; buildings of "
             "compounds were allowed to go to different grids"
         )
         plain.deterministic_time += result.deterministic_time
         return plain
-    return partition_graph(adj, w, xy, **kwargs)
+    return partition_graph(adj, w, xy, area=area, separate=separate, **kwargs)
 
 
 def _combine(parts: list[GraphPartition], nodes: list[np.ndarray], n: int) -> GraphPartition:
@@ -1213,6 +1486,7 @@ def partition_community(
     workers: int = 1,
     keep_compounds: bool = True,
     barriers: gpd.GeoDataFrame | None = None,
+    prove: bool = False,
 ) -> CommunityPlan:
     """Partition the units of one community into contiguous grids.
 
@@ -1246,6 +1520,11 @@ def partition_community(
         joined to its neighbour across the barrier; if the bounds still cannot be
         met, the community is partitioned without barriers.  Crossings are
         counted and named in the notes.
+    prove
+        Spend the budget on proofs: pieces of more than :data:`EXACT_UNITS`
+        units get the whole exact model (a proven bound and gap, at a cost that
+        grows with the square of the units) instead of the multilevel engine,
+        which is faster and finds plans at least as good but proves little.
 
     Returns
     -------
@@ -1263,7 +1542,7 @@ def partition_community(
     full = adjacency_matrix(len(units), left, right)
     w = units["households"].to_numpy(dtype=np.int64)
     xy = units[["x", "y"]].to_numpy(dtype=float)
-    budget = time_limit * max(1.0, len(units) / EXACT_UNITS)
+    budget = community_budget(time_limit, len(units))
     extra_notes: list[str] = []
 
     # Barriers cut the community into blocks; a block that cannot hold a whole
@@ -1281,7 +1560,9 @@ def partition_community(
     _, block = csgraph.connected_components(blocked, directed=False)
     if n_blocks == 1:
         block = np.zeros(len(units), dtype=np.int64)  # pieces without barriers: one solve
-    kwargs = {"rules": rules, "seed": seed, "workers": workers}
+    area = shapely.area(geoms)
+    separate = _separate_groups(units, len(units), left, right, crossing)
+    kwargs = {"rules": rules, "seed": seed, "workers": workers, "prove": prove}
     parts = []
     for b in range(int(block.max()) + 1):
         nodes = np.flatnonzero(block == b)
@@ -1289,7 +1570,8 @@ def partition_community(
         parts.append(
             _solve_block(
                 units.iloc[nodes], blocked[nodes][:, nodes], w[nodes], xy[nodes],
-                keep_compounds=keep_compounds, time_limit=share, **kwargs,
+                keep_compounds=keep_compounds, time_limit=share, area=area[nodes],
+                separate=separate[nodes], **kwargs,
             )
         )  # fmt: skip
     result = _combine(parts, [np.flatnonzero(block == b) for b in range(len(parts))], len(units))
@@ -1301,7 +1583,8 @@ def partition_community(
         )
         graph = full
         result = _solve_block(units, full, w, xy, keep_compounds=keep_compounds,
-                              time_limit=budget, **kwargs)  # fmt: skip
+                              time_limit=budget, area=area, separate=separate,
+                              **kwargs)  # fmt: skip
     if graph is blocked and n_blocks > 1 and result.bound is not None:
         extra_notes.append(
             f"the barriers cut the community into {n_blocks} blocks solved separately; "

@@ -18,18 +18,29 @@ from __future__ import annotations
 
 import logging
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from scipy import sparse
+from scipy.sparse import csgraph
+from scipy.spatial import cKDTree
 
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, format_ids
 
-__all__ = ["UNASSIGNED_REASONS", "Units", "attach_compounds", "build_units", "unit_cells"]
+__all__ = [
+    "MERGE_DISTANCE",
+    "UNASSIGNED_REASONS",
+    "Units",
+    "attach_compounds",
+    "build_units",
+    "group_points",
+    "unit_cells",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +50,15 @@ UNASSIGNED_REASONS = {
 }
 
 _SNAP = 0.1  # metres: points closer than this on both axes are one location
+
+#: Household points without a building id closer than this (metres) are one building.
+MERGE_DISTANCE = 3.0
+#: A group of points wider than this (metres, diagonal of its bounding box) is not
+#: one building: it is cut into squares of ``BUILDING_CELL`` metres.
+MAX_BUILDING_SPAN = 60.0
+BUILDING_CELL = 30.0
+#: Each point is linked to at most this many nearest neighbours within the distance.
+_NEIGHBOURS = 6
 
 
 @dataclass
@@ -62,6 +82,10 @@ class Units:
         The local metric CRS (UTM zone) every geometry here is in.
     notes
         Per community id, remarks made while building cells (islands etc.).
+    grouping
+        Per community id with household points lacking a building id: how
+        they were grouped into buildings (``rows``, ``buildings``,
+        ``merge_distance_m``; see :func:`group_points`).
     """
 
     units: gpd.GeoDataFrame
@@ -69,6 +93,7 @@ class Units:
     communities: gpd.GeoDataFrame
     crs: pyproj.CRS
     notes: dict[str, list[str]]
+    grouping: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 #: Columns searched, in order, for a compound's name when ``name_col`` is not given.
@@ -164,6 +189,102 @@ def attach_compounds(
         len(compounds),
     )
     return out
+
+
+def group_points(
+    xy: np.ndarray, community: np.ndarray | None = None, distance: float = MERGE_DISTANCE
+) -> np.ndarray:
+    """Group household points into buildings: points within ``distance`` metres chain together.
+
+    Each point is linked to its nearest neighbours (at most six) closer than
+    ``distance`` in the same community, and a group is a connected set of
+    links (single linkage), so the households of a building, geocoded a few
+    metres apart around it, form one group while buildings further apart stay
+    apart.  A group wider than :data:`MAX_BUILDING_SPAN` (a chain running
+    through a dense urban village) is cut into squares of
+    :data:`BUILDING_CELL` metres.  Memory is linear in the points.
+
+    Parameters
+    ----------
+    xy
+        ``(n, 2)`` point coordinates in metres.
+    community
+        Community index of every point; points of two communities never group.
+    distance
+        Link distance in metres; 0 groups only points at one location.
+
+    Returns
+    -------
+    numpy.ndarray
+        Group number ``0..g-1`` of every point, numbered in order of first point.
+
+    Examples
+    --------
+    >>> group_points(np.array([[0, 0], [2, 0], [4, 1], [50, 0], [51, 1]])).tolist()
+    [0, 0, 0, 1, 1]
+    """
+    xy = np.asarray(xy, dtype=float)
+    n = len(xy)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    community = np.zeros(n, dtype=np.int64) if community is None else np.asarray(community)
+    k = min(_NEIGHBOURS + 1, n)
+    dist, nbr = cKDTree(xy).query(xy, k=k, distance_upper_bound=max(distance, 1e-9))
+    dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)
+    if dist.shape[0] != n:  # (k == 1 returns flat arrays)
+        dist, nbr = dist.reshape(n, -1), nbr.reshape(n, -1)
+    src = np.repeat(np.arange(n), nbr.shape[1])
+    dst, gap = nbr.ravel(), dist.ravel()
+    ok = (dst < n) & (gap <= distance)
+    src, dst = src[ok], dst[ok]
+    same = community[src] == community[dst]
+    src, dst = src[same], dst[same]
+    graph = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+    _, group = csgraph.connected_components(graph, directed=False)
+    frame = pd.DataFrame({"g": group, "x": xy[:, 0], "y": xy[:, 1]})
+    box = frame.groupby("g").agg(x0=("x", "min"), x1=("x", "max"), y0=("y", "min"), y1=("y", "max"))
+    wide = np.hypot(box["x1"] - box["x0"], box["y1"] - box["y0"]) > MAX_BUILDING_SPAN
+    cell = np.zeros(n, dtype=np.int64)
+    if wide.any():
+        inside = np.isin(group, box.index[wide].to_numpy())
+        cx = np.floor(xy[inside, 0] / BUILDING_CELL).astype(np.int64)
+        cy = np.floor(xy[inside, 1] / BUILDING_CELL).astype(np.int64)
+        cell[inside] = pd.factorize(pd.MultiIndex.from_arrays([cx, cy]))[0] + 1
+    return pd.factorize(pd.MultiIndex.from_arrays([group, cell]))[0].astype(np.int64)
+
+
+def _grouping_figures(
+    rows: pd.DataFrame, loose: np.ndarray, distance: float, community_ids: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Rows without a building id and the buildings they were grouped into, per community."""
+    frame = rows[rows["key"].str.startswith("g:") | rows["key"].str.startswith("p:")]
+    frame = frame[frame["building"].isna()]
+    if len(frame) == 0 or len(loose) == 0:
+        return {}
+    figures = frame.groupby("comm").agg(rows=("key", "size"), buildings=("key", "nunique"))
+    return {
+        str(community_ids[c]): {
+            "rows": int(r.rows),
+            "buildings": int(r.buildings),
+            "merge_distance_m": float(distance),
+        }
+        for c, r in figures.iterrows()
+    }
+
+
+def _shared_location_notes(units: pd.DataFrame, community_ids: np.ndarray) -> dict[int, list[str]]:
+    """Say where buildings with different ids share one location (and so form one unit)."""
+    shared = units[units["ids"].map(len) > 1]
+    notes: dict[int, list[str]] = {}
+    for comm_idx, group in shared.groupby("comm", sort=True):
+        examples = "; ".join(" + ".join(ids) for ids in group["ids"].head(3))
+        notes[int(comm_idx)] = [
+            f"{len(group)} location(s) hold several buildings with different ids at one point "
+            f"({examples}{'; ...' if len(group) > 3 else ''}); the buildings at one location "
+            "form one unit, so they always share a grid. Give them their own coordinates to "
+            "let them go to different grids"
+        ]
+    return notes
 
 
 def _locate(points: np.ndarray, communities: np.ndarray) -> np.ndarray:
@@ -292,8 +413,14 @@ def build_units(
     households: gpd.GeoDataFrame,
     *,
     crs: pyproj.CRS | str | None = None,
+    merge_distance: float = MERGE_DISTANCE,
 ) -> Units:
     """Group household rows into buildings and give each building a cell.
+
+    Rows with a ``building_id`` form one building per id.  Rows without one
+    (one point per household, the most basic input) form one building per
+    group of points within ``merge_distance`` metres of each other
+    (:func:`group_points`); footprints form one building per footprint.
 
     Parameters
     ----------
@@ -303,6 +430,10 @@ def build_units(
         Households as returned by :func:`gridkit.read_households`.
     crs
         Metric CRS to work in; default the UTM zone of the boundaries.
+    merge_distance
+        Household points without a building id closer than this (metres) are one
+        building (default :data:`MERGE_DISTANCE`, 3 m); 0 keeps only points at
+        one location (to 0.1 m) together.
 
     Returns
     -------
@@ -361,6 +492,8 @@ def build_units(
     has_building = pd.notna(building)
     snapped = np.round(xy / _SNAP).astype(np.int64)
     footprint = shapely.get_type_id(geoms[inside]) != 0
+    loose = np.flatnonzero(~has_building & ~footprint)
+    cluster = group_points(xy[loose], where[inside][loose], merge_distance)
     if footprint.any():
         wkb = shapely.to_wkb(shapely.normalize(geoms[inside]), hex=True)
     else:
@@ -380,6 +513,8 @@ def build_units(
         ],
         dtype=object,
     )
+    if merge_distance > 0 and len(loose):
+        key[loose] = np.char.add("g:", cluster.astype(str)).astype(object)
     rows_frame = pd.DataFrame(
         {
             "pos": inside,
@@ -436,9 +571,13 @@ def build_units(
             building_id=("building", "first"),
             first_household_id=("hid", "first"),
             compound=("compound", "first"),
+            ids=("building", lambda b: sorted({str(v) for v in b if v is not None})),
         )
         .reset_index()
     )
+    shared_notes = _shared_location_notes(units, community_ids)
+    grouping = _grouping_figures(rows_frame, loose, merge_distance, community_ids)
+    units = units.drop(columns="ids")
     units["building_id"] = (
         units["building_id"].astype(object).where(units["building_id"].notna(), None)
     )
@@ -454,6 +593,7 @@ def build_units(
     for comm_idx, group in units.groupby("comm", sort=True):
         idx = group.index.to_numpy()
         cells[idx], comm_notes = unit_cells(unit_points[idx], comm.geometry.iloc[comm_idx])
+        comm_notes = shared_notes.get(comm_idx, []) + comm_notes
         if comm_notes:
             notes[str(community_ids[comm_idx])] = comm_notes
     units["community_id"] = community_ids[units["comm"].to_numpy()]
@@ -486,4 +626,11 @@ def build_units(
         len(comm),
         len(outside),
     )
-    return Units(units=result, membership=membership, communities=comm, crs=metric, notes=notes)
+    return Units(
+        units=result,
+        membership=membership,
+        communities=comm,
+        crs=metric,
+        notes=notes,
+        grouping=grouping,
+    )
