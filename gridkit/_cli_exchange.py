@@ -82,7 +82,8 @@ def _register_audit(subparsers: Any) -> None:
     g.add_argument(
         "--grids-crs",
         metavar="CRS",
-        help="CRS of the grids file only (default: its crs_note marker, else --input-crs)",
+        help="CRS of the grids file only (default: its crs_note marker; WGS84 for a "
+        "grids.geojson gridkit wrote; else --input-crs)",
     )
     g.add_argument(
         "--communities-crs",
@@ -160,6 +161,7 @@ def run_audit(args: argparse.Namespace) -> int:
         community_col=args.grid_community_col,
         input_crs=args.grids_crs or args.input_crs,
         layer=args.grids_layer,
+        crs_given=args.grids_crs is not None,
     )
     households = read_household_rows(args)
     communities = read_communities(args) if args.communities else None

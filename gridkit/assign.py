@@ -51,6 +51,7 @@ from gridkit.roster import (
 __all__ = [
     "ROSTER_COLUMNS",
     "SHORTAGE_COLUMNS",
+    "STAFFING_FILES",
     "StaffingPlan",
     "assign_workers",
     "read_grids",
@@ -59,6 +60,15 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+#: Files ``gridkit assign`` writes, by kind (one set: :class:`gridkit.outputs.OutputSet`).
+STAFFING_FILES = {
+    "roster": "roster.csv",
+    "grids": "grids.geojson",
+    "shortages": "shortages.csv",
+    "report": "staffing_report.json",
+    "map": "map.html",
+}
 
 GridsLike = gpd.GeoDataFrame | str | os.PathLike[str]
 WorkersLike = pd.DataFrame | str | os.PathLike[str]
@@ -140,6 +150,10 @@ def read_grids(grids: GridsLike) -> gpd.GeoDataFrame:
                 "--out DIR` or its grids.geojson (run `gridkit partition` first)."
             )
             raise InputError(msg)
+        if path.name == "grids.geojson":
+            from gridkit.outputs import check_set
+
+            check_set(path.parent, ["grids.geojson"])
         grids = path
     frame = read_grid_map(grids)
     source = str(frame.attrs.get("source"))
@@ -253,21 +267,20 @@ class StaffingPlan:
             report leaves out the run times).
         """
         from gridkit.export import to_assignments_csv, to_geojson, to_report_json
+        from gridkit.outputs import OutputSet
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
         report = {k: v for k, v in self.summary.items() if k != "timing"}
-        paths = {
-            "roster": to_assignments_csv(self.roster, out / "roster.csv"),
-            "grids": to_geojson(self.grids, out / "grids.geojson"),
-            "shortages": to_assignments_csv(self.shortages, out / "shortages.csv"),
-            "report": to_report_json(report, out / "staffing_report.json"),
-        }
-        if map_html:
-            from gridkit.maps import explore, save_map
+        with OutputSet(out_dir, "assign", known=STAFFING_FILES.values()) as out:
+            to_assignments_csv(self.roster, out.path(STAFFING_FILES["roster"]))
+            to_geojson(self.grids, out.path(STAFFING_FILES["grids"]))
+            to_assignments_csv(self.shortages, out.path(STAFFING_FILES["shortages"]))
+            to_report_json(report, out.path(STAFFING_FILES["report"]))
+            if map_html:
+                from gridkit.maps import explore, save_map
 
-            paths["map"] = save_map(explore(self.grids), out / "map.html")
-        return paths
+                save_map(explore(self.grids), out.path(STAFFING_FILES["map"]))
+            written = out.commit()
+        return {kind: written[n] for kind, n in STAFFING_FILES.items() if n in written}
 
 
 # --------------------------------------------------------------------------- preparation
@@ -592,10 +605,19 @@ def read_previous(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame 
     elif isinstance(previous, str | os.PathLike):
         path = Path(previous)
         folder = path if path.is_dir() else None
+        fix = (
+            "Pass the folder exactly as an earlier `gridkit assign --out DIR` wrote it, or "
+            "leave out --previous to staff the grids afresh."
+        )
         if folder is not None:
+            from gridkit.outputs import check_set, read_output_layer
+
+            check_set(folder, ["roster.csv", "grids.geojson"])
             path = folder / "roster.csv"
             if (folder / "grids.geojson").is_file():
-                grids = gpd.read_file(folder / "grids.geojson", engine="pyogrio")
+                grids = read_output_layer(
+                    folder / "grids.geojson", what="previous staffed grid layer", fix=fix
+                )
         source = os.fspath(path)
         if not path.is_file():
             msg = (
@@ -603,8 +625,17 @@ def read_previous(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame 
                 "`gridkit assign --out DIR` run or its roster.csv."
             )
             raise InputError(msg)
-        roster = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False,
-                             na_values=[""])
+        try:
+            roster = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False,
+                                 na_values=[""])  # fmt: skip
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise InputError(
+                f"cannot read the previous roster '{source}' ({first}). {fix}"
+            ) from None
+        from gridkit.export import original_text
+
+        roster = roster.map(original_text).rename(columns=original_text)
     else:
         msg = (
             f"`previous` must be a StaffingPlan, a roster DataFrame or a path, got "

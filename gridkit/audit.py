@@ -60,6 +60,7 @@ from gridkit.io import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, rea
 
 __all__ = [
     "AUDIT_COLUMNS",
+    "AUDIT_FILES",
     "GAP_COLUMNS",
     "PROBLEMS",
     "SLIVER_WIDTH_M",
@@ -71,6 +72,14 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Files ``gridkit audit`` writes, by kind (one set: :class:`gridkit.outputs.OutputSet`).
+AUDIT_FILES = {
+    "audit": "audit.geojson",
+    "gaps": "gaps.geojson",
+    "assignments": "assignments.csv",
+    "report": "report.json",
+}
 
 #: Problem codes and their meaning, in the order they appear in ``problems``.
 PROBLEMS: dict[str, str] = {
@@ -143,6 +152,25 @@ def _marker_system(frame: pd.DataFrame) -> str | None:
     return found.pop() if len(found) == 1 else None
 
 
+def _own_wgs84_layer(path: Any, frame: pd.DataFrame) -> bool:
+    """Whether ``path`` is a WGS84 grid layer gridkit wrote (partition, regenerate, assign)."""
+    from gridkit.outputs import read_manifest
+    from gridkit.pipeline import GRID_COLUMNS
+
+    if not isinstance(path, str | os.PathLike):
+        return False
+    p = Path(path)
+    if p.suffix.lower() not in (".geojson", ".json"):
+        return False
+    try:
+        manifest = read_manifest(p.parent)
+    except InputError:
+        manifest = None
+    if manifest is not None and p.name in manifest["files"]:
+        return manifest.get("command") in ("partition", "regenerate", "assign")
+    return all(c in frame.columns for c in GRID_COLUMNS)
+
+
 def _find_column(columns: list[Any], explicit: str | None, candidates: tuple[str, ...]) -> Any:
     if explicit is not None:
         if explicit in columns:
@@ -163,6 +191,7 @@ def read_grids(
     community_col: str | None = None,
     input_crs: Any = None,
     layer: str | int | None = None,
+    crs_given: bool = False,
 ) -> gpd.GeoDataFrame:
     """Read a grid map (one polygon per grid) into a normalised grids frame.
 
@@ -185,6 +214,12 @@ def read_grids(
         ``crs_note`` column saying so; that marker wins over ``input_crs``.
     layer
         Layer name or index, required when the file has several layers.
+    crs_given
+        ``input_crs`` names the grids' own CRS (CLI ``--grids-crs``).  Otherwise it
+        is a CRS for all inputs (``--input-crs``) and does not apply to a grid layer
+        gridkit wrote itself (a ``grids.geojson`` listed in its folder's
+        ``gridkit-outputs.json``, or a GeoJSON with every column of the grid
+        contract), which is WGS84 by contract.
 
     Returns
     -------
@@ -209,6 +244,10 @@ def read_grids(
         when ``input_crs`` contradicts the file's ``crs_note`` marker.
     """
     what = "grid map"
+    if isinstance(path, str | os.PathLike) and Path(path).is_file():
+        from gridkit.outputs import check_set
+
+        check_set(Path(path).parent, [Path(path).name])  # a set gridkit wrote is whole
     source, frame, is_table = _io._load(path, layer=layer, what=what, tables=False)
     if is_table:
         msg = (
@@ -244,6 +283,16 @@ def read_grids(
         raise InputError(msg)
 
     marker = _marker_system(frame)
+    if marker is None and not crs_given and _own_wgs84_layer(path, frame):
+        if input_crs is not None and normalise_crs_name(input_crs) != "wgs84":
+            warnings.warn(
+                f"{what} '{source}' is a grid layer gridkit wrote (WGS84 by contract), so "
+                f"`input_crs={input_crs!r}` (CLI `--input-crs`) is not applied to it, only to "
+                "the other inputs; pass `--grids-crs` to force a CRS on the grids.",
+                GridkitWarning,
+                stacklevel=2,
+            )
+        input_crs = None
     if marker is not None:
         if input_crs is not None and normalise_crs_name(input_crs) != marker:
             warnings.warn(
@@ -516,15 +565,15 @@ class AuditResult:
             The path of each file, keyed ``audit``, ``gaps``, ``assignments``, ``report``.
         """
         from gridkit.export import to_assignments_csv, to_geojson, to_report_json
+        from gridkit.outputs import OutputSet
 
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        return {
-            "audit": to_geojson(self.grids, out / "audit.geojson"),
-            "gaps": to_geojson(self.gaps, out / "gaps.geojson"),
-            "assignments": to_assignments_csv(self.assignments, out / "assignments.csv"),
-            "report": to_report_json(self.report, out / "report.json"),
-        }
+        with OutputSet(out_dir, "audit", known=AUDIT_FILES.values()) as out:
+            to_geojson(self.grids, out.path(AUDIT_FILES["audit"]))
+            to_geojson(self.gaps, out.path(AUDIT_FILES["gaps"]))
+            to_assignments_csv(self.assignments, out.path(AUDIT_FILES["assignments"]))
+            to_report_json(self.report, out.path(AUDIT_FILES["report"]))
+            written = out.commit()
+        return {kind: written[n] for kind, n in AUDIT_FILES.items()}
 
 
 # ---------------------------------------------------------------------------

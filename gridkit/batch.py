@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
-import pickle
 import socket
 import sys
 import time
@@ -54,6 +54,8 @@ from gridkit.execute import (
     open_backend,
     run_communities,
 )
+from gridkit.export import PLAN_FILES, spreadsheet_safe
+from gridkit.outputs import OutputSet
 from gridkit.partition import CommunityPlan, GridRules, partition_community
 from gridkit.pipeline import (
     WORKERS,
@@ -71,12 +73,14 @@ from gridkit.pipeline import (
 )
 from gridkit.shard import (
     DEFAULT_CHUNK_ROWS,
+    DamagedWorkFile,
     HouseholdFile,
     WorkDir,
+    load_arrays,
     load_shard,
     shard_households,
 )
-from gridkit.units import build_units
+from gridkit.units import MERGE_DISTANCE, build_units
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -95,13 +99,7 @@ log = logging.getLogger(__name__)
 DEFAULT_WORK = ".gridkit-work"
 
 #: Outputs in the order they are written and listed.
-OUTPUT_NAMES = {
-    "grids": "grids.geojson",
-    "assignments": "assignments.csv",
-    "report": "report.json",
-    "buildings": "buildings.geojson",
-    "map": "map.html",
-}
+OUTPUT_NAMES = PLAN_FILES
 
 
 @dataclass
@@ -119,6 +117,8 @@ class CommunityInput:
     keep_compounds: bool
     barriers: gpd.GeoDataFrame | None  # barriers near the community, metric CRS
     input_hash: str
+    prove: bool = False
+    merge_distance: float = MERGE_DISTANCE
 
 
 @dataclass
@@ -160,13 +160,159 @@ class CommunityResult:
     worker: str
     times: dict[str, float] = field(default_factory=dict)
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The result as named arrays for :func:`gridkit.shard.save_arrays` (no pickle).
+
+        Scalars, notes and the plan's figures go into one JSON text (``meta``); the
+        grids, buildings, labels and rows into arrays; geometries as WKB.
+        """
+        plan = self.plan
+        labels = plan.labels
+        meta = {
+            "format": "gridkit-result/1",
+            "community_id": self.community_id,
+            "input_hash": self.input_hash,
+            "fingerprint": self.fingerprint,
+            "n_units": int(self.n_units),
+            "households": int(self.households),
+            "notes": [str(n) for n in self.notes],
+            "worker": self.worker,
+            "times": {k: float(v) for k, v in self.times.items()},
+            "plan": {
+                "community_id": plan.community_id,
+                "labels_name": labels.name,
+                "grid_status": [[int(k), str(v)] for k, v in plan.grid_status.items()],
+                "solver_status": plan.solver_status,
+                "objective": _json_number(plan.objective),
+                "bound": _json_number(plan.bound),
+                "gap": _json_number(plan.gap),
+                "wall_time": float(plan.wall_time),
+                "deterministic_time": float(plan.deterministic_time),
+                "notes": [str(n) for n in plan.notes],
+                "bounds_unreachable": bool(plan.bounds_unreachable),
+            },
+        }
+        grids = list(zip(*self.grids, strict=True)) if self.grids else [()] * 6
+        b = self.buildings
+        building_ids = [v if isinstance(v, str) else None for v in b["building_id"]]
+        return {
+            "meta": np.array([json.dumps(meta, ensure_ascii=False)]),
+            "labels_index": labels.index.to_numpy(),
+            "labels": labels.to_numpy(),
+            "grid_code": np.array(grids[0], dtype=object),
+            "grid_community": np.array(grids[1], dtype=object),
+            "grid_households": np.array(grids[2], dtype=np.int64),
+            "grid_buildings": np.array(grids[3], dtype=np.int64),
+            "grid_wkb": np.array(list(shapely.to_wkb(np.array(grids[4], dtype=object))),
+                                 dtype=object) if self.grids else np.array([], dtype=object),
+            "grid_status": np.array(grids[5], dtype=object),
+            "building_id": np.array(building_ids, dtype=object),
+            "building_households": b["households"].to_numpy(dtype=np.int64),
+            "building_rows": b["rows"].to_numpy(dtype=np.int64),
+            "building_x": b["x"].to_numpy(dtype=float),
+            "building_y": b["y"].to_numpy(dtype=float),
+            "building_grid": b["grid"].to_numpy(dtype=np.int32),
+            "rows": np.asarray(self.rows, dtype=np.int64),
+            "row_grid": np.asarray(self.row_grid),
+        }  # fmt: skip
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: dict[str, np.ndarray], community_id: str, input_hash: str
+    ) -> CommunityResult | None:
+        """The result stored by :meth:`to_arrays`, or None when it is another one.
+
+        Parameters
+        ----------
+        arrays
+            What :func:`gridkit.shard.load_arrays` read.
+        community_id, input_hash
+            The result wanted: anything else (another community, stale inputs) is None.
+
+        Raises
+        ------
+        gridkit.shard.DamagedWorkFile
+            The arrays are not a result gridkit stored.
+        """
+        from gridkit.shard import DamagedWorkFile
+
+        try:
+            meta = json.loads(str(arrays["meta"][0]))
+            if meta.get("format") != "gridkit-result/1":
+                raise ValueError("not a gridkit result")
+            if meta["community_id"] != community_id or meta["input_hash"] != input_hash:
+                return None
+            p = meta["plan"]
+            plan = CommunityPlan(
+                community_id=p["community_id"],
+                labels=pd.Series(arrays["labels"], index=pd.Index(arrays["labels_index"]),
+                                 name=p["labels_name"]),
+                grid_status={int(k): str(v) for k, v in p["grid_status"]},
+                solver_status=p["solver_status"],
+                objective=p["objective"],
+                bound=p["bound"],
+                gap=p["gap"],
+                wall_time=p["wall_time"],
+                deterministic_time=p["deterministic_time"],
+                notes=list(p["notes"]),
+                bounds_unreachable=p["bounds_unreachable"],
+            )  # fmt: skip
+            geoms = shapely.from_wkb(arrays["grid_wkb"]) if len(arrays["grid_wkb"]) else []
+            grids = [
+                (str(code), str(comm), int(hh), int(nb), geom, str(status))
+                for code, comm, hh, nb, geom, status in zip(
+                    arrays["grid_code"], arrays["grid_community"], arrays["grid_households"],
+                    arrays["grid_buildings"], geoms, arrays["grid_status"], strict=True,
+                )
+            ]  # fmt: skip
+            buildings = pd.DataFrame(
+                {
+                    "building_id": arrays["building_id"],
+                    "households": arrays["building_households"],
+                    "rows": arrays["building_rows"],
+                    "x": arrays["building_x"],
+                    "y": arrays["building_y"],
+                    "grid": arrays["building_grid"],
+                }
+            )
+            return cls(
+                community_id=meta["community_id"],
+                input_hash=meta["input_hash"],
+                fingerprint=meta["fingerprint"],
+                plan=plan,
+                grids=grids,
+                n_units=int(meta["n_units"]),
+                households=int(meta["households"]),
+                notes=list(meta["notes"]),
+                buildings=buildings,
+                rows=arrays["rows"],
+                row_grid=arrays["row_grid"],
+                worker=str(meta["worker"]),
+                times={k: float(v) for k, v in meta["times"].items()},
+            )
+        except (KeyError, ValueError, TypeError, IndexError, shapely.errors.ShapelyError) as exc:
+            raise DamagedWorkFile(f"result of community {community_id}: {exc}") from None
+
+
+def _json_number(value: Any) -> int | float | None:
+    """A solver figure as a JSON number of the same kind (int stays int, float float)."""
+    if value is None:
+        return None
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    return float(value)
+
 
 def solve_community(task: CommunityInput) -> CommunityResult:
     """Units, grids and the result of one community (runs on a worker)."""
     started = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        units = build_units(task.boundary, task.households, crs=task.crs)
+        units = build_units(
+            task.boundary, task.households, crs=task.crs, merge_distance=task.merge_distance
+        )
     unplaced = units.membership["unit_id"].isna().to_numpy()
     if unplaced.any():
         rows = task.households["row"].to_numpy()[unplaced]
@@ -186,6 +332,7 @@ def solve_community(task: CommunityInput) -> CommunityResult:
         workers=task.workers,
         keep_compounds=task.keep_compounds,
         barriers=_barriers_near(task.barriers, u),
+        prove=task.prove,
     )
     solved = time.perf_counter()
     codes, grids = community_grids(u, plan)
@@ -303,7 +450,14 @@ class _BarrierIndex:
         return self.barriers.iloc[hits] if len(hits) else None
 
 
-def _settings_hash(rules: GridRules, time_limit: float, seed: int, keep_compounds: bool) -> str:
+def _settings_hash(
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    keep_compounds: bool,
+    prove: bool = False,
+    merge_distance: float = MERGE_DISTANCE,
+) -> str:
     return _hash(
         rules.min_households,
         rules.max_households,
@@ -313,6 +467,8 @@ def _settings_hash(rules: GridRules, time_limit: float, seed: int, keep_compound
         int(seed),
         bool(keep_compounds),
         WORKERS,
+        bool(prove),
+        float(merge_distance),
     )
 
 
@@ -339,6 +495,8 @@ def partition_files(
     offline: bool = False,
     verbose: bool = False,
     on_failure=None,
+    prove: bool = False,
+    merge_distance: float = MERGE_DISTANCE,
 ) -> BatchRun:
     """Partition every community of a district or a province, from files to files.
 
@@ -355,7 +513,7 @@ def partition_files(
         Output folder: ``grids.geojson``, ``assignments.csv``, ``report.json``,
         ``buildings.geojson`` and (``map_html``) ``map.html``.
     min_households, max_households, target_households, balance_weight, time_limit, seed
-        As for :func:`gridkit.make_grids`.
+        As for :func:`gridkit.make_grids`; so are ``prove`` and ``merge_distance``.
     jobs
         Local processes (default: all cores), or the workers of a ``"local"``
         Dask cluster.
@@ -431,6 +589,8 @@ def partition_files(
                 keep_compounds=keep_compounds,
                 compounds=compounds,
                 barriers=barriers,
+                prove=prove,
+                merge_distance=merge_distance,
                 map_html=map_html,
                 offline=offline,
                 verbose=verbose,
@@ -471,6 +631,8 @@ def _run(
     keep_compounds: bool,
     compounds: gpd.GeoDataFrame | None,
     barriers: gpd.GeoDataFrame | None,
+    prove: bool,
+    merge_distance: float,
     map_html: bool,
     offline: bool,
     verbose: bool,
@@ -512,7 +674,7 @@ def _run(
 
     # 2. tasks: the hash of each community's inputs; skip those already done
     barrier_index = _BarrierIndex(_barriers_in(barriers, metric))
-    settings = _settings_hash(rules, time_limit, seed, keep_compounds)
+    settings = _settings_hash(rules, time_limit, seed, keep_compounds, prove, merge_distance)
     todo: list[tuple[int, str, str, int]] = []
     hashes: dict[int, str] = {}
     reused = 0
@@ -537,10 +699,17 @@ def _run(
 
     def payload(k: int, cid: str, input_hash: str):
         def load() -> CommunityInput:
+            try:
+                rows = load_shard(work.shard_path(k), manifest["communities"][str(k)]["hash"])
+            except (FileNotFoundError, DamagedWorkFile) as exc:
+                raise InputError(
+                    f"the work folder '{work.path}' is damaged (the shard of community {cid}: "
+                    f"{exc}): run the same command without --resume to start afresh."
+                ) from None
             return CommunityInput(
                 community_id=cid,
                 boundary=boundaries.iloc[[k]],
-                households=load_shard(work.shard_path(k)),
+                households=rows,
                 crs=crs_wkt,
                 rules=rules,
                 time_limit=time_limit,
@@ -549,6 +718,8 @@ def _run(
                 keep_compounds=keep_compounds,
                 barriers=barrier_index.near(comm_metric.geometry.iloc[k]),
                 input_hash=input_hash,
+                prove=prove,
+                merge_distance=merge_distance,
             )
 
         return load
@@ -651,7 +822,11 @@ def _assemble_and_write(
     map_html: bool,
     offline: bool,
 ) -> tuple[dict, dict[str, Path]]:
-    """Stream the per-community results into the outputs (temporary files, then replaced)."""
+    """Stream the per-community results into the outputs, written as one set.
+
+    The files go through :class:`gridkit.outputs.OutputSet`: a run killed at any
+    point leaves the previous set or the new one in ``out``, never a mix.
+    """
     from gridkit.export import to_geojson, to_report_json
 
     n = len(boundaries)
@@ -703,14 +878,17 @@ def _assemble_and_write(
     grids = grid_layer(grid_rows, communities, metric)
     code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
 
-    tmp: dict[str, Path] = {}
-    final = {kind: out / name for kind, name in OUTPUT_NAMES.items() if map_html or kind != "map"}
-    for kind, path in final.items():
-        tmp[kind] = path.with_name(f".{path.name}.gridkit-tmp")
-    try:
-        to_geojson(grids.to_crs(4326), tmp["grids"])
+    names = {kind: name for kind, name in OUTPUT_NAMES.items() if map_html or kind != "map"}
+    with OutputSet(out, "partition", known=OUTPUT_NAMES.values()) as outputs:
+        to_geojson(grids.to_crs(4326), outputs.path(names["grids"]))
         rows = _write_assignments(
-            tmp["assignments"], work, manifest, boundaries, code_of_row, code_array, failures
+            outputs.path(names["assignments"]),
+            work,
+            manifest,
+            boundaries,
+            code_of_row,
+            code_array,
+            failures,
         )
         report = report_from(
             grids,
@@ -724,24 +902,19 @@ def _assemble_and_write(
             elapsed=time.perf_counter() - started,
             failures=failures,
         )
-        to_report_json(report, tmp["report"])
+        to_report_json(report, outputs.path(names["report"]))
         units = pd.concat(building_parts or [_no_units()], ignore_index=True)
         buildings = buildings_layer(units, code_array[units["code"].to_numpy()], metric)
-        to_geojson(buildings, tmp["buildings"])
+        to_geojson(buildings, outputs.path(names["buildings"]))
         if map_html:
             from gridkit.maps import explore, save_map
 
             m = explore(
                 grids.to_crs(4326), communities=communities, households=buildings, offline=offline
             )
-            save_map(m, tmp["map"])
-        for kind, path in final.items():
-            os.replace(tmp[kind], path)
-    finally:
-        for path in tmp.values():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-    return report, final
+            save_map(m, outputs.path(names["map"]))
+        written = outputs.commit()
+    return report, {kind: written[name] for kind, name in names.items()}
 
 
 def _no_units() -> pd.DataFrame:
@@ -769,8 +942,13 @@ def _write_assignments(
     totals = RowTotals()
     with path.open("w", encoding="utf-8-sig", newline="") as fh:
         for chunk in range(manifest["chunks"]):
-            with work.rows_path(chunk).open("rb") as src:
-                table = pickle.load(src)
+            try:
+                table = load_arrays(work.rows_path(chunk))
+            except (FileNotFoundError, DamagedWorkFile) as exc:
+                raise InputError(
+                    f"the work folder '{work.path}' is damaged (chunk table {chunk}: {exc}): run "
+                    "the same command without --resume to start afresh."
+                ) from None
             community = table["community"].astype(np.int64)
             reason = np.where(
                 community < 0,
@@ -786,7 +964,9 @@ def _write_assignments(
                     "reason": reason,
                 }
             )
-            frame.to_csv(fh, index=False, header=chunk == 0, lineterminator="\n")
+            spreadsheet_safe(frame).to_csv(
+                fh, index=False, header=chunk == 0, lineterminator="\n"
+            )
             totals.add(table["households"], reason)
     return totals
 

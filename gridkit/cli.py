@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gridkit import __version__
 from gridkit.errors import GridkitError, InputError
+from gridkit.units import MERGE_DISTANCE
 
 __all__ = ["main"]
 
@@ -198,6 +199,20 @@ def _build_parser() -> argparse.ArgumentParser:
         action="store_false",
         help="partition building by building, ignoring compounds",
     )
+    grids.add_argument(
+        "--merge-distance",
+        type=float,
+        default=MERGE_DISTANCE,
+        metavar="M",
+        help="household points without a building id closer than M metres form one building "
+        "(default: %(default)s; 0: only points at one location)",
+    )
+    grids.add_argument(
+        "--prove",
+        action="store_true",
+        help="spend the budget on proofs: communities above 60 buildings get the whole exact "
+        "model (a proven gap, slow) instead of the faster multilevel search",
+    )
     o = add_output_options(p)
     o.add_argument(
         "--offline-map",
@@ -254,7 +269,8 @@ def _add_map_parser(sub) -> None:
 
 
 def _map(args: argparse.Namespace) -> int:
-    import geopandas as gpd
+    import pandas as pd
+    import shapely
 
     from gridkit.maps import explore, overview_png, save_map
 
@@ -265,7 +281,15 @@ def _map(args: argparse.Namespace) -> int:
             f"no grid layer at '{path}': pass the folder written by `gridkit partition` "
             "(it holds grids.geojson) or a grids.geojson file."
         )
-    grids = gpd.read_file(path, engine="pyogrio")
+    from gridkit.outputs import check_set, read_output_layer
+
+    if path.name == "grids.geojson":
+        check_set(path.parent, ["grids.geojson", "buildings.geojson"])
+    fix = (
+        "Write the folder again with `gridkit partition` (or `gridkit regenerate`), or pass "
+        "another grid layer."
+    )
+    grids = read_output_layer(path, what="grid layer", fix=fix)
     missing = [c for c in ("grid_code", "households", "status", "community_id") if c not in grids]
     if missing:
         raise InputError(
@@ -273,9 +297,25 @@ def _map(args: argparse.Namespace) -> int:
             "gridkit grid layer. Make one with `gridkit partition` (or audit a hand-drawn "
             "map with `gridkit audit`)."
         )
+    hh = pd.to_numeric(grids["households"], errors="coerce")
+    if hh.isna().any() or not shapely.is_valid(grids.geometry.to_numpy()).all():
+        rows = sorted(
+            set((hh.isna().to_numpy().nonzero()[0] + 1).tolist())
+            | set((~shapely.is_valid(grids.geometry.to_numpy())).nonzero()[0] + 1)
+        )
+        raise InputError(
+            f"'{path}' has grids with a non-numeric `households` value or an invalid polygon "
+            f"(features {', '.join(map(str, rows[:10]))}{' …' if len(rows) > 10 else ''}): it "
+            f"was edited or damaged. {fix}"
+        )
+    grids["community_id"] = grids["community_id"].astype(str)
     communities = grids.dissolve(by="community_id", as_index=False, aggfunc="first")
     buildings_path = path.parent / "buildings.geojson"
-    buildings = gpd.read_file(buildings_path, engine="pyogrio") if buildings_path.exists() else None
+    buildings = (
+        read_output_layer(buildings_path, what="building layer", fix=fix)
+        if buildings_path.exists()
+        else None
+    )
     m = explore(
         grids,
         communities=communities,
@@ -481,6 +521,8 @@ def _partition(args: argparse.Namespace) -> int:
             keep_compounds=args.keep_compounds,
             compounds=_read_compounds(args),
             barriers=read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None,
+            prove=args.prove,
+            merge_distance=args.merge_distance,
             map_html=not args.no_map,
             offline=args.offline_map,
             verbose=not args.quiet,

@@ -343,11 +343,21 @@ def _geographic(gdf: gpd.GeoDataFrame) -> bool:
     return gdf.crs is None or pyproj.CRS.from_user_input(gdf.crs).is_geographic
 
 
+def _export_set(to: Path):
+    """The files of one export to ``to``, written as one set (:class:`gridkit.outputs.OutputSet`).
+
+    A kill while the layers are moved into place is finished by the next export to the
+    same target, so the folder never keeps new grids beside old buildings.
+    """
+    from gridkit.outputs import OutputSet
+
+    return OutputSet(to.parent, "export", label=to.name, manifest=False)
+
+
 def _write_geojson(
     frames: dict[str, gpd.GeoDataFrame], to: Path, *, rfc7946: bool, note: str | None
 ) -> list[Path]:
-    written = []
-    with _staging_dir(to) as tmp:
+    with _export_set(to) as outputs:
         for layer, gdf in frames.items():
             options = {"WRITE_NAME": "NO"}
             if rfc7946:
@@ -357,12 +367,11 @@ def _write_geojson(
             if note:
                 options["DESCRIPTION"] = note
             final = _layer_path(to, layer)
-            pyogrio.write_dataframe(gdf, tmp / final.name, driver="GeoJSON", layer_options=options)
-        for layer in frames:
-            final = _layer_path(to, layer)
-            os.replace(tmp / final.name, final)
-            written.append(final)
-    return written
+            pyogrio.write_dataframe(
+                gdf, outputs.path(final.name), driver="GeoJSON", layer_options=options
+            )
+        outputs.commit()
+    return [_layer_path(to, layer) for layer in frames]
 
 
 def _write_gpkg(frames: dict[str, gpd.GeoDataFrame], to: Path, *, note: str | None) -> list[Path]:
@@ -385,22 +394,19 @@ def _write_gpkg(frames: dict[str, gpd.GeoDataFrame], to: Path, *, note: str | No
 
 
 def _write_shapefiles(frames: dict[str, gpd.GeoDataFrame], to: Path) -> list[Path]:
-    written = []
-    with _staging_dir(to) as tmp:
+    with _export_set(to) as outputs:
         for layer, gdf in frames.items():
             geom = gdf.geometry.name
             names = shapefile_names([c for c in gdf.columns if c != geom])
             out = gdf.rename(columns=names)
             final = _layer_path(to, layer)
             pyogrio.write_dataframe(
-                out, tmp / final.name, driver="ESRI Shapefile", encoding="UTF-8"
+                out, outputs.staging / final.name, driver="ESRI Shapefile", encoding="UTF-8"
             )
-        for layer in frames:
-            final = _layer_path(to, layer)
-            for part in sorted(tmp.glob(f"{final.stem}.*")):
-                os.replace(part, final.with_name(part.name))
-            written.append(final)
-    return written
+            for part in sorted(outputs.staging.glob(f"{final.stem}.*")):
+                outputs.path(part.name)  # every part of the Shapefile belongs to the set
+        outputs.commit()
+    return [_layer_path(to, layer) for layer in frames]
 
 
 def _csv_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
@@ -419,18 +425,17 @@ def _csv_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
 
 
 def _write_csv(frames: dict[str, gpd.GeoDataFrame], to: Path) -> list[Path]:
-    written = []
-    with _staging_dir(to) as tmp:
+    """CSV layers, spreadsheet-safe (:func:`gridkit.export.spreadsheet_safe`)."""
+    from gridkit.export import spreadsheet_safe
+
+    with _export_set(to) as outputs:
         for layer, gdf in frames.items():
             final = _layer_path(to, layer)
-            _csv_frame(gdf).to_csv(
-                tmp / final.name, index=False, encoding="utf-8-sig", lineterminator="\n"
+            spreadsheet_safe(_csv_frame(gdf)).to_csv(
+                outputs.path(final.name), index=False, encoding="utf-8-sig", lineterminator="\n"
             )
-        for layer in frames:
-            final = _layer_path(to, layer)
-            os.replace(tmp / final.name, final)
-            written.append(final)
-    return written
+        outputs.commit()
+    return [_layer_path(to, layer) for layer in frames]
 
 
 # ---------------------------------------------------------------------------
@@ -762,7 +767,11 @@ def export_layers(
             )
             raise InputError(msg)
         srid = epsg
+    from gridkit.outputs import check_set
+
+    check_set(src)  # an interrupted write is finished before anything is read
     names = _parse_layers(layers, src)
+    check_set(src, [LAYERS[name] for name in names])
     frames = {name: _convert(_read_layer(src, name), spec, note) for name in names}
 
     if kind == "postgis":

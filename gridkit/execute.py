@@ -38,6 +38,7 @@ import time
 import traceback
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ __all__ = [
     "LocalBackend",
     "Task",
     "code_fingerprint",
+    "die_with_parent",
     "open_backend",
     "run_communities",
 ]
@@ -228,6 +230,42 @@ class Backend:
         self.close()
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Make a worker process end when the process that started it dies (runs in the worker).
+
+    On Linux the kernel sends the worker SIGKILL when its parent dies
+    (``PR_SET_PDEATHSIG``); elsewhere, and as a second guard, a daemon thread checks
+    every half second that the parent is still there.  A ``kill -9`` of ``gridkit``
+    therefore never leaves workers behind to finish communities no one collects (or to
+    hold files open).
+
+    Parameters
+    ----------
+    parent_pid
+        The pid of the process that started the worker.
+    """
+    import signal
+    import threading
+
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the guard was set
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(0.5)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="gridkit-parent-watch", daemon=True).start()
+
+
 def _payload(task: Task) -> Any:
     return task.payload() if callable(task.payload) else task.payload
 
@@ -270,8 +308,15 @@ class LocalBackend(Backend):
         else:
             ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
         limit = 2 * self.jobs
-        with ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx) as pool:
-            running: dict = {}
+        pool = ProcessPoolExecutor(
+            max_workers=self.jobs,
+            mp_context=ctx,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        )
+        running: dict = {}
+        task = None
+        try:
             pending = iter(tasks)
             exhausted = False
             while True:
@@ -287,18 +332,24 @@ class LocalBackend(Backend):
                 done, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in done:
                     task = running.pop(future)
-                    try:
-                        result = future.result()
-                    except Exception as exc:  # BrokenProcessPool: a process died (memory?)
-                        for other in running:
-                            other.cancel()
-                        raise BackendError(
-                            f"a local worker process died while solving community "
-                            f"{task.community_id} ({type(exc).__name__}: {exc}); it may have "
-                            "run out of memory. Finished communities are kept: re-run with "
-                            "--resume (fewer --jobs needs less memory)."
-                        ) from exc
+                    result = future.result()
                     yield task, result
+        except BrokenProcessPool as exc:  # a process died (killed, out of memory)
+            where = f" while solving community {task.community_id}" if task is not None else ""
+            raise BackendError(
+                f"a local worker process died{where} ({type(exc).__name__}: {exc}); it was "
+                "killed or ran out of memory. Finished communities are kept: re-run the same "
+                "command with --resume (fewer --jobs needs less memory)."
+            ) from None
+        finally:
+            for other in running:
+                other.cancel()
+            # Never wait for a worker that is still solving: the run is over (or failed).
+            pool.shutdown(wait=not running, cancel_futures=True)
+            if running:
+                for process in list((getattr(pool, "_processes", None) or {}).values()):
+                    with contextlib.suppress(Exception):
+                        process.kill()
 
 
 def _message_log_setter(length: int):

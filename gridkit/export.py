@@ -1,22 +1,132 @@
-"""Write grids and reports: GeoJSON (RFC 7946), assignments CSV, report JSON."""
+"""Write grids and reports: GeoJSON (RFC 7946), assignments CSV, report JSON.
+
+Spreadsheet-safe CSV
+    Officials open the CSV files in Excel or WPS, which run a cell that begins with
+    ``=``, ``+``, ``-``, ``@`` or ``|`` (or a tab or carriage return before one) as a
+    formula, so an id such as ``=HYPERLINK(...)`` in an input file could act when the
+    table is opened.  Every CSV (and XLSX) gridkit writes therefore goes through
+    :func:`spreadsheet_safe`, the rule of spreadsheet-safe exporters (OWASP "CSV
+    injection"): a text cell or column name that begins with one of
+    ``= + - @ |``, a tab or a carriage return, or with an apostrophe ``'``, gets one
+    ``'`` in front; numbers (``-12.5``, ``+86``, ``1e-3``), in numeric columns or
+    written as text, are left as they are.  Spreadsheets show the apostrophe-prefixed
+    text as text.  Programs get the original value back by removing one leading
+    ``'`` from any cell that begins with one (:func:`original_text`; gridkit does so
+    when it reads its own ``assignments.csv`` and ``roster.csv``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
 import pandas as pd
 
 if TYPE_CHECKING:
+    from gridkit.outputs import OutputSet
     from gridkit.pipeline import GridPlan
 
-__all__ = ["to_assignments_csv", "to_geojson", "to_report_json", "write_outputs"]
+__all__ = [
+    "FORMULA_START",
+    "PLAN_FILES",
+    "original_text",
+    "spreadsheet_safe",
+    "to_assignments_csv",
+    "to_geojson",
+    "to_report_json",
+    "write_outputs",
+    "write_plan_files",
+]
+
+#: Characters that make a spreadsheet read a cell as a formula when they lead it.
+FORMULA_START = "=+-@|\t\r"
+_NEEDS_QUOTE = re.compile(r"^[=+\-@|\t\r']")
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+
+#: Files of a grid plan (``partition``; ``regenerate`` adds its own), by kind.
+PLAN_FILES = {
+    "grids": "grids.geojson",
+    "assignments": "assignments.csv",
+    "report": "report.json",
+    "buildings": "buildings.geojson",
+    "map": "map.html",
+}
 
 log = logging.getLogger(__name__)
+
+
+def _safe_cell(value: Any) -> Any:
+    if isinstance(value, str) and _NEEDS_QUOTE.match(value) and not _NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose text cells and column names no spreadsheet runs as formulas.
+
+    See the module doc for the rule: text beginning with ``= + - @ |``, a tab, a
+    carriage return or ``'`` gets one ``'`` in front; numbers stay as they are.
+
+    Parameters
+    ----------
+    frame
+        A table about to be written as CSV or XLSX.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The neutralised copy (``frame`` itself when nothing needed a change).
+
+    Examples
+    --------
+    >>> t = pd.DataFrame({"id": ["=1+2", "-12.5", "@SUM(A1)", "ok", "'x"], "n": [-1] * 5})
+    >>> spreadsheet_safe(t)["id"].tolist()
+    ["'=1+2", '-12.5', "'@SUM(A1)", 'ok', "''x"]
+    >>> spreadsheet_safe(t)["n"].tolist()
+    [-1, -1, -1, -1, -1]
+    """
+    out = None
+    for position, _col in enumerate(frame.columns):
+        s = frame.iloc[:, position]
+        if s.dtype != object and not pd.api.types.is_string_dtype(s):
+            continue
+        text = s.astype(object)
+        hit = text.str.match(_NEEDS_QUOTE, na=False) & ~text.str.match(_NUMBER, na=False)
+        if hit.any():
+            out = frame.copy() if out is None else out
+            out.iloc[:, position] = text.where(~hit, "'" + text.where(hit, ""))
+    names = [_safe_cell(c) for c in frame.columns]
+    if names != list(frame.columns):
+        out = (frame.copy() if out is None else out).set_axis(names, axis=1)
+    return frame if out is None else out
+
+
+def original_text(value: Any) -> Any:
+    """The value :func:`spreadsheet_safe` neutralised: one leading ``'`` removed.
+
+    Parameters
+    ----------
+    value
+        A cell read from a CSV gridkit wrote (non-text values are returned as they are).
+
+    Returns
+    -------
+    Any
+        The original value.
+
+    Examples
+    --------
+    >>> original_text("'=1+2"), original_text("''x"), original_text("-12.5")
+    ('=1+2', "'x", '-12.5')
+    """
+    if isinstance(value, str) and value.startswith("'"):
+        return value[1:]
+    return value
 
 
 def to_geojson(gdf: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
@@ -41,10 +151,16 @@ def to_geojson(gdf: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
 
 
 def to_assignments_csv(assignments: pd.DataFrame, path: str | os.PathLike) -> Path:
-    """Write the household → grid table as UTF-8 CSV (with BOM, so Excel shows Chinese)."""
+    """Write a table as UTF-8 CSV (with BOM, so Excel shows Chinese), spreadsheet-safe.
+
+    Text cells that a spreadsheet would run as formulas are neutralised
+    (:func:`spreadsheet_safe`, see the module doc).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    assignments.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
+    spreadsheet_safe(assignments).to_csv(
+        path, index=False, encoding="utf-8-sig", lineterminator="\n"
+    )
     log.info("wrote %d rows to %s", len(assignments), path)
     return path
 
@@ -57,27 +173,47 @@ def to_report_json(report: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def write_outputs(
-    plan: GridPlan, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
+def write_plan_files(
+    plan: GridPlan, outputs: OutputSet, *, map_html: bool = False, offline: bool = False
 ) -> dict[str, Path]:
-    """Write ``grids.geojson``, ``assignments.csv``, ``report.json``, ``buildings.geojson``
-    (one point per building with its grid) and optionally ``map.html``.
+    """Write a plan's files into an open :class:`gridkit.outputs.OutputSet` (not committed).
 
-    With ``offline=True`` the map embeds its JavaScript/CSS and has no web basemap, so
-    it opens on a closed intranet.
+    Returns
+    -------
+    dict
+        Kind -> the final path each file will have once the set is committed.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "grids": to_geojson(plan.grids, out / "grids.geojson"),
-        "assignments": to_assignments_csv(plan.assignments, out / "assignments.csv"),
-        "report": to_report_json(plan.report, out / "report.json"),
-        "buildings": to_geojson(plan.buildings, out / "buildings.geojson"),
+    written = {
+        "grids": to_geojson(plan.grids, outputs.path(PLAN_FILES["grids"])),
+        "assignments": to_assignments_csv(
+            plan.assignments, outputs.path(PLAN_FILES["assignments"])
+        ),
+        "report": to_report_json(plan.report, outputs.path(PLAN_FILES["report"])),
+        "buildings": to_geojson(plan.buildings, outputs.path(PLAN_FILES["buildings"])),
     }
     if map_html:
         from gridkit.maps import explore, save_map
 
         communities = plan.units.communities
         m = explore(plan.grids, communities=communities, households=plan.buildings, offline=offline)
-        paths["map"] = save_map(m, out / "map.html")
+        written["map"] = save_map(m, outputs.path(PLAN_FILES["map"]))
+    return {kind: outputs.final(p.name) for kind, p in written.items()}
+
+
+def write_outputs(
+    plan: GridPlan, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
+) -> dict[str, Path]:
+    """Write ``grids.geojson``, ``assignments.csv``, ``report.json``, ``buildings.geojson``
+    (one point per building with its grid) and optionally ``map.html``, as one set.
+
+    With ``offline=True`` the map embeds its JavaScript/CSS and has no web basemap, so
+    it opens on a closed intranet.  The files are written through
+    :class:`gridkit.outputs.OutputSet`: an interrupted write leaves the previous set
+    whole, and a ``map.html`` of an earlier run is removed when none is written.
+    """
+    from gridkit.outputs import OutputSet
+
+    with OutputSet(out_dir, "partition", known=PLAN_FILES.values()) as outputs:
+        paths = write_plan_files(plan, outputs, map_html=map_html, offline=offline)
+        outputs.commit()
     return paths

@@ -23,10 +23,12 @@ Offline maps
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
 import logging
 import math
+import os
 import re
 import shutil
 import subprocess
@@ -52,7 +54,7 @@ from gridkit.errors import GridkitWarning, InputError, format_ids
 if TYPE_CHECKING:
     from matplotlib.path import Path as MplPath
 
-__all__ = ["STATIC_DIR", "explore", "overview_png", "save_map"]
+__all__ = ["STATIC_DIR", "add_changes_layer", "explore", "html_text", "overview_png", "save_map"]
 
 logger = logging.getLogger(__name__)
 
@@ -422,12 +424,20 @@ def save_map(m: folium.Map, path: str | Path) -> Path:
     Notes
     -----
     The same map gives the same bytes: folium's random element ids are replaced,
-    in ``m`` itself, by numbers in drawing order before it is written.
+    in ``m`` itself, by numbers in drawing order before it is written.  The file is
+    written to a temporary name and moved into place, so it is never half written.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _stable_ids(m.get_root())
-    m.save(str(path))
+    # Written whole or not at all: a kill mid-write never leaves half a page.
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        m.save(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
     logger.info("wrote map %s (%.0f kB)", path, path.stat().st_size / 1024)
     return path
 
@@ -580,14 +590,38 @@ def _display_frame(gdf: gpd.GeoDataFrame, lang: str) -> gpd.GeoDataFrame:
             else:
                 values = [None if pd.isna(v) else float(v) for v in num]
         else:
-            values = [_text(v) for v in s]
+            values = [html_text(v) for v in s]
         out[col] = pd.Series(values, index=out.index, dtype=object)
     return out
 
 
-def _text(value: Any) -> str:
-    """HTML-escaped display text of a value ("" for missing values)."""
-    return "" if _is_missing(value) else html.escape(str(value))
+def html_text(value: Any) -> str:
+    """HTML-escaped display text of a value ("" for missing values).
+
+    The one door to the page: every text gridkit puts into a map (names, ids, codes,
+    values, column names, labels, legends) passes here, because tooltips, popups,
+    labels and the layer control insert their text as HTML.  ``<``, ``>``, ``&``,
+    ``"`` and ``'`` become entities, so a value such as ``<img src=x onerror=...>``
+    is shown as text and never runs.
+
+    Parameters
+    ----------
+    value
+        Any value; missing values (None, NaN, NA) give "".
+
+    Returns
+    -------
+    str
+        Text safe to insert into HTML (element content or a quoted attribute).
+
+    Examples
+    --------
+    >>> html_text('<img src=x onerror="alert(1)">')
+    '&lt;img src=x onerror=&quot;alert(1)&quot;&gt;'
+    >>> html_text(None)
+    ''
+    """
+    return "" if _is_missing(value) else html.escape(str(value), quote=True)
 
 
 def _is_missing(value: Any) -> bool:
@@ -611,8 +645,9 @@ def _status_label(value: Any, lang: str) -> str:
 
 
 def _aliases(columns: Sequence[str], lang: str) -> list[str]:
+    """Column labels of tooltips and popups (inserted as HTML: escaped like any value)."""
     names = _COLUMN_TEXT[lang]
-    return [names.get(c, c) for c in columns]
+    return [html_text(names.get(c, c)) for c in columns]
 
 
 def _geojson_data(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
@@ -750,7 +785,7 @@ def _add_labels(
             [pt.y, pt.x],
             icon=folium.DivIcon(
                 html=(
-                    f'<div class="gk-grid-label" data-minzoom="{zoom}">{html.escape(label)}</div>'
+                    f'<div class="gk-grid-label" data-minzoom="{zoom}">{html_text(label)}</div>'
                 ),
                 icon_size=(0, 0),
                 icon_anchor=(0, 0),
@@ -874,14 +909,14 @@ def _add_workers(m: folium.Map, workers: gpd.GeoDataFrame, *, lang: str) -> None
     for (_, row), pt, role in zip(workers.iterrows(), geom, roles, strict=True):
         lines = []
         if "name" in row.index and not _is_missing(row["name"]):
-            lines.append(f"<b>{html.escape(text['name'])}</b>: {html.escape(str(row['name']))}")
+            lines.append(f"<b>{html_text(text['name'])}</b>: {html_text(row['name'])}")
         if role:  # role keys of gridkit.roster in words ("police" -> "民警")
             lines.append(
-                f"<b>{html.escape(text['role'])}</b>: {html.escape(names.get(role, role))}"
+                f"<b>{html_text(text['role'])}</b>: {html_text(names.get(role, role))}"
             )
         if "grid_code" in row.index and not _is_missing(row["grid_code"]):
             lines.append(
-                f"<b>{html.escape(names['grid_code'])}</b>: {html.escape(str(row['grid_code']))}"
+                f"<b>{html_text(names['grid_code'])}</b>: {html_text(row['grid_code'])}"
             )
         folium.CircleMarker(
             [pt.y, pt.x],
@@ -895,6 +930,59 @@ def _add_workers(m: folium.Map, workers: gpd.GeoDataFrame, *, lang: str) -> None
             class_name="gk-worker",
         ).add_to(group)
     group.add_to(m)
+
+
+#: Outline colours of the regenerate map's changes layer, by ``change``.
+CHANGE_COLORS = {"reshaped": "#d7191c", "added": "#7b3294", "removed": "#404040"}
+_CHANGES_NAME = {"zh": "changes 变更", "en": "changes 变更"}
+_CHANGE_FIELDS = ("grid_code", "change", "old_households", "households")
+
+
+def add_changes_layer(m: folium.Map, diff: gpd.GeoDataFrame, *, lang: Lang = "zh") -> folium.Map:
+    """Outline the grids a regeneration changed (``diff.geojson``) on a map from :func:`explore`.
+
+    Reshaped grids are outlined in red, added ones in purple, removed ones dashed
+    grey; the tooltip shows the code, the change and the households before and after
+    (escaped like every text of the map, :func:`html_text`).  The layer control is
+    rebuilt last, so the new layer is listed and drawn.
+
+    Parameters
+    ----------
+    m
+        A map made by :func:`explore`.
+    diff
+        The diff layer of :class:`gridkit.regenerate.RegenPlan` (``change`` column);
+        unchanged grids are left out.
+    lang
+        Language of the layer name and tooltip labels.
+
+    Returns
+    -------
+    folium.Map
+        ``m``.
+    """
+    _check_option("lang", lang, tuple(_TEXT))
+    group = folium.FeatureGroup(name=_CHANGES_NAME[lang], show=True)
+    shown = diff[diff["change"].astype(str) != "unchanged"]
+    if len(shown):
+        fields = [c for c in _CHANGE_FIELDS if c in shown.columns]
+        frame = _to_map_crs(shown[[*fields, shown.geometry.name]], "diff", shift=False)
+        change = [str(v) for v in frame["change"]]
+        props = _display_frame(frame.reset_index(drop=True), lang)
+        folium.GeoJson(
+            _geojson_data(props),
+            style_function=lambda f: {
+                "color": CHANGE_COLORS.get(change[int(f["id"])], "#d7191c"),
+                "weight": 4,
+                "fill": False,
+                "dashArray": "6 4" if change[int(f["id"])] == "removed" else None,
+            },
+            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=_aliases(fields, lang)),
+            className="gk-change",
+        ).add_to(group)
+    group.add_to(m)
+    _replace_layer_control(m)
+    return m
 
 
 def _replace_layer_control(m: folium.Map) -> None:
@@ -916,7 +1004,7 @@ def _legend_html(
     ticks = np.linspace(colormap.vmin, colormap.vmax, 3)
     tick_html = "".join(f"<span>{round(t):,}</span>" for t in ticks)
     hh = (
-        f'<div class="gk-legend-title">{html.escape(colormap.caption)}</div>'
+        f'<div class="gk-legend-title">{html_text(colormap.caption)}</div>'
         f'<div class="gk-legend-bar" style="background: linear-gradient(to right, {stops});">'
         f'</div><div class="gk-legend-ticks">{tick_html}</div>'
     )
@@ -926,13 +1014,13 @@ def _legend_html(
         if status not in status_counts and status not in ("ok", "below_min", "above_max"):
             continue
         color = STATUS_COLORS.get(status, _UNKNOWN_COLOR)
-        label = html.escape(labels.get(status, status))
+        label = html_text(labels.get(status, status))
         rows.append(
             f'<div class="gk-legend-row"><i style="background:{color}"></i>{label}'
             f' <span class="gk-legend-count">{status_counts.get(status, 0)}</span></div>'
         )
     status_html = (
-        f'<div class="gk-legend-title">{html.escape(text["legend_status"])}</div>' + "".join(rows)
+        f'<div class="gk-legend-title">{html_text(text["legend_status"])}</div>' + "".join(rows)
     )
     return {"households": hh, "status": status_html if status_counts else ""}
 

@@ -39,9 +39,11 @@ import json
 import logging
 import multiprocessing
 import os
+import re
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,7 @@ from tqdm.auto import tqdm
 from gridkit import _cpsat
 from gridkit.adjacency import adjacency_matrix, rook_pairs
 from gridkit.errors import InputError
+from gridkit.execute import BackendError, die_with_parent
 from gridkit.partition import (
     CommunityPlan,
     GridRules,
@@ -81,6 +84,7 @@ from gridkit.units import build_units
 __all__ = [
     "CHANGE_COLUMNS",
     "CODES_FILE",
+    "REGEN_FILES",
     "Previous",
     "RegenPlan",
     "moved_households",
@@ -93,6 +97,13 @@ log = logging.getLogger(__name__)
 #: Sidecar listing every grid code ever issued per community (read from and
 #: written to the output folder), so that retired codes are never reused.
 CODES_FILE = "codes.json"
+#: Files ``regenerate`` writes beside those of a grid plan, by kind.
+REGEN_FILES = {
+    "changes": "changes.csv",
+    "diff": "diff.geojson",
+    "summary": "summary.json",
+    "codes": CODES_FILE,
+}
 #: Columns of ``changes.csv``.
 CHANGE_COLUMNS = [
     "household_id",
@@ -142,12 +153,21 @@ def read_previous(previous: str | os.PathLike | gpd.GeoDataFrame) -> Previous:
     ``codes.json`` beside the grids (written by :func:`regenerate`) adds the codes
     issued in earlier generations; without it, the codes in use are all that is known.
     """
+    from gridkit.export import original_text
+    from gridkit.outputs import check_set, read_output_layer
+
     codes_path = assignments = None
+    fix = (
+        "Pass the folder exactly as `gridkit partition` or `gridkit regenerate` wrote it "
+        "(write it again if it was edited or damaged)."
+    )
     if isinstance(previous, gpd.GeoDataFrame):
         grids, source = previous.copy(), "previous grids"
     else:
         path = Path(previous)
         grids_path = path / "grids.geojson" if path.is_dir() else path
+        if grids_path.name == "grids.geojson":
+            check_set(grids_path.parent, ["grids.geojson", CODES_FILE, "assignments.csv"])
         if not grids_path.is_file():
             msg = (
                 f"no previous grid layer at '{grids_path}' (`previous`): pass the folder "
@@ -155,14 +175,17 @@ def read_previous(previous: str | os.PathLike | gpd.GeoDataFrame) -> Previous:
                 "grids.geojson) or a grids.geojson file."
             )
             raise InputError(msg)
-        grids = gpd.read_file(grids_path, engine="pyogrio")
+        grids = read_output_layer(grids_path, what="previous grid layer (--previous)", fix=fix)
         codes_path = grids_path.parent / CODES_FILE
         source = str(grids_path)
         table = grids_path.parent / "assignments.csv"
         if table.is_file():
-            assignments = pd.read_csv(table, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+            assignments = _read_previous_assignments(table, fix)
             if not {"household_id", "row", "grid_code"} <= set(assignments.columns):
                 assignments = None
+            else:
+                for col in ("household_id", "grid_code"):
+                    assignments[col] = assignments[col].map(original_text)
     missing = [c for c in _GRID_COLUMNS if c not in grids]
     if missing:
         msg = (
@@ -174,6 +197,7 @@ def read_previous(previous: str | os.PathLike | gpd.GeoDataFrame) -> Previous:
         grids = grids.set_crs(4326)
     grids["grid_code"] = grids["grid_code"].astype(str)
     grids["community_id"] = grids["community_id"].astype(str)
+    _check_previous_grids(grids, source, fix)
     dup = grids["grid_code"][grids["grid_code"].duplicated()].tolist()
     if dup:
         msg = f"{source} repeats grid codes {dup[:10]}; every grid needs its own code."
@@ -182,12 +206,86 @@ def read_previous(previous: str | os.PathLike | gpd.GeoDataFrame) -> Previous:
     for cid, code in zip(grids["community_id"], grids["grid_code"], strict=True):
         issued.setdefault(cid, set()).add(code)
     if codes_path is not None and codes_path.is_file():
-        data = json.loads(codes_path.read_text(encoding="utf-8"))
-        for cid, entry in data.get("communities", {}).items():
-            issued.setdefault(str(cid), set()).update(map(str, entry.get("issued", [])))
+        for cid, codes in _read_codes(codes_path).items():
+            issued.setdefault(cid, set()).update(codes)
     return Previous(
         grids=grids.reset_index(drop=True), issued=issued, source=source, assignments=assignments
     )
+
+
+_CODE_END = re.compile(r"\d{3}$")
+
+
+def _check_previous_grids(grids: gpd.GeoDataFrame, source: str, fix: str) -> None:
+    """Codes ending in a 3-digit sequence, numeric households, polygon geometries."""
+    bad = [c for c in grids["grid_code"] if not _CODE_END.search(c)]
+    if bad:
+        raise InputError(
+            f"{source}: grid codes {bad[:5]}{' …' if len(bad) > 5 else ''} do not end in the "
+            "3-digit sequence number gridkit gives every grid (e.g. 420204001003007 or "
+            "C01-007), so new codes cannot be numbered after them. " + fix
+        )
+    hh = pd.to_numeric(grids["households"], errors="coerce")
+    if hh.isna().any():
+        rows = (np.flatnonzero(hh.isna().to_numpy()) + 1).tolist()
+        raise InputError(
+            f"{source}: `households` is missing or not a number at features {rows[:10]}. " + fix
+        )
+    polygon = grids.geometry.geom_type.isin(["Polygon", "MultiPolygon"]).to_numpy()
+    if not polygon.all():
+        rows = (np.flatnonzero(~polygon) + 1).tolist()
+        raise InputError(f"{source}: features {rows[:10]} are not polygons. " + fix)
+    invalid = ~shapely.is_valid(grids.geometry.to_numpy())
+    if invalid.any():
+        grids.loc[invalid, grids.geometry.name] = shapely.make_valid(
+            grids.geometry.to_numpy()[invalid]
+        )
+
+
+def _read_previous_assignments(table: Path, fix: str) -> pd.DataFrame:
+    """The previous ``assignments.csv`` (text cells), or an InputError naming the file."""
+    try:
+        return pd.read_csv(table, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"cannot read the previous household table '{table}' ({first}). {fix} Or move "
+            "assignments.csv out of the folder: without it, households are matched by "
+            "location only."
+        ) from None
+
+
+def _read_codes(path: Path) -> dict[str, set[str]]:
+    """The codes ever issued per community, from ``codes.json``; an InputError when damaged."""
+    how = (
+        f"Restore {CODES_FILE} from a copy of the earlier run, or delete it to number new "
+        "grids after the codes in use only (a retired code could then be issued again)."
+    )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as exc:
+        raise InputError(f"cannot read '{path}': it is not valid JSON ({exc}). {how}") from None
+    communities = data.get("communities") if isinstance(data, dict) else None
+    if not isinstance(communities, dict):
+        raise InputError(
+            f"'{path}' is not a gridkit codes file (expected {{\"communities\": {{id: "
+            f"{{\"issued\": [codes]}}}}}}). {how}"
+        )
+    issued: dict[str, set[str]] = {}
+    for cid, entry in communities.items():
+        codes = entry.get("issued") if isinstance(entry, dict) else None
+        if not isinstance(codes, list) or not all(isinstance(c, str | int) for c in codes):
+            raise InputError(
+                f"'{path}': community {str(cid)!r} has no list of issued codes. {how}"
+            )
+        bad = [str(c) for c in codes if not _CODE_END.search(str(c))]
+        if bad:
+            raise InputError(
+                f"'{path}': community {str(cid)!r} lists codes {bad[:5]} that do not end in a "
+                f"3-digit sequence number. {how}"
+            )
+        issued[str(cid)] = set(map(str, codes))
+    return issued
 
 
 # --------------------------------------------------------------------------- one community
@@ -641,56 +739,47 @@ class RegenPlan:
     def write(self, out_dir: str | os.PathLike, *, map_html: bool = False) -> dict[str, Path]:
         """Write the grid layer (as ``partition``), changes.csv, diff.geojson, summary.json
         and codes.json (and map.html with the changed grids highlighted)."""
-        from gridkit.export import to_assignments_csv, to_geojson, to_report_json, write_outputs
+        from gridkit.export import (
+            PLAN_FILES,
+            to_assignments_csv,
+            to_geojson,
+            to_report_json,
+            write_plan_files,
+        )
+        from gridkit.outputs import OutputSet
 
-        out = Path(out_dir)
-        paths = write_outputs(self.plan, out, map_html=False)
-        paths["changes"] = to_assignments_csv(self.changes, out / "changes.csv")
-        paths["diff"] = to_geojson(self.diff, out / "diff.geojson")
-        paths["summary"] = to_report_json(self.summary, out / "summary.json")
-        codes = {
-            "format": "gridkit-codes/1",
-            "communities": {
-                cid: {
-                    "issued": sorted(issued),
-                    "retired": sorted(set(issued) - set(self._in_use.get(cid, []))),
-                }
-                for cid, issued in sorted(self.codes.items())
-            },
-        }
-        paths["codes"] = to_report_json(codes, out / CODES_FILE)
-        if map_html:
-            paths["map"] = self._write_map(out / "map.html")
-        return paths
+        names = {k: v for k, v in PLAN_FILES.items() if k != "map"}
+        names.update({**REGEN_FILES, "map": PLAN_FILES["map"]})
+        with OutputSet(out_dir, "regenerate", known=names.values()) as outputs:
+            write_plan_files(self.plan, outputs, map_html=False)
+            to_assignments_csv(self.changes, outputs.path(names["changes"]))
+            to_geojson(self.diff, outputs.path(names["diff"]))
+            to_report_json(self.summary, outputs.path(names["summary"]))
+            codes = {
+                "format": "gridkit-codes/1",
+                "communities": {
+                    cid: {
+                        "issued": sorted(issued),
+                        "retired": sorted(set(issued) - set(self._in_use.get(cid, []))),
+                    }
+                    for cid, issued in sorted(self.codes.items())
+                },
+            }
+            to_report_json(codes, outputs.path(names["codes"]))
+            if map_html:
+                self._write_map(outputs.path(names["map"]))
+            written = outputs.commit()
+        return {kind: written[name] for kind, name in names.items() if name in written}
 
     @property
     def _in_use(self) -> dict[str, list[str]]:
         return self.grids.groupby("community_id")["grid_code"].agg(list).to_dict()
 
     def _write_map(self, path: Path) -> Path:
-        import folium
-
-        from gridkit.maps import explore, save_map
+        from gridkit.maps import add_changes_layer, explore, save_map
 
         m = explore(self.grids, communities=self.plan.units.communities)
-        colours = {"reshaped": "#d7191c", "added": "#7b3294", "removed": "#404040"}
-        layer = folium.FeatureGroup(name="changes 变更", show=True)
-        shown = self.diff[self.diff["change"] != "unchanged"]
-        if len(shown):
-            folium.GeoJson(
-                shown[["grid_code", "change", "old_households", "households", "geometry"]],
-                style_function=lambda f: {
-                    "color": colours.get(f["properties"]["change"], "#d7191c"),
-                    "weight": 4,
-                    "fill": False,
-                    "dashArray": "6 4" if f["properties"]["change"] == "removed" else None,
-                },
-                tooltip=folium.GeoJsonTooltip(
-                    fields=["grid_code", "change", "old_households", "households"]
-                ),
-            ).add_to(layer)
-        layer.add_to(m)
-        return save_map(m, path)
+        return save_map(add_changes_layer(m, self.diff), path)
 
 
 def _locate(points: np.ndarray, old: gpd.GeoDataFrame, unit_comm: np.ndarray):
@@ -831,11 +920,23 @@ def regenerate(
     else:
         methods = multiprocessing.get_all_start_methods()
         ctx = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(max_workers=min(jobs, len(heavy)), mp_context=ctx) as pool:
+        with ProcessPoolExecutor(
+            max_workers=min(jobs, len(heavy)),
+            mp_context=ctx,
+            initializer=die_with_parent,
+            initargs=(os.getpid(),),
+        ) as pool:
             futures = {pool.submit(_run, tasks[k]): k for k in heavy}
-            for future in as_completed(futures):
-                outcomes[futures[future]] = future.result()
-                bar.update()
+            try:
+                for future in as_completed(futures):
+                    outcomes[futures[future]] = future.result()
+                    bar.update()
+            except BrokenProcessPool as exc:
+                raise BackendError(
+                    f"a worker process died while regenerating ({exc}): it was killed or ran "
+                    "out of memory. Nothing was written; run the command again (fewer --jobs "
+                    "needs less memory)."
+                ) from None
     bar.close()
     done = [o for o in outcomes if o is not None]
     plan = assemble(

@@ -875,6 +875,11 @@ def write_workers(workers: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Pa
     -------
     pathlib.Path
         ``path``; writing the same roster twice gives identical bytes (CSV).
+
+    Notes
+    -----
+    Text cells that a spreadsheet would run as formulas get a leading ``'``
+    (:func:`gridkit.export.spreadsheet_safe`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -886,6 +891,9 @@ def write_workers(workers: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Pa
     table = pd.DataFrame(workers.drop(columns=workers.geometry.name))
     table["lon"] = np.round(lon, 7)
     table["lat"] = np.round(lat, 7)
+    from gridkit.export import spreadsheet_safe
+
+    table = spreadsheet_safe(table)  # no cell runs as a formula (gridkit.export's rule)
     if path.suffix.lower() in _EXCEL_SUFFIXES:
         table.to_excel(path, index=False)
     else:

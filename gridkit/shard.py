@@ -14,15 +14,26 @@ Work folder layout (:class:`WorkDir`)::
 
     gridkit-work.json    marks the folder as gridkit's (never write elsewhere)
     manifest.json        what the shards were made from, per-community counts and hashes
-    shards/NNNNNN.pkl    household rows of community NNNNNN (boundaries order), appended per chunk
-    rows/NNNNNN.pkl      one table per chunk: household_id, row, community index, households
-    results/<key>.pkl    one result per solved community (see :mod:`gridkit.batch`)
+    shards/NNNNNN/CCCCCC.npz  household rows of community NNNNNN (boundaries order), one
+                         file per chunk CCCCCC of the input that had rows in it
+    rows/NNNNNN.npz      one table per chunk: household_id, row, community index, households
+    results/<key>.npz    one result per solved community (see :mod:`gridkit.batch`)
     failed/<key>.txt     the traceback of a community that failed
     log.jsonl            one line per result received: community, worker, times
 
 Shards hold the rows as :func:`gridkit.read_households` returns them (WGS84, the
 geometry as WKB), so a community's units are built from exactly the values the
 in-memory pipeline would use.
+
+Nothing in the folder is ever unpickled: every table is a NumPy ``.npz`` archive read
+with ``allow_pickle=False`` (:func:`save_arrays`, :func:`load_arrays`: numbers as
+arrays, text as fixed-width Unicode arrays with a mask of missing values, WKB as one
+byte array with offsets), so a file planted in the work folder can at worst be
+refused as damaged, never run code.  Results are taken only when the hash of
+everything they were made from matches, and the shards only when the *content* of
+the input files (SHA-256 of their bytes, :func:`content_digest`), the options and the
+code are unchanged: a file edited in place keeps neither its shards nor its results
+even when its size and timestamp stay the same.
 """
 
 from __future__ import annotations
@@ -30,13 +41,14 @@ from __future__ import annotations
 import codecs
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
-import pickle
 import shutil
 import time
 import warnings
+import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -55,10 +67,14 @@ from gridkit.units import _locate
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
+    "DamagedWorkFile",
     "HouseholdFile",
     "WorkDir",
     "community_key",
+    "content_digest",
+    "load_arrays",
     "load_shard",
+    "save_arrays",
     "shard_households",
 ]
 
@@ -115,18 +131,180 @@ class HouseholdFile:
             raise InputError(msg)
 
     def describe(self) -> dict[str, Any]:
-        """What identifies the file's content cheaply: path, size, mtime and options."""
+        """What identifies the file: path, SHA-256 of its content (:func:`content_digest`)
+        and the reading options."""
         p = Path(self.path)
-        stat = p.stat()
         return {
             "path": str(p.resolve()),
-            "size": stat.st_size,
-            "mtime_ns": stat.st_mtime_ns,
+            "sha256": content_digest(p),
             **{k: None if v is None else str(v) for k, v in self.options().items()},
         }
 
 
+def content_digest(path: str | os.PathLike) -> str:
+    """SHA-256 of a data file's bytes, with its sidecar files (Shapefile) or folder content.
+
+    Parameters
+    ----------
+    path
+        A file (a Shapefile's ``.shp`` brings its ``.dbf``, ``.shx``, ``.prj``, ``.cpg``)
+        or a folder (e.g. a FileGDB): every file in it, by relative name.
+
+    Returns
+    -------
+    str
+        64 hex digits; equal only for equal content, whatever the size or timestamps.
+    """
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(f for f in p.rglob("*") if f.is_file())
+    elif p.suffix.lower() == ".shp":
+        files = sorted(f for f in p.parent.glob(f"{p.stem}.*") if f.is_file())
+    else:
+        files = [p]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(str(f.relative_to(p if p.is_dir() else p.parent)).encode("utf-8") + b"\0")
+        with f.open("rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        h.update(b"\0")
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- safe storage
+
+
+class DamagedWorkFile(ValueError):
+    """A work-folder file that is not a table gridkit wrote (truncated, planted, foreign)."""
+
+
+_TEXT = "@text"
+_MISSING = "@missing"
+_BYTES = "@bytes"
+_OFFSETS = "@offsets"
+
+
+def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
+    """Store named 1-D arrays in a ``.npz`` archive readable without pickle, atomically.
+
+    Numbers and booleans are stored as they are; object arrays of text (with ``None``
+    for missing values) as Unicode arrays plus a mask; object arrays of ``bytes``
+    (WKB) as one byte array plus offsets.
+
+    Parameters
+    ----------
+    path
+        The ``.npz`` file (written through a temporary file and :func:`os.replace`).
+    arrays
+        Name -> array.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> f = Path(tempfile.mkdtemp()) / "t.npz"
+    >>> _ = save_arrays(f, {"id": np.array(["a", None], dtype=object),
+    ...                     "wkb": np.array([b"\\x01", b""], dtype=object), "n": np.arange(2)})
+    >>> t = load_arrays(f)
+    >>> t["id"].tolist(), t["wkb"].tolist(), t["n"].tolist()
+    (['a', None], [b'\\x01', b''], [0, 1])
+    """
+    stored: dict[str, np.ndarray] = {}
+    for name, values in arrays.items():
+        values = np.asarray(values)
+        if values.dtype != object:
+            stored[name] = values
+            continue
+        items = values.tolist()
+        if items and all(isinstance(v, bytes | bytearray) for v in items):
+            lengths = np.fromiter((len(v) for v in items), dtype=np.int64, count=len(items))
+            stored[name + _BYTES] = np.frombuffer(b"".join(items), dtype=np.uint8)
+            stored[name + _OFFSETS] = np.concatenate([[0], np.cumsum(lengths)])
+            continue
+        missing = np.fromiter((v is None for v in items), dtype=bool, count=len(items))
+        text = ["" if v is None else str(v) for v in items]
+        stored[name + _TEXT] = np.array(text, dtype=str) if text else np.array([], dtype="U1")
+        stored[name + _MISSING] = missing
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("wb") as fh:
+        np.savez(fh, **stored)
+    os.replace(tmp, path)
+    return path
+
+
+def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The arrays :func:`save_arrays` stored (never unpickles anything).
+
+    Parameters
+    ----------
+    path
+        A ``.npz`` file written by :func:`save_arrays`.
+
+    Returns
+    -------
+    dict
+        Name -> array (object arrays for text and bytes).
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    DamagedWorkFile
+        The file is not such an archive (truncated, planted, or holding pickled objects).
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            raw = {k: archive[k] for k in archive.files}
+    except FileNotFoundError:
+        raise
+    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+        raise DamagedWorkFile(f"{path}: {exc}") from None
+    out: dict[str, np.ndarray] = {}
+    try:
+        for key, values in raw.items():
+            if key.endswith(_TEXT):
+                name = key[: -len(_TEXT)]
+                missing = raw[name + _MISSING]
+                text = values.astype(object)
+                text[missing] = None
+                out[name] = text
+            elif key.endswith(_BYTES):
+                name = key[: -len(_BYTES)]
+                offsets = raw[name + _OFFSETS]
+                blob = values.tobytes()
+                col = np.empty(len(offsets) - 1, dtype=object)
+                col[:] = [blob[a:b] for a, b in itertools.pairwise(offsets)]
+                out[name] = col
+            elif not key.endswith((_MISSING, _OFFSETS)):
+                out[key] = values
+    except (KeyError, ValueError, IndexError) as exc:
+        raise DamagedWorkFile(f"{path}: {exc}") from None
+    return out
+
+
 # --------------------------------------------------------------------------- the work folder
+
+#: Lock files held by this process.  A forked child (a local worker) closes its copies
+#: at once: an ``flock`` lock lives as long as any process holds the file open, so a
+#: worker that outlived a killed run would otherwise lock ``--resume`` out.
+_HELD_LOCKS: set = set()
+
+
+def _drop_inherited_locks() -> None:
+    for handle in list(_HELD_LOCKS):
+        with contextlib.suppress(OSError):
+            handle.close()
+    _HELD_LOCKS.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_drop_inherited_locks)
 
 
 class WorkDir:
@@ -166,7 +344,7 @@ class WorkDir:
             )
         self.path.mkdir(parents=True, exist_ok=True)
         self._take_lock(flag)
-        self.earlier_results = len(list((self.path / "results").glob("*.pkl")))
+        self.earlier_results = len(list((self.path / "results").glob("*.npz")))
         if not resume:
             self.clear()
         (self.path / WORK_MARK).write_text(
@@ -188,13 +366,16 @@ class WorkDir:
             handle.close()
             raise InputError(
                 f"another gridkit run is using the work folder '{self.path}' ({flag}): wait for "
-                "it to finish, or pass another folder."
+                "it to finish, or pass another folder. (A run killed a moment ago releases it "
+                "as soon as its processes have ended.)"
             ) from None
         self._lock = handle
+        _HELD_LOCKS.add(handle)
 
     def close(self) -> None:
         """Release the folder's lock."""
         if self._lock is not None:
+            _HELD_LOCKS.discard(self._lock)
             self._lock.close()
             self._lock = None
 
@@ -216,13 +397,14 @@ class WorkDir:
     # -- files
 
     def shard_path(self, index: int) -> Path:
-        return self.path / "shards" / f"{index:06d}.pkl"
+        """The folder of community ``index``'s shard (one ``.npz`` per input chunk)."""
+        return self.path / "shards" / f"{index:06d}"
 
     def rows_path(self, chunk: int) -> Path:
-        return self.path / "rows" / f"{chunk:06d}.pkl"
+        return self.path / "rows" / f"{chunk:06d}.npz"
 
     def result_path(self, community_id: str) -> Path:
-        return self.path / "results" / f"{community_key(community_id)}.pkl"
+        return self.path / "results" / f"{community_key(community_id)}.npz"
 
     def failure_path(self, community_id: str) -> Path:
         return self.path / "failed" / f"{community_key(community_id)}.txt"
@@ -241,25 +423,25 @@ class WorkDir:
 
     def load_result(self, community_id: str, input_hash: str):
         """The stored result of a community made from ``input_hash``, else None."""
+        from gridkit.batch import CommunityResult
+
         path = self.result_path(community_id)
         try:
-            with path.open("rb") as fh:
-                result = pickle.load(fh)
-        except (FileNotFoundError, EOFError, pickle.UnpicklingError, AttributeError, ImportError):
+            arrays = load_arrays(path)
+            return CommunityResult.from_arrays(arrays, community_id, input_hash)
+        except FileNotFoundError:
             return None
-        if result.community_id != community_id or result.input_hash != input_hash:
+        except DamagedWorkFile as exc:
+            log.warning("ignoring a damaged result in the work folder (%s): it is solved again",
+                        exc)  # fmt: skip
             return None
-        return result
 
     def has_result(self, community_id: str, input_hash: str) -> bool:
         return self.load_result(community_id, input_hash) is not None
 
     def save_result(self, result) -> None:
         """Store one community's result atomically and log it; clears its failure record."""
-        atomic_write_bytes(
-            self.result_path(result.community_id),
-            pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL),
-        )
+        save_arrays(self.result_path(result.community_id), result.to_arrays())
         with contextlib.suppress(FileNotFoundError):
             self.failure_path(result.community_id).unlink()
         self.log(
@@ -437,19 +619,42 @@ def _canonical(piece: dict) -> bytes:
     return b"\x1e".join(parts)
 
 
-def load_shard(path: Path) -> gpd.GeoDataFrame:
-    """A community's household rows (EPSG:4326), as :func:`gridkit.read_households` made them."""
-    pieces = []
-    with path.open("rb") as fh:
-        while True:
-            try:
-                pieces.append(pickle.load(fh))
-            except EOFError:
-                break
+def load_shard(path: Path, expected_hash: str | None = None) -> gpd.GeoDataFrame:
+    """A community's household rows (EPSG:4326), as :func:`gridkit.read_households` made them.
+
+    Parameters
+    ----------
+    path
+        The shard's folder (:meth:`WorkDir.shard_path`).
+    expected_hash
+        The shard's hash in the manifest: the content read must match it.
+
+    Raises
+    ------
+    DamagedWorkFile
+        When a piece of the shard is not a table gridkit wrote, or the content differs
+        from what the manifest recorded.
+    """
+    pieces = [load_arrays(f) for f in sorted(Path(path).glob("*.npz"))]
+    if not pieces:
+        raise DamagedWorkFile(f"{path}: the shard is missing")
+    if expected_hash is not None:
+        h = hashlib.sha256()
+        try:
+            for piece in pieces:
+                h.update(_canonical(piece))
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise DamagedWorkFile(f"{path}: {exc}") from None
+        if h.hexdigest() != expected_hash:
+            raise DamagedWorkFile(f"{path}: its content differs from the work folder's manifest")
     columns = [c for c in ("household_id", "households", "building_id", "row", "compound")
                if c in pieces[0]]  # fmt: skip
-    data = {c: np.concatenate([p[c] for p in pieces]) for c in columns}
-    geometry = shapely.from_wkb(np.concatenate([p["wkb"] for p in pieces]))
+    try:
+        data = {c: np.concatenate([p[c] for p in pieces]) for c in columns}
+        wkb = np.concatenate([p["wkb"] for p in pieces])
+        geometry = shapely.from_wkb(wkb)
+    except (KeyError, ValueError, shapely.errors.ShapelyError) as exc:
+        raise DamagedWorkFile(f"{path}: {exc}") from None
     frame = gpd.GeoDataFrame(
         {c: pd.Series(v, dtype=object if v.dtype == object else v.dtype) for c, v in data.items()},
         geometry=geometry,
@@ -643,8 +848,9 @@ def shard_households(
                 k = int(where[idx[0]])
                 piece = {name: values[idx] for name, values in piece_cols.items()}
                 piece["wkb"] = wkb[idx]
-                with work.shard_path(k).open("ab") as fh:
-                    pickle.dump(piece, fh, protocol=pickle.HIGHEST_PROTOCOL)
+                folder = work.shard_path(k)
+                folder.mkdir(exist_ok=True)
+                save_arrays(folder / f"{chunks:06d}.npz", piece)
                 hashers.setdefault(k, hashlib.sha256()).update(_canonical(piece))
                 rows_of[k] += len(idx)
                 hh_of[k] += int(hh_counts[idx].sum())
@@ -654,8 +860,7 @@ def shard_households(
                 "community": where.astype(np.int32),
                 "households": hh_counts,
             }
-            with work.rows_path(chunks).open("wb") as fh:
-                pickle.dump(table, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            save_arrays(work.rows_path(chunks), table)
             total += len(hh)
             chunks += 1
             bar.update(len(hh))

@@ -73,6 +73,7 @@ def test_same_outputs_as_make_grids_in_chunks_and_processes(inputs, reference, t
     assert sorted(p.name for p in out.iterdir()) == [
         "assignments.csv",
         "buildings.geojson",
+        "gridkit-outputs.json",
         "grids.geojson",
         "report.json",
     ]

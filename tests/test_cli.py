@@ -27,7 +27,13 @@ from gridkit.crs import bd09_to_wgs84, wgs84_to_bd09
 from gridkit.io import read_boundaries, read_households
 
 TIME_LIMIT = "0.5"
-OUTPUTS = {"grids.geojson", "assignments.csv", "report.json", "buildings.geojson"}
+OUTPUTS = {
+    "grids.geojson",
+    "assignments.csv",
+    "report.json",
+    "buildings.geojson",
+    "gridkit-outputs.json",
+}
 
 
 def _console_script() -> list[str]:
