@@ -99,7 +99,10 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
         hit = text.str.match(_NEEDS_QUOTE, na=False) & ~text.str.match(_NUMBER, na=False)
         if hit.any():
             out = frame.copy() if out is None else out
-            out.iloc[:, position] = text.where(~hit, "'" + text.where(hit, ""))
+            values = text.to_numpy(dtype=object, copy=True)
+            mask = hit.to_numpy()
+            values[mask] = ["'" + v for v in values[mask]]
+            out.isetitem(position, pd.Series(values, index=frame.index, dtype=object))
     names = [_safe_cell(c) for c in frame.columns]
     if names != list(frame.columns):
         out = (frame.copy() if out is None else out).set_axis(names, axis=1)

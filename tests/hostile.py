@@ -109,7 +109,10 @@ def write_corpus(folder: Path, *, households_per_building: int = 110) -> dict[st
                 dx, dy = _deg(x0 + 60 + i * 140, 50 + j * 100)
                 rows.append(
                     {
-                        "household_id": (FORMULAS + SCRIPTS + NUMBERS)[k % 15] + f"#{k}",
+                        # rows 13-15: ids that are plain numbers ("-12.5"), kept as they are
+                        "household_id": (FORMULAS + SCRIPTS + NUMBERS)[k]
+                        if 12 <= k < 15
+                        else (FORMULAS + SCRIPTS + NUMBERS)[k % 15] + f"#{k}",
                         "building_id": f"{payload(k)}#{k}",
                         "households": households_per_building,
                         "lon": round(ORIGIN[0] + dx, 7),
