@@ -2,7 +2,8 @@
 
 Usage::
 
-    python benchmarks/compare_anchors.py [--dataset sample|singapore] [--limit N]
+    python benchmarks/compare_anchors.py [--dataset sample|singapore|points|providence|large]
+        [--limit N]
         [--methods gridkit,spopt,gerrychain] [--seed 0] [--json PATH|-]
 
 On the same units (gridkit's buildings with their Voronoi cells) and the same rook
@@ -59,7 +60,12 @@ MIN_HOUSEHOLDS = 400
 MAX_HOUSEHOLDS = 800
 TARGET_HOUSEHOLDS = 600
 METHODS = ("gridkit", "spopt", "gerrychain")
-DATASETS = ("sample", "singapore")
+DATASETS = ("sample", "singapore", "points", "providence", "large")
+#: Households of the generated ``points`` community (one row per household).
+POINT_HOUSEHOLDS = 10_000
+#: People per household in Providence (census population / 2.5 = households).
+PROVIDENCE_PERSONS = 2.5
+PROVIDENCE = "us_providence_blocks"
 #: ``../shared/data`` next to the repository checkout.
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SINGAPORE = "sg_hdb_subzones"
@@ -200,7 +206,7 @@ def load_dataset(
     Parameters
     ----------
     name
-        {"sample", "singapore"}
+        {"sample", "singapore", "points"}
     limit
         Keep the first ``limit`` communities (file order) and their households; all if None.
     shared
@@ -213,6 +219,8 @@ def load_dataset(
     if name == "sample":
         boundaries, households = load_sample()
         hint = "community_id"
+    elif name == "points":
+        return load_points()
     else:
         boundaries, households = load_singapore(shared)
         hint = "subzone"
@@ -221,6 +229,98 @@ def load_dataset(
         keep = households[hint].astype(str).isin(set(boundaries["community_id"]))
         households = households[keep.to_numpy()].reset_index(drop=True)
     return boundaries, households
+
+
+def load_points(households: int = POINT_HOUSEHOLDS) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame]:
+    """One generated community given as one row per household, without building ids.
+
+    :func:`gridkit.datasets.make_point_community`; gridkit groups the points into
+    buildings (points within 5 m of each other, ``gridkit.units.MERGE_DISTANCE``) and
+    every method gets those buildings as its units.
+    """
+    community, points = gk.datasets.make_point_community(households, seed=0)
+    return gk.read_boundaries(community), gk.read_households(points)
+
+
+def providence_units(shared: Path, limit: int | None = None) -> gpd.GeoDataFrame:
+    """Providence's 2010 census blocks as units, its 15 wards as communities.
+
+    Every block is a unit whose cell is the block itself (the blocks tile the city),
+    with ``round(population / 2.5)`` households; the ward is its community.  In EPSG:32619.
+    """
+    folder = shared / PROVIDENCE
+    if not folder.is_dir():
+        raise SystemExit(
+            f"error: {folder} is missing; the Providence blocks live in ../shared/data next to "
+            "the repository checkout (pass --shared-data PATH), or use --dataset sample."
+        )
+    blocks = gpd.read_file(f"zip://{folder / 'Providence_blocks.zip'}!Providence_blocks.shp")
+    blocks = blocks.to_crs(32619)
+    wards = sorted(blocks["WARD"].astype(int).unique())
+    if limit is not None:
+        wards = wards[:limit]
+        blocks = blocks[blocks["WARD"].astype(int).isin(wards)]
+    blocks = blocks.sort_values(["WARD", "GEOID10"]).reset_index(drop=True)
+    geoms = shapely.make_valid(blocks.geometry.to_numpy())
+    points = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    households = np.rint(blocks["TOTPOP"].astype(float) / PROVIDENCE_PERSONS).astype(np.int64)
+    return gpd.GeoDataFrame(
+        {
+            "unit_id": np.arange(len(blocks), dtype=np.int64),
+            "community_id": "ward " + blocks["WARD"].astype(int).astype(str).str.zfill(2),
+            "households": households.to_numpy(),
+            "rows": 1,
+            "building_id": blocks["GEOID10"].astype(str).to_numpy(),
+            "first_household_id": blocks["GEOID10"].astype(str).to_numpy(),
+            "compound": None,
+            "x": points[:, 0],
+            "y": points[:, 1],
+        },
+        geometry=geoms,
+        crs=blocks.crs,
+    )
+
+
+def large_units() -> gpd.GeoDataFrame:
+    """The ~900-building community of ``benchmarks/large_community.py --no-roads``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from large_community import merged_community
+
+    units, _ = merged_community(900, 0)
+    return units
+
+
+def instances_from_units(units: gpd.GeoDataFrame) -> list[Community]:
+    """Communities of units built elsewhere (cells given), in order of first appearance."""
+    communities = []
+    for cid, group in units.groupby("community_id", sort=False):
+        group = group.reset_index(drop=True)
+        left, right, _ = rook_pairs(group.geometry.to_numpy())
+        adj = adjacency_matrix(len(group), left, right)
+        communities.append(
+            Community(
+                community_id=str(cid),
+                units=group,
+                left=left,
+                right=right,
+                infeasible=infeasible_reason(group["households"].to_numpy(np.int64), adj),
+                multi_part=shapely.get_num_geometries(shapely.union_all(group.geometry.to_numpy()))
+                > 1,
+            )
+        )
+    return communities
+
+
+def dataset_instances(
+    name: str, *, limit: int | None, shared: Path
+) -> tuple[list[Community], int]:
+    """Every community of a dataset as the methods see it, and the rows outside all."""
+    if name == "providence":
+        return instances_from_units(providence_units(shared, limit)), 0
+    if name == "large":
+        return instances_from_units(large_units()), 0
+    boundaries, households = load_dataset(name, limit=limit, shared=shared)
+    return build_instances(boundaries, households)
 
 
 def infeasible_reason(weights: np.ndarray, adj: sparse.csr_matrix) -> str | None:
@@ -875,7 +975,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--dataset",
         choices=DATASETS,
         default="sample",
-        help="the bundled sample district (default) or Singapore HDB subzones",
+        help="the bundled sample district (default), Singapore HDB subzones, a generated "
+        f"community of {POINT_HOUSEHOLDS:,} household points, Providence census blocks in "
+        "15 wards, or the ~900-building community of large_community.py --no-roads",
     )
     parser.add_argument("--limit", type=int, default=None, help="first N communities only")
     parser.add_argument(
@@ -1034,8 +1136,9 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("error: --jobs must be at least 1")
     check_anchors(args.methods)
     started = time.perf_counter()
-    boundaries, households = load_dataset(args.dataset, limit=args.limit, shared=args.shared_data)
-    communities, rows_outside = build_instances(boundaries, households)
+    communities, rows_outside = dataset_instances(
+        args.dataset, limit=args.limit, shared=args.shared_data
+    )
     info = describe(communities, rows_outside, time.perf_counter() - started)
     print(format_instance(args.dataset, info), flush=True)
     rows = run_all(

@@ -24,7 +24,13 @@ from gridkit.codes import grid_code, grid_name
 from gridkit.errors import GridkitWarning, InputError, SolverError, format_ids
 from gridkit.execute import Failure, Task, default_jobs, open_backend, run_communities
 from gridkit.partition import CommunityPlan, GridRules, partition_community
-from gridkit.units import UNASSIGNED_REASONS, Units, attach_compounds, build_units
+from gridkit.units import (
+    MERGE_DISTANCE,
+    UNASSIGNED_REASONS,
+    Units,
+    attach_compounds,
+    build_units,
+)
 
 __all__ = ["GRID_COLUMNS", "REASONS", "GridPlan", "make_grids", "partition_units"]
 
@@ -175,7 +181,7 @@ def _barriers_near(barriers: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame):
 
 
 def _run_community(task: tuple) -> CommunityPlan:
-    units, rules, time_limit, seed, workers, keep_compounds, barriers = task
+    units, rules, time_limit, seed, workers, keep_compounds, barriers, prove = task
     return partition_community(
         units,
         rules=rules,
@@ -184,6 +190,7 @@ def _run_community(task: tuple) -> CommunityPlan:
         workers=workers,
         keep_compounds=keep_compounds,
         barriers=barriers,
+        prove=prove,
     )
 
 
@@ -198,6 +205,7 @@ def _solve_units(
     keep_compounds: bool,
     barriers: gpd.GeoDataFrame | None,
     scheduler=None,
+    prove: bool = False,
 ) -> tuple[list[CommunityPlan], dict[str, Failure]]:
     """Plans in community order, and the failures by community id."""
     groups = [(str(cid), g) for cid, g in units.groupby("community_id", sort=False)]
@@ -208,7 +216,8 @@ def _solve_units(
             community_id=cid,
             key=f"gridkit-units-{hashlib.sha1(cid.encode()).hexdigest()[:12]}-{run}",
             payload=(
-                g, rules, time_limit, seed, WORKERS, keep_compounds, _barriers_near(barriers, g)
+                g, rules, time_limit, seed, WORKERS, keep_compounds, _barriers_near(barriers, g),
+                prove,
             ),
         )
         for i, (cid, g) in enumerate(groups)
@@ -242,6 +251,7 @@ def partition_units(
     keep_compounds: bool = True,
     barriers: gpd.GeoDataFrame | None = None,
     scheduler=None,
+    prove: bool = False,
 ) -> list[CommunityPlan]:
     """Partition every community of ``units``; communities run in parallel.
 
@@ -272,6 +282,7 @@ def partition_units(
         keep_compounds=keep_compounds,
         barriers=barriers,
         scheduler=scheduler,
+        prove=prove,
     )
     if failures:
         raise SolverError(
@@ -604,6 +615,7 @@ def report_from(
         {
             "grids": len(grids),
             "household_rows": rows.household_rows,
+            "buildings": int(pd.to_numeric(communities["n_units"], errors="coerce").fillna(0).sum()),
             "households": rows.households,
             "households_assigned": rows.households_assigned,
             "households_unassigned": rows.households_unassigned,
@@ -672,6 +684,8 @@ def make_grids(
     compounds: gpd.GeoDataFrame | None = None,
     barriers: gpd.GeoDataFrame | None = None,
     scheduler=None,
+    prove: bool = False,
+    merge_distance: float = MERGE_DISTANCE,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
 
@@ -718,6 +732,13 @@ def make_grids(
         address such as ``"tcp://10.0.0.5:8786"``, or a ``distributed.Client``.
         The result does not depend on it.  (For inputs larger than memory, use
         :func:`gridkit.batch.partition_files`, which reads them in partitions.)
+    prove
+        Spend the budget on proofs (the whole exact model, see
+        :func:`gridkit.partition.partition_community`) rather than on the
+        faster multilevel search for communities above 60 units.
+    merge_distance
+        Household points without a building id closer than this (metres) form one
+        building (:func:`gridkit.units.group_points`).
 
     Returns
     -------
@@ -755,7 +776,7 @@ def make_grids(
     if compounds is not None:
         households = attach_compounds(households, compounds)
     boundaries = _ensure_boundary_columns(boundaries)
-    units = build_units(boundaries, households)
+    units = build_units(boundaries, households, merge_distance=merge_distance)
     plans, failures = _solve_units(
         units.units,
         rules=rules,
@@ -766,6 +787,7 @@ def make_grids(
         keep_compounds=keep_compounds,
         barriers=_barriers_in(barriers, units.crs),
         scheduler=scheduler,
+        prove=prove,
     )
     plan = assemble(
         units,

@@ -52,7 +52,7 @@ UNASSIGNED_REASONS = {
 _SNAP = 0.1  # metres: points closer than this on both axes are one location
 
 #: Household points without a building id closer than this (metres) are one building.
-MERGE_DISTANCE = 3.0
+MERGE_DISTANCE = 5.0
 #: A group of points wider than this (metres, diagonal of its bounding box) is not
 #: one building: it is cut into squares of ``BUILDING_CELL`` metres.
 MAX_BUILDING_SPAN = 60.0
@@ -432,7 +432,7 @@ def build_units(
         Metric CRS to work in; default the UTM zone of the boundaries.
     merge_distance
         Household points without a building id closer than this (metres) are one
-        building (default :data:`MERGE_DISTANCE`, 3 m); 0 keeps only points at
+        building (default :data:`MERGE_DISTANCE`, 5 m); 0 keeps only points at
         one location (to 0.1 m) together.
 
     Returns
@@ -446,6 +446,11 @@ def build_units(
         When household rows lie outside every community (they are listed as
         unassigned, never dropped).
     """
+    if not (np.isfinite(merge_distance) and merge_distance >= 0):
+        raise InputError(
+            f"`merge_distance` must be a distance in metres >= 0, got {merge_distance}; "
+            f"pass e.g. --merge-distance {MERGE_DISTANCE:g}."
+        )
     metric = pyproj.CRS.from_user_input(crs) if crs is not None else local_metric_crs(boundaries)
     comm = boundaries.to_crs(metric).reset_index(drop=True)
     hh = households.to_crs(metric)
