@@ -583,7 +583,7 @@ def _display_frame(gdf: gpd.GeoDataFrame, lang: str) -> gpd.GeoDataFrame:
         if pd.api.types.is_bool_dtype(s) and not s.isna().any():
             values = s.astype(str).to_numpy()
         elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
-            digits = 0 if col.endswith(("_m2", "_m")) else 3
+            digits = 0 if str(col).endswith(("_m2", "_m")) else 3
             num = s.astype(float).round(digits)
             if pd.api.types.is_integer_dtype(s) or digits == 0:
                 values = [None if pd.isna(v) else int(v) for v in num]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import folium
 import geopandas as gpd
+import pandas as pd
 import pytest
 from batchfiles import run_cli
 from hostile import PWNED, SCRIPTS, hostile_previous, write_corpus, write_roster
@@ -96,6 +97,7 @@ def check_no_script_runs(browser, html: Path, *, expect_text: bool = True) -> di
             "opened": opened,
             "text": page.evaluate("document.body.innerText"),
             "errors": errors,
+            "changes": page.locator("path.gk-change").count(),
         }
     finally:
         context.close()
@@ -169,13 +171,11 @@ def test_assign_map(browser, corpus, tmp_path):  # noqa: F811
 def test_regenerate_map_draws_its_changes_without_errors(browser, corpus, tmp_path):  # noqa: F811
     _folder, paths, out = corpus
     previous = hostile_previous(out, tmp_path / "previous")
-    # housing changed: one building of the first community doubles
+    # housing changed: a tower replaces one building of the first community
     households = tmp_path / "households.csv"
-    text = paths["households"].read_text(encoding="utf-8").splitlines()
-    header, first = text[0], text[1].split(",")
-    col = header.split(",").index("households")
-    first[col] = "330"
-    households.write_text("\n".join([header, ",".join(first), *text[2:]]) + "\n", encoding="utf-8")
+    table = pd.read_csv(paths["households"], dtype=str, keep_default_na=False)
+    table.loc[0, "households"] = "700"  # 1,910 households: a third grid is needed
+    table.to_csv(households, index=False)
     regen = tmp_path / "regen"
     code, _, err = run_cli([
         "regenerate", "--previous", str(previous), "--communities", str(paths["communities"]),
@@ -185,4 +185,5 @@ def test_regenerate_map_draws_its_changes_without_errors(browser, corpus, tmp_pa
     assert code == 0, err
     seen = check_no_script_runs(browser, regen / "map.html")
     assert "changes 变更" in seen["text"]  # listed in the layer control
+    assert seen["changes"] > 0  # and drawn (it was not: setZIndex of undefined)
     shutil.copy(regen / "map.html", Path("/tmp/regenerate_map_hostile.html"))
