@@ -248,6 +248,45 @@ def test_export_killed_at_every_step(corpus, tmp_path):
     sweep(tmp_path, "export", old, lambda out: export(out, "wgs84"), ref, label="x.csv")
 
 
+def test_partition_killed_at_random_moments(corpus, tmp_path):
+    """SIGKILL after a delay, wherever the run is (reading, solving, mid-write of a file)."""
+    _, paths = corpus
+    old, work = tmp_path / "old", tmp_path / "work"
+    _ok(_partition(paths, old, "--max-households", 700, "--min-households", 300))
+    old_state = _state(old, "partition")
+    outcomes = {"previous": 0, "journal": 0, "new": 0}
+    for k, delay in enumerate((0.01, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)):
+        folder = tmp_path / f"run{k}"
+        shutil.copytree(old, folder)
+        argv = _partition(paths, folder, "--no-map", "--work-dir", work, "--resume")
+        pid = os.fork()
+        if pid == 0:
+            code = 99
+            try:
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, 1)
+                os.dup2(null, 2)
+                code = main(argv)
+            finally:
+                os._exit(code)
+        time.sleep(delay)
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raw = _state(folder, "partition")
+        if (folder / JOURNAL).exists():
+            outcomes["journal"] += 1
+        elif raw == old_state:
+            outcomes["previous"] += 1
+        else:
+            assert _complete(folder, "partition") and "map.html" not in raw, sorted(raw)
+            outcomes["new"] += 1
+        settle(folder)
+        after = _state(folder, "partition")
+        assert after == old_state or (_complete(folder, "partition") and "map.html" not in after)
+    print(f"\nrandom kills: {outcomes}")
+    assert sum(outcomes.values()) == 10
+
+
 # --------------------------------------------------------------------------- --jobs 2
 
 
