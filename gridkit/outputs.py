@@ -212,7 +212,8 @@ def settle(folder: str | os.PathLike, *, label: str | None = None) -> bool:
     folder
         The output folder (nothing happens when it does not exist).
     label
-        The set's label when several sets share a folder (``gridkit export``).
+        The set's label when several sets share a folder (``gridkit export``); every
+        journal in the folder is finished anyway.
 
     Returns
     -------
@@ -227,22 +228,26 @@ def settle(folder: str | os.PathLike, *, label: str | None = None) -> bool:
     folder = Path(folder)
     if not folder.is_dir():
         return False
-    journal = _journal_path(folder, label)
     finished = False
-    if journal.exists():
+    # Every journal in the folder, whatever its set: finishing a commit is always safe, and
+    # the staging folder of one set must not be deleted while its journal waits.
+    journals = sorted({_journal_path(folder, label), *folder.glob(f".*{JOURNAL}")})
+    for journal in journals:
+        if not journal.exists():
+            continue
         try:
-            finished = _finish(folder, journal)
+            done = _finish(folder, journal)
         except OSError as exc:
             raise InputError(
                 f"'{folder}' holds a gridkit output set whose writing was interrupted "
                 f"({journal.name}), and it cannot be finished here ({exc.strerror or exc}): "
                 "run the same gridkit command again with permission to write to the folder."
             ) from exc
-        if finished:
+        if done:
             log.warning("finished writing the interrupted output set in %s", folder)
-    prefix = STAGING + (f"{label}-" if label else "")
-    for stale in folder.glob(f"{prefix}*"):
-        pid = stale.name[len(prefix) :].split("-")[0]
+        finished = finished or done
+    for stale in folder.glob(f"{STAGING}*"):
+        pid = stale.name[len(STAGING) :].split("-")[0]
         if stale.is_dir() and (not pid.isdigit() or not _pid_alive(int(pid))):
             shutil.rmtree(stale, ignore_errors=True)
     return finished
@@ -355,7 +360,7 @@ class OutputSet:
         hold (``map.html`` with ``--no-map``) is removed when the set is committed.
     label
         Name of the set when several sets share a folder (``gridkit export``): its
-        journal and staging folder carry it, and no manifest is written.
+        journal carries it, and no manifest is written.
     manifest
         Write :data:`MANIFEST` (the default when no ``label`` is given).
 
@@ -387,11 +392,12 @@ class OutputSet:
         self.manifest = label is None if manifest is None else manifest
         self.folder.mkdir(parents=True, exist_ok=True)
         settle(self.folder, label=label)
-        prefix = STAGING + (f"{label}-" if label else "")
-        self.staging = self.folder / f"{prefix}{os.getpid()}-{secrets.token_hex(4)}"
+        # named by the writing process: a staging folder whose process is gone is deleted
+        self.staging = self.folder / f"{STAGING}{os.getpid()}-{secrets.token_hex(4)}"
         self.staging.mkdir()
         self._names: list[str] = []
         self.committed = False
+        self._journaled = False
 
     def path(self, name: str) -> Path:
         """Where to write the file ``name`` of the set (inside the staging folder).
@@ -463,6 +469,7 @@ class OutputSet:
                 ensure_ascii=False,
             ).encode("utf-8"),
         )
+        self._journaled = True  # from here on the new set is whole: never discard it
         _fsync_dir(self.folder)
         _finish(self.folder, journal)
         self.committed = True
@@ -476,7 +483,9 @@ class OutputSet:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if not self.committed:
+        # A failure after the journal (a full disk while moving) leaves the journal and
+        # the staging folder: the next gridkit command finishes the move.
+        if not self.committed and not self._journaled:
             self.discard()
 
 
