@@ -89,7 +89,7 @@ def test_check_set_names_the_changed_file(tmp_path):
         check_set(tmp_path, ["grids.geojson"])
     check_set(tmp_path, ["report.json"])  # the others are fine
     (tmp_path / MANIFEST).write_text("[]")
-    with pytest.raises(InputError, match="gridkit-outputs.json' is damaged"):
+    with pytest.raises(InputError, match=r"gridkit-outputs\.json' is damaged"):
         check_set(tmp_path, ["report.json"])
 
 
