@@ -329,8 +329,10 @@ def infeasible_reason(weights: np.ndarray, adj: sparse.csr_matrix) -> str | None
     The same tests gridkit reports (``infeasible_reason`` in ``report.json``), made
     on the instance before any method runs, so every method is judged on the same
     communities: fewer households than the minimum; a building above the maximum;
-    a connected piece of the adjacency graph below the minimum; or a bin-packing
-    relaxation (gridkit's, contiguity ignored) proving that no grouping fits.
+    a connected piece of the adjacency graph below the minimum; a bin-packing
+    relaxation (gridkit's, contiguity ignored) proving that no grouping fits; or
+    a unit whose light hanging pieces must share its grid and overflow it
+    (:func:`gridkit.partition.cut_unit_proof`).
     """
     total = int(weights.sum())
     if total < MIN_HOUSEHOLDS:
@@ -343,6 +345,10 @@ def infeasible_reason(weights: np.ndarray, adj: sparse.csr_matrix) -> str | None
         if int(w.sum()) < MIN_HOUSEHOLDS:
             return "bounds_unreachable"
         if int(w.sum()) > MAX_HOUSEHOLDS and _packing_reachable(w) is False:
+            return "bounds_unreachable"
+        nodes = np.flatnonzero(piece == k)
+        rules = gk.GridRules(min_households=MIN_HOUSEHOLDS, max_households=MAX_HOUSEHOLDS)
+        if gk.partition.cut_unit_proof(adj[nodes][:, nodes], w, rules) is not None:
             return "bounds_unreachable"
     return None
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from gridkit import __version__
 from gridkit.errors import GridkitError, InputError
+from gridkit.partition import PROGRESS_ENV
 from gridkit.units import MERGE_DISTANCE
 
 __all__ = ["main"]
@@ -346,8 +347,9 @@ def _print_summary(report: dict, paths: dict[str, Path], extra: Sequence[str] = 
     t = report["totals"]
     lines = [
         f"gridkit {report['gridkit_version']}: {t['communities']} communities, "
-        f"{t['households']:,} households in {t['household_rows']:,} rows -> {t['grids']} grids "
-        f"in {t['time_s']:.1f} s",
+        f"{t['households']:,} households in {t['household_rows']:,} rows"
+        + (f" ({t['buildings']:,} buildings)" if "buildings" in t else "")
+        + f" -> {t['grids']} grids in {t['time_s']:.1f} s",
         f"  grids in bounds [{report['parameters']['min_households']}, "
         f"{report['parameters']['max_households']}] where feasible: "
         f"{_pct_text(t['pct_grids_in_bounds_where_feasible'])}% "
@@ -503,6 +505,9 @@ def _partition(args: argparse.Namespace) -> int:
         if not args.quiet:
             tqdm.write(f"community {failure.community_id} failed: {failure.error}", file=sys.stderr)
 
+    progress_before = os.environ.get(PROGRESS_ENV)
+    if not args.quiet:  # long searches say how they are going, from every worker
+        os.environ[PROGRESS_ENV] = "1"
     try:
         run = partition_files(
             communities,
@@ -535,6 +540,11 @@ def _partition(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 130
+    finally:
+        if progress_before is None:
+            os.environ.pop(PROGRESS_ENV, None)
+        else:
+            os.environ[PROGRESS_ENV] = progress_before
     if not args.quiet:
         _print_summary(run.report, run.paths, extra=_run_lines(run))
     if run.failures:

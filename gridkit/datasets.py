@@ -296,9 +296,9 @@ def make_point_community(
     n_buildings = max(1, households // 25)
     side = math.sqrt(n_buildings / 0.6e-3)  # metres, for 0.6 buildings per 1,000 m2
     width, height = side * 1.2, side / 1.2
-    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]]) - [width / 2, height / 2]
-    corners += rng.normal(0.0, side * 0.04, corners.shape)
-    outline = Polygon(corners + [cx, cy]).buffer(side * 0.05, join_style="mitre")
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], dtype=float)
+    corners += rng.normal(0.0, side * 0.04, corners.shape) - [width / 2 - cx, height / 2 - cy]
+    outline = Polygon(corners).buffer(side * 0.05, join_style="mitre")
     spacing = 24.0
     gx, gy = np.meshgrid(
         np.arange(-width / 2, width / 2, spacing), np.arange(-height / 2, height / 2, spacing)

@@ -105,13 +105,15 @@ class Level:
         return len(self.w)
 
 
-def unit_mass(w: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
+def unit_mass(
+    w: np.ndarray, area: np.ndarray | None = None, area_share: float = 0.5
+) -> np.ndarray:
     """Compactness weight of every unit: households, and area where known, each mean 1.
 
     Grids are judged on the map by their outline (Polsby-Popper), so an empty
     park or school cell must weigh something: without ``area`` every unit gets
-    ``0.05`` on top of its households (scaled to mean 1), with ``area`` half of
-    the weight is households and half is area.
+    ``0.05`` on top of its households (scaled to mean 1); with ``area``,
+    ``area_share`` of the weight is area and the rest households.
 
     Examples
     --------
@@ -126,7 +128,7 @@ def unit_mass(w: np.ndarray, area: np.ndarray | None = None) -> np.ndarray:
         return w / mean_w + 0.05
     area = np.asarray(area, dtype=float)
     mean_a = area.mean() if len(area) and area.mean() > 0 else 1.0
-    return 0.5 * w / mean_w + 0.5 * area / mean_a
+    return (1.0 - area_share) * w / mean_w + area_share * area / mean_a
 
 
 def _contract(
@@ -296,7 +298,7 @@ def _stays_connected(
     indices: list[int],
     searched: list[int] | None = None,
 ) -> bool:
-    """Whether grid ``grid`` stays connected when unit ``i`` leaves it (search from one neighbour)."""
+    """Whether grid ``grid`` stays connected without unit ``i`` (a search from one neighbour)."""
     inside = [j for j in indices[indptr[i] : indptr[i + 1]] if labels[j] == grid]
     if len(inside) <= 1:
         return True
@@ -480,7 +482,7 @@ def _bisections(
     min_households: int,
     max_households: int,
 ) -> list[np.ndarray]:
-    """The ``keep`` least-inertia two-way cuts within the bounds, over ``trees`` random spanning trees.
+    """The ``keep`` least-inertia cuts in two within the bounds, over ``trees`` random trees.
 
     A cut removes one edge of a random spanning tree, so both sides are
     connected.  Every cut of a tree is scored at once from subtree sums: the

@@ -22,8 +22,11 @@ lattice without any geometry.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import math
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,14 +45,30 @@ from gridkit.errors import InputError, format_ids
 
 __all__ = [
     "CommunityPlan",
-    "community_budget",
     "GraphPartition",
     "GridRules",
+    "community_budget",
+    "cut_unit_proof",
     "partition_community",
     "partition_graph",
 ]
 
 log = logging.getLogger(__name__)
+
+#: Set to ``1`` (``gridkit partition`` does, unless ``--quiet``) to print the progress of
+#: long searches on standard error, from whichever process runs them.
+PROGRESS_ENV = "GRIDKIT_PROGRESS"
+#: Searches with a budget of at least this many seconds report their progress.
+PROGRESS_MIN_BUDGET = 3.0
+_community: contextvars.ContextVar[str] = contextvars.ContextVar("community", default="")
+
+
+def _progress(message: str) -> None:
+    """Say how a long search is going: logged, and printed when :data:`PROGRESS_ENV` is 1."""
+    text = f"community {_community.get() or '?'}: {message}"
+    log.info(text)
+    if os.environ.get(PROGRESS_ENV) == "1":
+        print(text, file=sys.stderr, flush=True)
 
 STATUSES = ("ok", "below_min", "above_max", "oversize_building", "multi_part")
 
@@ -552,6 +571,9 @@ STALL_STARTS = 3
 #: outline: on the 900-building benchmark community, refinement ends at mean
 #: Polsby-Popper 0.52 with the full weight and 0.56 with 0.3.
 LOCAL_BALANCE = 0.3
+#: Where unit areas are known, the share of the search's compactness weight that is
+#: area (the rest is households): grids are judged by their outline on the map.
+AREA_SHARE = 0.75
 
 
 def _medoids(labels: np.ndarray, w: np.ndarray, xy: np.ndarray) -> dict[int, int]:
@@ -576,6 +598,53 @@ def _medoids(labels: np.ndarray, w: np.ndarray, xy: np.ndarray) -> dict[int, int
         best = candidates[int(np.argmin((mw[:, None] * d).sum(axis=0)))]
         centres[int(labels[members[0]])] = int(members[best])
     return centres
+
+
+def cut_unit_proof(
+    adj: sparse.spmatrix, weights: np.ndarray, rules: GridRules
+) -> str | None:
+    """A proof that contiguity alone keeps the bounds out of reach, or None.
+
+    When removing unit ``a`` (an articulation point of the adjacency) leaves
+    pieces holding fewer than ``min_households``, each such piece can reach
+    other units only through ``a``, so all of it lies in ``a``'s grid.  If
+    ``a`` and those pieces hold more than ``max_households``, no contiguous
+    plan keeps every grid within the bounds.
+
+    Returns
+    -------
+    str or None
+        The reason in words, or None when this test proves nothing.
+
+    Examples
+    --------
+    A star: one 200-household centre with three 300-household arms.
+
+    >>> adj = sparse.csr_matrix(([1.0] * 6, ([0, 0, 0, 1, 2, 3], [1, 2, 3, 0, 0, 0])), (4, 4))
+    >>> print(cut_unit_proof(adj, np.array([200, 300, 300, 300]), GridRules()))
+    a unit of 200 households is the only link of 3 piece(s) below 400 households (900 in all), so they share its grid: 1100 > 800
+    """  # noqa: E501
+    import networkx as nx
+
+    adj = sparse.csr_matrix(adj)
+    w = np.asarray(weights, dtype=np.int64)
+    n = len(w)
+    if n < 3 or int(w.sum()) < 2 * rules.min_households:
+        return None
+    graph = nx.from_scipy_sparse_array(adj)
+    for a in sorted(nx.articulation_points(graph)):
+        keep = np.flatnonzero(np.arange(n) != a)
+        _, piece = csgraph.connected_components(adj[keep][:, keep], directed=False)
+        loads = np.bincount(piece, weights=w[keep])
+        light = loads[loads < rules.min_households]
+        load = int(w[a] + light.sum())
+        if load > rules.max_households:
+            return (
+                f"a unit of {int(w[a])} households is the only link of {len(light)} "
+                f"piece(s) below {rules.min_households} households ({int(light.sum())} in "
+                f"all), so they share its grid: {load} > {rules.max_households}"
+            )
+    return None
 
 
 def community_budget(time_limit: float, units: int) -> float:
@@ -637,8 +706,8 @@ def _solve_large(
     started = time.perf_counter()
     n, total = len(w), int(w.sum())
     lam = _balance_weight(adj, w, xy, rules)
-    mass = multilevel.unit_mass(w, area)
-    share = 0.5 if area is not None else 1.0
+    mass = multilevel.unit_mass(w, area, AREA_SHARE)
+    share = 1.0 - AREA_SHARE if area is not None else 1.0
     balance = LOCAL_BALANCE * lam * share / max(float(w.mean()), 1e-9)
     bounds = {
         "min_households": rules.min_households,
@@ -706,6 +775,13 @@ def _solve_large(
         else:
             stall += 1
         last = clock.seconds - before
+        if time_limit >= PROGRESS_MIN_BUDGET:
+            _progress(
+                f"multilevel search ({n} units, {top.n} coarse), start {attempt} "
+                f"({len(np.unique(labels))} grids): best plan so far "
+                f"{len(np.unique(best[1]))} grids, cost {best[0]:,.0f}; "
+                f"{clock.seconds:.1f} of {time_limit:.1f} s"
+            )
         if attempt >= MIN_STARTS and stall >= STALL_STARTS:
             break
         if clock.seconds + last > time_limit:
@@ -722,21 +798,29 @@ def _solve_large(
         floors = _count_floors(w, xy, lam, rules, range(k_lo, k_hi + 1))
         bound = min(floors.values()) if floors else None
     else:
+        cut = cut_unit_proof(adj, w, rules)
         reachable = None
-        if n * max(k_hi, 1) <= 20_000:
+        if cut is None and n * max(k_hi, 1) <= 20_000:
             reachable = _cpsat.bounds_reachable(
                 w, min_households=rules.min_households, max_households=rules.max_households,
                 time_limit=min(1.0, time_limit), seed=seed,
             )  # fmt: skip
-        unreachable = reachable is False
-        notes.append(
-            f"proved: {total} households cannot be grouped into grids of "
-            f"{rules.min_households}-{rules.max_households} households, even ignoring "
-            "contiguity; the plan keeps the bounds as nearly as possible"
-            if unreachable
-            else "no contiguous plan within the bounds was found; the plan keeps the bounds "
-            "as nearly as possible"
-        )
+        unreachable = cut is not None or reachable is False
+        if cut is not None:
+            notes.append(
+                f"proved: no contiguous plan keeps the bounds, because {cut}; the plan keeps "
+                "the bounds as nearly as possible. Merge this area with a neighbouring "
+                "community or change the bounds"
+            )
+        else:
+            notes.append(
+                f"proved: {total} households cannot be grouped into grids of "
+                f"{rules.min_households}-{rules.max_households} households, even ignoring "
+                "contiguity; the plan keeps the bounds as nearly as possible"
+                if unreachable
+                else "no contiguous plan within the bounds was found; the plan keeps the "
+                "bounds as nearly as possible"
+            )
     status = "OPTIMAL" if bound is not None and objective <= bound + 0.5 else "FEASIBLE"
     out = np.array([centres[int(lab)] for lab in labels], dtype=np.int64)
     wall = time.perf_counter() - started
@@ -793,7 +877,15 @@ def _solve_component(
     heuristic_labels = np.array([centres[int(lab)] for lab in plan.labels], dtype=np.int64)
     heuristic_cost = _plan_objective(plan.labels, centres, w, xy, lam, rules)
     unreachable = False
-    if not plan.in_bounds:
+    cut = None if plan.in_bounds else cut_unit_proof(adj, w, rules)
+    if cut is not None:
+        unreachable = True
+        notes.append(
+            f"proved: no contiguous plan keeps the bounds, because {cut}; the plan keeps the "
+            "bounds as nearly as possible. Merge this area with a neighbouring community or "
+            "change the bounds"
+        )
+    elif not plan.in_bounds:
         reachable = _cpsat.bounds_reachable(
             w,
             min_households=rules.min_households,
@@ -1537,6 +1629,29 @@ def partition_community(
             f"`partition_community` takes the units of one community, got {len(ids)} "
             "communities; call `gridkit.partition` for a district."
         )
+    token = _community.set(str(ids[0]))
+    try:
+        return _partition_community(
+            units, rules=rules, time_limit=time_limit, seed=seed, workers=workers,
+            keep_compounds=keep_compounds, barriers=barriers, prove=prove,
+        )  # fmt: skip
+    finally:
+        _community.reset(token)
+
+
+def _partition_community(
+    units: pd.DataFrame,
+    *,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    workers: int,
+    keep_compounds: bool,
+    barriers: gpd.GeoDataFrame | None,
+    prove: bool,
+) -> CommunityPlan:
+    """:func:`partition_community` once the community is known (see there)."""
+    ids = units["community_id"].unique()
     geoms = units.geometry.to_numpy()
     left, right, _ = rook_pairs(geoms)
     full = adjacency_matrix(len(units), left, right)

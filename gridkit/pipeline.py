@@ -615,7 +615,9 @@ def report_from(
         {
             "grids": len(grids),
             "household_rows": rows.household_rows,
-            "buildings": int(pd.to_numeric(communities["n_units"], errors="coerce").fillna(0).sum()),
+            "buildings": int(
+                pd.to_numeric(communities["n_units"], errors="coerce").fillna(0).sum()
+            ),
             "households": rows.households,
             "households_assigned": rows.households_assigned,
             "households_unassigned": rows.households_unassigned,
