@@ -320,6 +320,22 @@ def test_killed_local_worker_is_an_error_and_resume_works(corpus, tmp_path, monk
     assert (out / "grids.geojson").exists()
 
 
+def test_killed_regenerate_worker_is_an_error(corpus, tmp_path, monkeypatch):
+    _, paths, out = corpus
+    import importlib
+
+    regen_module = importlib.import_module("gridkit.regenerate")  # not the function
+    previous = _no_manifest_copy(out, tmp_path / "previous")
+    # previous grids of other communities: both communities are solved anew, in workers
+    _edit_grids(previous, community_id=lambda g: [f"old-{c}" for c in g["community_id"]])
+    monkeypatch.setattr(regen_module, "_run", _suicide)
+    _error(["regenerate", "--previous", str(previous), "--communities",
+            str(paths["communities"]), "--households", str(paths["households"]),
+            "--input-crs", "wgs84", "--time-limit", "0.3", "--jobs", "2",
+            "--out", str(tmp_path / "o"), "-q"], "worker process died")  # fmt: skip
+    assert not (tmp_path / "o" / "grids.geojson").exists()
+
+
 # --------------------------------------------------------------------------- class 7
 
 
