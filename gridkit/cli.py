@@ -211,7 +211,7 @@ def _build_parser() -> argparse.ArgumentParser:
     grids.add_argument(
         "--prove",
         action="store_true",
-        help="spend the budget on proofs: communities above 60 buildings get the whole exact "
+        help="spend the budget on proofs: communities above 30 buildings get the whole exact "
         "model (a proven gap, slow) instead of the faster multilevel search",
     )
     o = add_output_options(p)

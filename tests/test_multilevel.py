@@ -19,7 +19,7 @@ from scipy.sparse import csgraph
 import gridkit as gk
 from gridkit import multilevel
 from gridkit.checks import accounted_for, verify_partition
-from gridkit.partition import EXACT_UNITS, GridRules, partition_community, partition_graph
+from gridkit.partition import MULTILEVEL_UNITS, GridRules, partition_community, partition_graph
 from gridkit.units import MAX_BUILDING_SPAN, group_points
 from tests.strategies import lattice_from_weights, lattices
 
@@ -75,7 +75,7 @@ def test_household_points_every_household_in_one_contiguous_grid_in_bounds(case)
     units = plan.units.membership["unit_id"].to_numpy()
     assert len(set(zip(owner.tolist(), units.tolist(), strict=True))) == len(np.unique(owner))
     assert len(plan.units.units) == len(np.unique(owner))
-    assert len(plan.units.units) > EXACT_UNITS  # the multilevel engine ran
+    assert len(plan.units.units) > MULTILEVEL_UNITS  # the multilevel engine ran
     assert accounted_for(plan.assignments, rows)
     assert plan.assignments["grid_code"].notna().all()
     problems = verify_partition(plan.grids, communities, assignments=plan.assignments,
@@ -239,12 +239,14 @@ def test_merge_distance_zero_keeps_points_apart_and_negative_is_an_error():
 def test_buildings_with_different_ids_at_one_point_are_named():
     community = gpd.GeoDataFrame(
         {"community_id": ["C"], "community_name": ["c"], "street": ["s"]},
-        geometry=[shapely.box(0, 0, 100, 100)],
+        geometry=[shapely.box(500_000, 3_340_000, 500_100, 3_340_100)],
         crs=32650,
     )
     rows = gpd.GeoDataFrame(
         {"building_id": ["A栋", "B栋", "C栋"], "households": [10, 20, 30]},
-        geometry=gpd.points_from_xy([50, 50, 20], [50, 50, 20]),
+        geometry=gpd.points_from_xy(
+            np.array([50, 50, 20]) + 500_000, np.array([50, 50, 20]) + 3_340_000
+        ),
         crs=32650,
     )
     units = gk.build_units(gk.read_boundaries(community), gk.read_households(rows))
@@ -259,3 +261,31 @@ def test_rules_reach_the_engine():
     plan = partition_graph(adj, w, xy, rules=rules, time_limit=1)
     loads = np.bincount(plan.labels, weights=w)
     assert ((loads >= 300) & (loads <= 500)).all()
+
+
+# ------------------------------------------------------------ the cut-unit proof
+
+
+@settings(max_examples=30, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+@given(lattices(min_side=2, max_side=6, min_households=10, max_households=400, holes=True))
+def test_cut_unit_proof_never_contradicts_a_plan_in_bounds(lattice):
+    """Sound: whenever some contiguous plan is in bounds, the proof finds nothing."""
+    adj, w, xy = lattice
+    rules = GridRules()
+    proof = gk.partition.cut_unit_proof(adj, w, rules)
+    plan = partition_graph(adj, w, xy, rules=rules, time_limit=0.5, prove=True)
+    if all(s == "ok" for s in plan.grid_status) and w.sum() >= 400:
+        assert proof is None
+    if proof is not None:
+        assert plan.bounds_unreachable
+        assert not all(s == "ok" for s in plan.grid_status)
+
+
+def test_cut_unit_proof_names_the_overflow():
+    # a 208-household block is the only link of pieces of 284 and 393 households
+    adj, w, xy = lattice_from_weights(
+        [[284, 208, 393], [None, 500, None], [None, 500, None], [None, 500, None]]
+    )
+    proof = gk.partition.cut_unit_proof(adj, w, GridRules())
+    assert proof is not None and "885 > 800" in proof

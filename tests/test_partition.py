@@ -288,12 +288,25 @@ def test_no_time_to_solve_keeps_the_warm_start():
         np.random.default_rng(1).integers(12, 200, size=(8, 8)).tolist()
     )
     rules = GridRules()
-    result = solve((adj, w, xy), rules, time_limit=1e-9)
+    result = solve((adj, w, xy), rules, time_limit=1e-9, prove=True)
     assert result.solver_status == "HEURISTIC"
     assert any("kept the warm-start plan" in note for note in result.notes)
     assert_valid_plan(adj, w, result, rules)
     assert_in_bounds(w, result, rules)
     assert result.objective is not None and result.bound is None
+
+
+def test_no_time_for_the_multilevel_search_still_gives_a_complete_plan():
+    """The multilevel search makes its first start whatever the budget."""
+    adj, w, xy = lattice_from_weights(
+        np.random.default_rng(1).integers(12, 200, size=(8, 8)).tolist()
+    )
+    rules = GridRules()
+    result = solve((adj, w, xy), rules, time_limit=1e-9)
+    assert result.solver_status == "FEASIBLE"
+    assert_valid_plan(adj, w, result, rules)
+    assert_in_bounds(w, result, rules)
+    assert result.bound is not None and result.bound <= result.objective
 
 
 # ------------------------------------------------------- infeasible inputs
@@ -357,7 +370,11 @@ def test_contiguity_infeasible_gives_complete_plan_with_honest_statuses(lattice)
     result = solve((adj, w, xy), rules)
     assert_valid_plan(adj, w, result, rules)
     assert set(result.grid_status) - {"ok"}, "some grid must be out of bounds"
-    assert any("soft bounds" in note for note in result.notes)
+    # said in words: proved by a cut unit (gridkit.partition.cut_unit_proof) or soft bounds
+    assert any(
+        "soft bounds" in note or "proved: no contiguous plan keeps the bounds" in note
+        for note in result.notes
+    )
     # The plan is the best possible one: no contiguous plan is closer to the bounds.
     loads = grid_loads(result, w)
     assert violation(loads, rules) == min_violation(adj, w, rules)
