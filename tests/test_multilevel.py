@@ -284,7 +284,7 @@ def test_cut_unit_proof_never_contradicts_a_plan_in_bounds(lattice):
 
 def test_cut_unit_proof_names_the_overflow():
     # a 208-household block is the only link of pieces of 284 and 393 households
-    adj, w, xy = lattice_from_weights(
+    adj, w, _ = lattice_from_weights(
         [[284, 208, 393], [None, 500, None], [None, 500, None], [None, 500, None]]
     )
     proof = gk.partition.cut_unit_proof(adj, w, GridRules())
