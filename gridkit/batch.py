@@ -25,6 +25,7 @@ for its timings), whatever the back-end, the number of workers or the chunk size
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import logging
@@ -178,19 +179,14 @@ class CommunityResult:
             "notes": [str(n) for n in self.notes],
             "worker": self.worker,
             "times": {k: float(v) for k, v in self.times.items()},
+            # every field of the plan but its labels (arrays below), so a field added to
+            # CommunityPlan is stored too (it must be JSON-able: text, numbers, lists)
             "plan": {
-                "community_id": plan.community_id,
-                "labels_name": labels.name,
-                "grid_status": [[int(k), str(v)] for k, v in plan.grid_status.items()],
-                "solver_status": plan.solver_status,
-                "objective": _json_number(plan.objective),
-                "bound": _json_number(plan.bound),
-                "gap": _json_number(plan.gap),
-                "wall_time": float(plan.wall_time),
-                "deterministic_time": float(plan.deterministic_time),
-                "notes": [str(n) for n in plan.notes],
-                "bounds_unreachable": bool(plan.bounds_unreachable),
+                f.name: _json_value(getattr(plan, f.name))
+                for f in dataclasses.fields(plan)
+                if f.name != "labels"
             },
+            "labels_name": labels.name,
         }
         grids = list(zip(*self.grids, strict=True)) if self.grids else [()] * 6
         b = self.buildings
@@ -242,20 +238,12 @@ class CommunityResult:
                 raise ValueError("not a gridkit result")
             if meta["community_id"] != community_id or meta["input_hash"] != input_hash:
                 return None
-            p = meta["plan"]
+            p = dict(meta["plan"])
+            p["grid_status"] = {int(k): str(v) for k, v in p["grid_status"]}
             plan = CommunityPlan(
-                community_id=p["community_id"],
                 labels=pd.Series(arrays["labels"], index=pd.Index(arrays["labels_index"]),
-                                 name=p["labels_name"]),
-                grid_status={int(k): str(v) for k, v in p["grid_status"]},
-                solver_status=p["solver_status"],
-                objective=p["objective"],
-                bound=p["bound"],
-                gap=p["gap"],
-                wall_time=p["wall_time"],
-                deterministic_time=p["deterministic_time"],
-                notes=list(p["notes"]),
-                bounds_unreachable=p["bounds_unreachable"],
+                                 name=meta["labels_name"]),
+                **p,
             )  # fmt: skip
             geoms = shapely.from_wkb(arrays["grid_wkb"]) if len(arrays["grid_wkb"]) else []
             grids = [
@@ -294,15 +282,27 @@ class CommunityResult:
             raise DamagedWorkFile(f"result of community {community_id}: {exc}") from None
 
 
-def _json_number(value: Any) -> int | float | None:
-    """A solver figure as a JSON number of the same kind (int stays int, float float)."""
-    if value is None:
-        return None
+def _json_value(value: Any) -> Any:
+    """A plan field as JSON of the same kind (int stays int, float float; dicts as pairs).
+
+    Examples
+    --------
+    >>> _json_value({np.int64(1): "ok"}), _json_value(np.float64(2.0)), _json_value(3)
+    ([[1, 'ok']], 2.0, 3)
+    """
+    if value is None or isinstance(value, str):
+        return value
     if isinstance(value, bool | np.bool_):
         return bool(value)
     if isinstance(value, int | np.integer):
         return int(value)
-    return float(value)
+    if isinstance(value, float | np.floating):
+        return float(value)
+    if isinstance(value, dict):
+        return [[_json_value(k), _json_value(v)] for k, v in value.items()]
+    if isinstance(value, list | tuple):
+        return [_json_value(v) for v in value]
+    raise TypeError(f"cannot store a {type(value).__name__} in the work folder")
 
 
 def solve_community(task: CommunityInput) -> CommunityResult:

@@ -386,6 +386,46 @@ def test_work_folder_never_unpickles(corpus, tmp_path):
     _ok(argv)  # afresh
 
 
+def test_stored_results_round_trip_exactly(corpus, tmp_path, monkeypatch):
+    """What the work folder stores is the result, every field of it (no pickle needed)."""
+    import dataclasses
+
+    import shapely
+
+    from gridkit.shard import WorkDir
+
+    _, paths, _ = corpus
+    saved = []
+    original = WorkDir.save_result
+    monkeypatch.setattr(WorkDir, "save_result", lambda self, r: (saved.append(r),
+                                                                   original(self, r)))  # fmt: skip
+    _ok(_partition_argv(paths, tmp_path / "out", "--barriers", paths["barriers"]))
+    assert len(saved) == 2
+    for result in saved:
+        back = batch.CommunityResult.from_arrays(
+            load_arrays(save_arrays(tmp_path / "r.npz", result.to_arrays())),
+            result.community_id,
+            result.input_hash,
+        )
+        for f in dataclasses.fields(result.plan):
+            a, b = getattr(result.plan, f.name), getattr(back.plan, f.name)
+            if isinstance(a, pd.Series):
+                pd.testing.assert_series_equal(a, b)
+            else:
+                assert a == b and type(a) is type(b), f.name
+        assert len(back.grids) == len(result.grids)
+        for g, h in zip(result.grids, back.grids, strict=True):
+            assert g[:4] == h[:4] and g[5] == h[5]
+            assert shapely.equals_exact(g[4], h[4], tolerance=0)
+        pd.testing.assert_frame_equal(result.buildings.reset_index(drop=True), back.buildings,
+                                      check_dtype=False)  # fmt: skip
+        assert np.array_equal(result.rows, back.rows)
+        assert np.array_equal(result.row_grid, back.row_grid)
+        assert (back.notes, back.n_units, back.households) == (
+            result.notes, result.n_units, result.households)  # fmt: skip
+        assert batch.CommunityResult.from_arrays(result.to_arrays(), "other", "x") is None
+
+
 def test_resume_notices_a_changed_file_with_the_same_size_and_time(corpus, tmp_path):
     _, paths, _ = corpus
     households = tmp_path / "households.csv"
