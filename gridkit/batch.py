@@ -120,6 +120,7 @@ class CommunityInput:
     input_hash: str
     prove: bool = False
     merge_distance: float = MERGE_DISTANCE
+    compounds: gpd.GeoDataFrame | None = None  # compound outlines near it, metric CRS
 
 
 @dataclass
@@ -311,7 +312,12 @@ def solve_community(task: CommunityInput) -> CommunityResult:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         units = build_units(
-            task.boundary, task.households, crs=task.crs, merge_distance=task.merge_distance
+            task.boundary,
+            task.households,
+            crs=task.crs,
+            merge_distance=task.merge_distance,
+            barriers=task.barriers,
+            compounds=task.compounds,
         )
     unplaced = units.membership["unit_id"].isna().to_numpy()
     if unplaced.any():
@@ -674,6 +680,9 @@ def _run(
 
     # 2. tasks: the hash of each community's inputs; skip those already done
     barrier_index = _BarrierIndex(_barriers_in(barriers, metric))
+    compound_index = _BarrierIndex(
+        compounds.to_crs(metric) if compounds is not None and keep_compounds else None
+    )
     settings = _settings_hash(rules, time_limit, seed, keep_compounds, prove, merge_distance)
     todo: list[tuple[int, str, str, int]] = []
     hashes: dict[int, str] = {}
@@ -682,6 +691,7 @@ def _run(
         k = int(key)
         cid = str(boundaries.at[k, "community_id"])
         near = barrier_index.near(comm_metric.geometry.iloc[k])
+        walls = compound_index.near(comm_metric.geometry.iloc[k])
         hashes[k] = _hash(
             fingerprint,
             settings,
@@ -690,6 +700,7 @@ def _run(
             shapely.to_wkb(boundaries.geometry.iloc[k]),
             crs_wkt,
             _frame_hash(near) if near is not None else "none",
+            _frame_hash(walls) if walls is not None else "none",
         )
         if resume and work.has_result(cid, hashes[k]):
             reused += 1
@@ -720,6 +731,7 @@ def _run(
                 input_hash=input_hash,
                 prove=prove,
                 merge_distance=merge_distance,
+                compounds=compound_index.near(comm_metric.geometry.iloc[k]),
             )
 
         return load

@@ -778,7 +778,13 @@ def make_grids(
     if compounds is not None:
         households = attach_compounds(households, compounds)
     boundaries = _ensure_boundary_columns(boundaries)
-    units = build_units(boundaries, households, merge_distance=merge_distance)
+    units = build_units(
+        boundaries,
+        households,
+        merge_distance=merge_distance,
+        barriers=_barriers_in(barriers, boundaries.crs),
+        compounds=compounds if keep_compounds else None,
+    )
     plans, failures = _solve_units(
         units.units,
         rules=rules,

@@ -37,7 +37,9 @@ __all__ = [
     "UNASSIGNED_REASONS",
     "Units",
     "attach_compounds",
+    "block_cells",
     "build_units",
+    "community_blocks",
     "group_points",
     "unit_cells",
 ]
@@ -191,6 +193,22 @@ def attach_compounds(
     return out
 
 
+def _metric_geometries(layer: gpd.GeoDataFrame | None, metric: pyproj.CRS) -> np.ndarray:
+    """A layer's valid, non-empty geometries in ``metric`` (empty when there is no layer)."""
+    if layer is None or len(layer) == 0:
+        return np.array([], dtype=object)
+    if layer.crs is None:
+        source = layer.attrs.get("source", "a barriers or compounds layer")
+        raise InputError(
+            f"{source} has no CRS: declare one in the file (e.g. write it as GeoJSON in "
+            "WGS84) or call `gdf.set_crs(...)`."
+        )
+    geoms = layer.to_crs(metric).geometry.to_numpy()
+    geoms = geoms[~shapely.is_missing(geoms)]
+    geoms = np.where(shapely.is_valid(geoms), geoms, shapely.make_valid(geoms))
+    return geoms[~shapely.is_empty(geoms)]
+
+
 def group_points(
     xy: np.ndarray, community: np.ndarray | None = None, distance: float = MERGE_DISTANCE
 ) -> np.ndarray:
@@ -318,6 +336,19 @@ def _fix_fragments(cells: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, l
     kept_idx = kept_idx.drop_duplicates("owner").index.to_numpy()
     assigned = np.full(len(parts), -1, dtype=np.int64)
     assigned[kept_idx] = owner[kept_idx]
+    return _attach(cells, parts, assigned)
+
+
+def _attach(
+    cells: np.ndarray, parts: np.ndarray, assigned: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """Join every unassigned part (``assigned < 0``) to a cell, and each cell to its parts.
+
+    A part joins the assigned part it shares the longest boundary with, repeatedly;
+    an island touching nothing assigned joins the nearest one.  ``cells`` are
+    replaced by the union of their parts.
+    """
+    assigned = assigned.copy()
     islands = 0
     while (assigned < 0).any():
         pending = np.flatnonzero(assigned < 0)
@@ -361,6 +392,118 @@ def _fix_fragments(cells: np.ndarray, points: np.ndarray) -> tuple[np.ndarray, l
     out = cells.copy()
     out[frame.index.to_numpy()] = frame.to_numpy()
     return out, notes
+
+
+def community_blocks(
+    community: shapely.Geometry,
+    barriers: np.ndarray | None = None,
+    compounds: np.ndarray | None = None,
+) -> np.ndarray:
+    """Cut a community into blocks along barrier lines and compound outlines.
+
+    The community's boundary, the barrier lines (a polygon barrier counts by its
+    outline) and the compound outlines are noded together and polygonised
+    (GEOS); the faces inside the community are the blocks.  A line that ends
+    inside the community (a dead end) cuts nothing.  Faces below 1 m² (slivers
+    of nearly coincident lines) are left to the neighbouring block.
+
+    Parameters
+    ----------
+    community
+        The community polygon (metric CRS).
+    barriers, compounds
+        Geometries in the same CRS (``None`` or empty: no cut).
+
+    Returns
+    -------
+    numpy.ndarray
+        Polygons that tile the community.
+
+    Examples
+    --------
+    A square cut by a road through the middle:
+
+    >>> road = shapely.LineString([(50, -10), (50, 110)])
+    >>> blocks = community_blocks(shapely.box(0, 0, 100, 100), np.array([road]))
+    >>> sorted(round(b.area) for b in blocks)
+    [5000, 5000]
+    """
+    cutters = []
+    for group in (barriers, compounds):
+        if group is None or len(group) == 0:
+            continue
+        geoms = np.asarray(group, dtype=object)
+        geoms = geoms[~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)]
+        kind = shapely.get_type_id(geoms)
+        lines = np.where(np.isin(kind, (3, 6)), shapely.boundary(geoms), geoms)
+        near = shapely.intersects(lines, community)
+        cutters += list(lines[near])
+    if not cutters:
+        return np.array([community], dtype=object)
+    noded = shapely.union_all([shapely.boundary(community), *cutters])
+    faces = shapely.get_parts(shapely.polygonize(shapely.get_parts(noded)))
+    if len(faces) == 0:
+        return np.array([community], dtype=object)
+    inside = shapely.within(shapely.point_on_surface(faces), community) & (
+        shapely.area(faces) >= 1.0
+    )
+    faces = faces[inside]
+    covered = shapely.union_all(faces) if len(faces) else shapely.Polygon()
+    rest = shapely.difference(community, covered)
+    pieces = shapely.get_parts(rest)
+    pieces = pieces[shapely.area(pieces) > 0] if len(pieces) else pieces
+    if len(faces) == 0:
+        return np.array([community], dtype=object)
+    if len(pieces):  # slivers and faces the polygonisation missed go to a neighbour
+        parts = np.concatenate([faces, pieces])
+        assigned = np.r_[np.arange(len(faces)), np.full(len(pieces), -1)]
+        faces, _ = _attach(faces.astype(object), parts, assigned)
+    return np.asarray(faces, dtype=object)
+
+
+def block_cells(
+    points: np.ndarray, community: shapely.Geometry, blocks: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """Cells of ``points`` that never straddle a block border, tiling ``community``.
+
+    Every point gets its Voronoi cell inside its own block (:func:`unit_cells`), so
+    the border between two blocks (a road, a compound wall) is always a cell border.
+    A block holding no point joins the cell it shares the longest border with.
+
+    Returns
+    -------
+    cells, notes
+        Cells aligned with ``points`` and remarks.
+    """
+    points = np.asarray(points, dtype=object)
+    if len(blocks) <= 1 or len(points) <= 1:
+        return unit_cells(points, community)
+    tree = shapely.STRtree(blocks)
+    pt, blk = tree.query(points, predicate="intersects")
+    block_of = np.full(len(points), -1, dtype=np.int64)
+    frame = pd.DataFrame({"pt": pt, "blk": blk}).sort_values(["pt", "blk"])
+    first = frame.drop_duplicates("pt")
+    block_of[first["pt"].to_numpy()] = first["blk"].to_numpy()
+    if (block_of < 0).any():  # (on no block: numerically outside) the nearest block
+        lost = np.flatnonzero(block_of < 0)
+        block_of[lost] = tree.nearest(points[lost])
+    cells = np.empty(len(points), dtype=object)
+    notes: list[str] = []
+    for b in np.unique(block_of):
+        idx = np.flatnonzero(block_of == b)
+        cells[idx], block_notes = unit_cells(points[idx], blocks[b])
+        notes += [n for n in block_notes if n not in notes]
+    empty = np.setdiff1d(np.arange(len(blocks)), block_of)
+    if len(empty):
+        parts = np.concatenate([cells, blocks[empty]])
+        assigned = np.r_[np.arange(len(cells)), np.full(len(empty), -1)]
+        cells, island_notes = _attach(cells, parts, assigned)
+        notes.append(
+            f"{len(empty)} block(s) between barriers or compound walls hold no building and "
+            "were joined to the neighbouring cell they share the longest border with"
+        )
+        notes += island_notes
+    return cells, notes
 
 
 def unit_cells(points: np.ndarray, community: shapely.Geometry) -> tuple[np.ndarray, list[str]]:
@@ -414,6 +557,8 @@ def build_units(
     *,
     crs: pyproj.CRS | str | None = None,
     merge_distance: float = MERGE_DISTANCE,
+    barriers: gpd.GeoDataFrame | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
 ) -> Units:
     """Group household rows into buildings and give each building a cell.
 
@@ -434,6 +579,12 @@ def build_units(
         Household points without a building id closer than this (metres) are one
         building (default :data:`MERGE_DISTANCE`, 5 m); 0 keeps only points at
         one location (to 0.1 m) together.
+    barriers, compounds
+        Roads, rivers, railways, walls (lines or polygons) and compound outlines
+        (polygons), any CRS: each community is first cut into blocks along them
+        (:func:`community_blocks`) and every cell is built inside its building's
+        block (:func:`block_cells`), so no cell straddles a road or a compound
+        wall and grid borders follow them wherever the plan keeps to them.
 
     Returns
     -------
@@ -595,9 +746,23 @@ def build_units(
     unit_points = shapely.points(units[["x", "y"]].to_numpy())
     cells = np.empty(len(units), dtype=object)
     notes: dict[str, list[str]] = {}
+    cutters = {
+        name: _metric_geometries(layer, metric)
+        for name, layer in (("barriers", barriers), ("compounds", compounds))
+    }
+    trees = {name: shapely.STRtree(g) for name, g in cutters.items() if len(g)}
     for comm_idx, group in units.groupby("comm", sort=True):
         idx = group.index.to_numpy()
-        cells[idx], comm_notes = unit_cells(unit_points[idx], comm.geometry.iloc[comm_idx])
+        outline = comm.geometry.iloc[comm_idx]
+        near = {
+            name: cutters[name][tree.query(outline, predicate="intersects")]
+            for name, tree in trees.items()
+        }
+        if any(len(g) for g in near.values()):
+            blocks = community_blocks(outline, near.get("barriers"), near.get("compounds"))
+            cells[idx], comm_notes = block_cells(unit_points[idx], outline, blocks)
+        else:
+            cells[idx], comm_notes = unit_cells(unit_points[idx], outline)
         comm_notes = shared_notes.get(comm_idx, []) + comm_notes
         if comm_notes:
             notes[str(community_ids[comm_idx])] = comm_notes

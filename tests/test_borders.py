@@ -1,0 +1,120 @@
+"""Grid borders follow roads and compound walls: cells are built inside blocks.
+
+A community is cut along its barriers and compound outlines before any cell is
+drawn (:func:`gridkit.units.community_blocks`), so a grid polygon can only cross a
+road where the plan itself puts buildings of both sides in one grid, and the
+report names every such crossing.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import shapely
+
+import gridkit as gk
+from gridkit.units import block_cells, community_blocks
+
+X0, Y0 = 500_000.0, 3_340_000.0
+CRS = 32650
+
+
+def community(width: float, height: float) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {"community_id": ["420204001001"], "community_name": ["路东社区"], "street": ["测试街道"]},
+        geometry=[shapely.box(X0, Y0, X0 + width, Y0 + height)],
+        crs=CRS,
+    )
+
+
+def buildings(xs, ys, households: int, compound=None) -> gpd.GeoDataFrame:
+    gx, gy = np.meshgrid(xs, ys)
+    n = gx.size
+    frame = gpd.GeoDataFrame(
+        {"households": np.full(n, households)},
+        geometry=gpd.points_from_xy(gx.ravel() + X0, gy.ravel() + Y0),
+        crs=CRS,
+    )
+    if compound is not None:
+        frame["compound"] = compound(gx.ravel(), gy.ravel())
+    return frame
+
+
+def test_no_grid_polygon_crosses_the_road():
+    """A road at x = 300 m; the nearest buildings are 40 m west and 5 m east of it.
+
+    Voronoi cells of the whole community would reach 17.5 m west of the road; cells
+    built per block stop at it.  Each side holds 2,800 households: a feasible plan
+    on each side, so no grid needs to cross.
+    """
+    west = buildings(np.arange(20, 261, 40.0), np.arange(20, 400, 40.0), 40)
+    east = buildings(np.arange(305, 546, 40.0), np.arange(20, 400, 40.0), 40)
+    homes = gpd.GeoDataFrame(
+        {"households": np.r_[west["households"], east["households"]]},
+        geometry=np.r_[west.geometry.to_numpy(), east.geometry.to_numpy()],
+        crs=CRS,
+    )
+    road = shapely.LineString([(X0 + 300, Y0 - 50), (X0 + 300, Y0 + 450)])
+    roads = gpd.GeoDataFrame({"name": ["中山路"]}, geometry=[road], crs=CRS)
+    plan = gk.make_grids(community(560, 400), homes, barriers=roads, jobs=1, time_limit=1)
+    grids = plan.grids.to_crs(CRS)
+    assert (grids["status"] == "ok").all()
+    inside = shapely.length(shapely.intersection(shapely.buffer(grids.geometry, -0.01), road))
+    assert np.all(inside == 0), inside
+    notes = " ".join(plan.report["communities"][0]["notes"])
+    assert "cross a barrier" not in notes
+    # the cells themselves stop at the road
+    cells = plan.units.units
+    assert cells.geometry.apply(lambda c: c.buffer(-0.01).intersects(road)).sum() == 0
+
+
+def test_compounds_stay_inside_one_grid_polygon():
+    """Four walled compounds of 6 x 4 buildings (480 households each) with open ground between."""
+
+    def name(x, y):
+        return np.array([f"小区{int(x_ // 220)}{int(y_ // 220)}" for x_, y_ in zip(x, y, strict=True)])
+
+    xs = np.r_[np.arange(20, 200, 30.0), np.arange(240, 420, 30.0)]
+    ys = np.r_[np.arange(30, 151, 40.0), np.arange(250, 371, 40.0)]
+    homes = buildings(xs, ys, 20, compound=name)
+    walls = gpd.GeoDataFrame(
+        {"name": ["小区00", "小区10", "小区01", "小区11"]},
+        geometry=[
+            shapely.box(X0 + 5, Y0 + 10, X0 + 190, Y0 + 170),
+            shapely.box(X0 + 225, Y0 + 10, X0 + 410, Y0 + 170),
+            shapely.box(X0 + 5, Y0 + 230, X0 + 190, Y0 + 390),
+            shapely.box(X0 + 225, Y0 + 230, X0 + 410, Y0 + 390),
+        ],
+        crs=CRS,
+    )
+    homes = homes.drop(columns="compound")
+    plan = gk.make_grids(community(430, 400), homes, compounds=walls, jobs=1, time_limit=1)
+    grids = plan.grids.to_crs(CRS)
+    for wall in walls.geometry:
+        share = shapely.area(shapely.intersection(grids.geometry.to_numpy(), wall)) / wall.area
+        assert share.max() >= 0.999, share
+
+
+def test_blocks_tile_the_community_and_empty_blocks_join_a_neighbour():
+    outline = shapely.box(0, 0, 300, 100)
+    roads = np.array(
+        [shapely.LineString([(100, -5), (100, 105)]), shapely.LineString([(200, -5), (200, 105)])]
+    )
+    blocks = community_blocks(outline, roads)
+    assert len(blocks) == 3
+    assert abs(shapely.area(shapely.union_all(blocks)) - outline.area) < 1e-6
+    # no building in the middle block: it joins a neighbouring cell; cells tile the community
+    points = shapely.points([[50, 50], [60, 20], [250, 50]])
+    cells, notes = block_cells(points, outline, blocks)
+    assert abs(sum(c.area for c in cells) - outline.area) < 1e-6
+    assert abs(shapely.area(shapely.union_all(cells)) - outline.area) < 1e-6
+    assert any("hold no building" in n for n in notes)
+    # the cells of the west block never reach past the first road
+    for cell in cells[:2]:
+        assert cell.bounds[2] <= 200 + 1e-6
+
+
+def test_a_dead_end_road_cuts_nothing():
+    outline = shapely.box(0, 0, 100, 100)
+    stub = np.array([shapely.LineString([(50, -5), (50, 40)])])
+    assert len(community_blocks(outline, stub)) == 1
