@@ -27,17 +27,13 @@ def community(width: float, height: float) -> gpd.GeoDataFrame:
     )
 
 
-def buildings(xs, ys, households: int, compound=None) -> gpd.GeoDataFrame:
+def buildings(xs, ys, households: int) -> gpd.GeoDataFrame:
     gx, gy = np.meshgrid(xs, ys)
-    n = gx.size
-    frame = gpd.GeoDataFrame(
-        {"households": np.full(n, households)},
+    return gpd.GeoDataFrame(
+        {"households": np.full(gx.size, households)},
         geometry=gpd.points_from_xy(gx.ravel() + X0, gy.ravel() + Y0),
         crs=CRS,
     )
-    if compound is not None:
-        frame["compound"] = compound(gx.ravel(), gy.ravel())
-    return frame
 
 
 def test_no_grid_polygon_crosses_the_road():
@@ -71,12 +67,9 @@ def test_no_grid_polygon_crosses_the_road():
 def test_compounds_stay_inside_one_grid_polygon():
     """Four walled compounds of 6 x 4 buildings (480 households each) with open ground between."""
 
-    def name(x, y):
-        return np.array([f"小区{int(x_ // 220)}{int(y_ // 220)}" for x_, y_ in zip(x, y, strict=True)])
-
     xs = np.r_[np.arange(20, 200, 30.0), np.arange(240, 420, 30.0)]
     ys = np.r_[np.arange(30, 151, 40.0), np.arange(250, 371, 40.0)]
-    homes = buildings(xs, ys, 20, compound=name)
+    homes = buildings(xs, ys, 20)
     walls = gpd.GeoDataFrame(
         {"name": ["小区00", "小区10", "小区01", "小区11"]},
         geometry=[
@@ -87,7 +80,6 @@ def test_compounds_stay_inside_one_grid_polygon():
         ],
         crs=CRS,
     )
-    homes = homes.drop(columns="compound")
     plan = gk.make_grids(community(430, 400), homes, compounds=walls, jobs=1, time_limit=1)
     grids = plan.grids.to_crs(CRS)
     for wall in walls.geometry:
