@@ -56,6 +56,7 @@ __all__ = [
     "file_sha256",
     "read_manifest",
     "read_output_layer",
+    "reset_fault_steps",
     "settle",
 ]
 
@@ -92,6 +93,12 @@ def fault_point(what: str) -> None:
     if at and at.strip().isdigit() and int(at) == _steps:
         log.debug("fault injection: SIGKILL at step %d (%s)", _steps, what)
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def reset_fault_steps() -> None:
+    """Count the steps of :func:`fault_point` from zero again (e.g. in a forked test child)."""
+    global _steps
+    _steps = 0
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:

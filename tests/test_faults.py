@@ -79,7 +79,7 @@ def run_killed(argv: list[str], step: int) -> int | None:
         code = 99
         try:
             os.environ[KILL_ENV] = str(step)
-            outputs._steps = 0
+            outputs.reset_fault_steps()
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
             os.dup2(null, 2)
