@@ -340,7 +340,11 @@ def test_resume_right_after_kill_with_two_jobs(sample_subset, tmp_path):
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(w) for w in workers), "worker processes outlived the killed run"
-    code, stdout, err = run_cli([*argv[:-1], "--resume"])
+    # a fresh process, as a user would run it (and with the same code fingerprint as the
+    # killed run, even while gridkit's sources are being edited)
+    resumed = subprocess.run([sys.executable, "-m", "gridkit", *argv[:-1], "--resume"],
+                             capture_output=True, text=True, check=False)  # fmt: skip
+    code, stdout, err = resumed.returncode, resumed.stdout, resumed.stderr
     assert code == 0, err
     assert "taken from the work folder (--resume)" in stdout
     assert (out / "grids.geojson").exists() and (out / "assignments.csv").stat().st_size > 0

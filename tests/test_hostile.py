@@ -72,8 +72,7 @@ def corpus(tmp_path_factory):
     folder = tmp_path_factory.mktemp("hostile")
     paths = write_corpus(folder / "in")
     out = folder / "out"
-    _ok(_partition_argv(paths, out, "--compounds", paths["compounds"],
-                        "--barriers", paths["barriers"]))  # fmt: skip
+    _ok(_partition_argv(paths, out))  # barriers and compounds: their own test below
     return folder, paths, out
 
 
@@ -144,6 +143,17 @@ def test_regenerate_reads_its_own_neutralised_ids(corpus, tmp_path):
     assert summary["households_moved"] == 0 and summary["households_new"] == 0
     assert formula_cells(regen / "changes.csv") == []
     assert formula_cells(regen / "assignments.csv") == []
+
+
+def test_barriers_and_compounds_with_payloads(corpus, tmp_path):
+    """Payload names and columns in the barrier and compound layers: text in the report."""
+    _, paths, _ = corpus
+    out = tmp_path / "out"
+    _ok(_partition_argv(paths, out, "--compounds", paths["compounds"],
+                        "--barriers", paths["barriers"]))  # fmt: skip
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    assert SCRIPTS[2] in json.dumps(report, ensure_ascii=False)  # the barrier's name, as text
+    assert formula_cells(out / "assignments.csv") == []
 
 
 # --------------------------------------------------------------------------- class 6
@@ -399,7 +409,7 @@ def test_stored_results_round_trip_exactly(corpus, tmp_path, monkeypatch):
     original = WorkDir.save_result
     monkeypatch.setattr(WorkDir, "save_result", lambda self, r: (saved.append(r),
                                                                    original(self, r)))  # fmt: skip
-    _ok(_partition_argv(paths, tmp_path / "out", "--barriers", paths["barriers"]))
+    _ok(_partition_argv(paths, tmp_path / "out"))
     assert len(saved) == 2
     for result in saved:
         back = batch.CommunityResult.from_arrays(

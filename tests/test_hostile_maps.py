@@ -117,8 +117,7 @@ def corpus(tmp_path_factory):
     out = folder / "partition"
     code, _, err = run_cli([
         "partition", "--communities", str(paths["communities"]),
-        "--households", str(paths["households"]), "--compounds", str(paths["compounds"]),
-        "--barriers", str(paths["barriers"]), "--input-crs", "wgs84", "--time-limit", "0.3",
+        "--households", str(paths["households"]), "--input-crs", "wgs84", "--time-limit", "0.3",
         "--jobs", "1", "--out", str(out), "-q",
     ])  # fmt: skip
     assert code == 0, err
@@ -144,6 +143,19 @@ def test_partition_map(browser, corpus):  # noqa: F811
     _, _, out = corpus
     seen = check_no_script_runs(browser, out / "map.html")
     assert "社区" in seen["text"]
+
+
+def test_partition_map_with_barriers_and_compounds(browser, corpus, tmp_path):  # noqa: F811
+    _, paths, _ = corpus
+    out = tmp_path / "out"
+    code, _, err = run_cli([
+        "partition", "--communities", str(paths["communities"]),
+        "--households", str(paths["households"]), "--compounds", str(paths["compounds"]),
+        "--barriers", str(paths["barriers"]), "--input-crs", "wgs84", "--time-limit", "0.3",
+        "--jobs", "1", "--out", str(out), "-q",
+    ])  # fmt: skip
+    assert code == 0, err
+    check_no_script_runs(browser, out / "map.html")
 
 
 def test_map_command_on_a_hostile_grid_layer(browser, corpus, tmp_path):  # noqa: F811
