@@ -88,6 +88,8 @@ STATUS_COLORS: dict[str, str] = {
     "below_min": "#fd8d3c",
     "above_max": "#de2d26",
     "oversize_building": "#7b3294",
+    "oversize_compound": "#c51b7d",
+    "split_compound": "#66bd63",
 }
 _UNKNOWN_COLOR = "#9e9e9e"
 _HOUSEHOLD_COLORS = branca.colormap.linear.YlGnBu_09.colors
@@ -149,12 +151,16 @@ _STATUS_TEXT: dict[str, dict[str, str]] = {
         "below_min": "户数不足",
         "above_max": "户数超标",
         "oversize_building": "超大楼栋",
+        "oversize_compound": "超大小区",
+        "split_compound": "拆分小区",
     },
     "en": {
         "ok": "OK",
         "below_min": "below minimum",
         "above_max": "above maximum",
         "oversize_building": "oversize building",
+        "oversize_compound": "oversize compound",
+        "split_compound": "split compound",
     },
 }
 
@@ -1559,7 +1565,13 @@ def overview_png(
         )
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+        try:  # whole or not at all, as save_map
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
     logger.info("wrote overview %s (%d grids)", path, len(g))
     return path
 
