@@ -121,6 +121,7 @@ class CommunityInput:
     prove: bool = False
     merge_distance: float = MERGE_DISTANCE
     compounds: gpd.GeoDataFrame | None = None  # compound outlines near it, metric CRS
+    compound_buildings_col: str | None = None
 
 
 @dataclass
@@ -318,6 +319,8 @@ def solve_community(task: CommunityInput) -> CommunityResult:
             merge_distance=task.merge_distance,
             barriers=task.barriers,
             compounds=task.compounds,
+            split_above=task.rules.max_households,
+            compound_buildings_col=task.compound_buildings_col,
         )
     unplaced = units.membership["unit_id"].isna().to_numpy()
     if unplaced.any():
@@ -503,6 +506,7 @@ def partition_files(
     on_failure=None,
     prove: bool = False,
     merge_distance: float = MERGE_DISTANCE,
+    compound_buildings_col: str | None = None,
 ) -> BatchRun:
     """Partition every community of a district or a province, from files to files.
 
@@ -519,7 +523,8 @@ def partition_files(
         Output folder: ``grids.geojson``, ``assignments.csv``, ``report.json``,
         ``buildings.geojson`` and (``map_html``) ``map.html``.
     min_households, max_households, target_households, balance_weight, time_limit, seed
-        As for :func:`gridkit.make_grids`; so are ``prove`` and ``merge_distance``.
+        As for :func:`gridkit.make_grids`; so are ``prove``, ``merge_distance`` and
+        ``compound_buildings_col``.
     jobs
         Local processes (default: all cores), or the workers of a ``"local"``
         Dask cluster.
@@ -597,6 +602,7 @@ def partition_files(
                 barriers=barriers,
                 prove=prove,
                 merge_distance=merge_distance,
+                compound_buildings_col=compound_buildings_col,
                 map_html=map_html,
                 offline=offline,
                 verbose=verbose,
@@ -639,6 +645,7 @@ def _run(
     barriers: gpd.GeoDataFrame | None,
     prove: bool,
     merge_distance: float,
+    compound_buildings_col: str | None,
     map_html: bool,
     offline: bool,
     verbose: bool,
@@ -660,6 +667,7 @@ def _run(
         _frame_hash(compounds),
         int(chunk_rows),
         crs_wkt,
+        str(compound_buildings_col),
     )
     manifest = work.read_manifest() if resume else None
     if manifest is None or manifest.get("key") != shard_key or not isinstance(
@@ -673,6 +681,7 @@ def _run(
             compounds=compounds,
             chunk_rows=chunk_rows,
             progress=verbose,
+            compound_buildings_col=compound_buildings_col,
         )
         manifest = {"key": shard_key, **shards}
         work.write_manifest(manifest)
@@ -732,6 +741,9 @@ def _run(
                 prove=prove,
                 merge_distance=merge_distance,
                 compounds=compound_index.near(comm_metric.geometry.iloc[k]),
+                compound_buildings_col="compound_buildings"
+                if "compound_buildings" in rows
+                else None,
             )
 
         return load

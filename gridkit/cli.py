@@ -209,6 +209,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "(default: %(default)s; 0: only points at one location)",
     )
     grids.add_argument(
+        "--compound-buildings-col",
+        metavar="COL",
+        help="when every household row is a whole compound (one point per 小区): the column "
+        "with its number of buildings (default: buildings, 楼栋数 or 楼栋总数); a compound above "
+        "--max-households is split into the fewest grids of whole buildings (split_compound)",
+    )
+    grids.add_argument(
         "--prove",
         action="store_true",
         help="spend the budget on proofs: communities above 30 buildings get the whole exact "
@@ -528,6 +535,7 @@ def _partition(args: argparse.Namespace) -> int:
             barriers=read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None,
             prove=args.prove,
             merge_distance=args.merge_distance,
+            compound_buildings_col=args.compound_buildings_col,
             map_html=not args.no_map,
             offline=args.offline_map,
             verbose=not args.quiet,

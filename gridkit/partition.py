@@ -49,6 +49,7 @@ __all__ = [
     "GridRules",
     "community_budget",
     "cut_unit_proof",
+    "own_grid_kinds",
     "partition_community",
     "partition_graph",
 ]
@@ -70,7 +71,17 @@ def _progress(message: str) -> None:
     if os.environ.get(PROGRESS_ENV) == "1":
         print(text, file=sys.stderr, flush=True)
 
-STATUSES = ("ok", "below_min", "above_max", "oversize_building", "multi_part")
+STATUSES = (
+    "ok",
+    "below_min",
+    "above_max",
+    "oversize_building",
+    "oversize_compound",
+    "split_compound",
+    "multi_part",
+)
+#: Statuses of a grid made of one unit that stands alone (see :func:`own_grid_kinds`).
+OWN_GRID_STATUSES = ("oversize_building", "oversize_compound", "split_compound")
 
 
 @dataclass(frozen=True)
@@ -147,9 +158,13 @@ class GraphPartition:
 # --------------------------------------------------------------------------- core
 
 
-def _grid_status(load: int, has_oversize: bool, rules: GridRules) -> str:
-    if has_oversize:
-        return "oversize_building"
+def _grid_status(load: int, has_oversize: bool | str, rules: GridRules) -> str:
+    """Status of a grid; ``has_oversize`` is its own-grid kind (``True``: an oversize building)."""
+    kind = "oversize_building" if has_oversize is True else (has_oversize or "")
+    if kind in ("oversize_building", "oversize_compound"):
+        return kind
+    if kind == "split_compound" and rules.min_households <= load <= rules.max_households:
+        return "split_compound"
     if load < rules.min_households:
         return "below_min"
     if load > rules.max_households:
@@ -1005,6 +1020,7 @@ def partition_graph(
     prove: bool = False,
     area: np.ndarray | None = None,
     separate: np.ndarray | None = None,
+    own_status: np.ndarray | None = None,
 ) -> GraphPartition:
     """Partition a unit graph into contiguous grids.
 
@@ -1035,6 +1051,11 @@ def partition_graph(
     separate
         Group of every unit (barrier block, compound): the multilevel engine
         never merges units of two groups into one coarse unit.
+    own_status
+        Per unit, ``""`` or the status of the grid it forms on its own (one of
+        :data:`OWN_GRID_STATUSES`, see :func:`own_grid_kinds`).  Units above
+        ``max_households`` always form grids of their own (``oversize_building``
+        unless said otherwise).
 
     Returns
     -------
@@ -1067,12 +1088,15 @@ def partition_graph(
     labels = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return GraphPartition(labels=labels, grid_status=[], solver_status="OPTIMAL")
-    oversize = w > rules.max_households
+    own = (
+        np.full(n, "", dtype=object) if own_status is None else np.asarray(own_status, dtype=object)
+    )
+    oversize = (w > rules.max_households) | (own != "")
     next_label = 0
-    grid_has_oversize: dict[int, bool] = {}
+    grid_has_oversize: dict[int, bool | str] = {}
     for i in np.flatnonzero(oversize):
         labels[i] = next_label
-        grid_has_oversize[next_label] = True
+        grid_has_oversize[next_label] = own[i] or "oversize_building"
         next_label += 1
     n_pieces = csgraph.connected_components(adj, directed=False)[0]
     keep = np.flatnonzero(~oversize)
@@ -1083,9 +1107,10 @@ def partition_graph(
     wall = det = 0.0
     bounds_unreachable = False
     notes: list[str] = []
-    if oversize.any():
+    if (w > rules.max_households).any():
         notes.append(
-            f"{int(oversize.sum())} building(s) above max_households form grids of their own"
+            f"{int((w > rules.max_households).sum())} unit(s) above max_households form grids "
+            "of their own"
         )
     # The time budget is shared between the pieces that need a solve, by size.
     sizes = np.bincount(comp, minlength=n_comp)
@@ -1231,11 +1256,49 @@ def number_grids(labels: np.ndarray, xy: np.ndarray, area: np.ndarray) -> np.nda
     return seq[dense]
 
 
+def own_grid_kinds(units: pd.DataFrame, rules: GridRules) -> np.ndarray:
+    """Per unit, ``""`` or the status of the grid it forms on its own.
+
+    ``split_compound``: a part of a compound split by building number
+    (:func:`gridkit.units.split_compound`) holding at least ``min_households``
+    (a smaller part is an ordinary unit, grouped with its neighbours);
+    ``oversize_compound``: a compound row
+    above ``max_households`` whose buildings are unknown; ``oversize_building``:
+    any other unit above ``max_households``.
+    """
+    n = len(units)
+    w = units["households"].to_numpy(dtype=np.int64)
+    split = (
+        units["split_of"].notna().to_numpy() if "split_of" in units else np.zeros(n, dtype=bool)
+    )
+    compound = (
+        (units["unit_kind"] == "compound").to_numpy()
+        if "unit_kind" in units
+        else np.zeros(n, dtype=bool)
+    )
+    big = w > rules.max_households
+    out = np.full(n, "", dtype=object)
+    out[big] = np.where(compound[big], "oversize_compound", "oversize_building")
+    # a part below the minimum (a compound of few, big buildings) is an ordinary unit:
+    # the plan may complete it with its neighbours
+    out[split & (w >= rules.min_households)] = "split_compound"
+    return out
+
+
 def _oversize_notes(units: pd.DataFrame, rules: GridRules) -> list[str]:
-    """Explain every building above ``max_households``, naming it as the inputs do."""
+    """Explain every unit above ``max_households``, naming it as the inputs do."""
     big = units[units["households"] > rules.max_households]
     notes = []
+    compound_rows = "unit_kind" in units
     for row in big.itertuples():
+        if compound_rows and getattr(row, "unit_kind", "") == "compound":
+            label = getattr(row, "building_id", None) or f"row {row.first_household_id}"
+            notes.append(
+                f"compound {label} has {row.households} households > {rules.max_households} "
+                "and no known number of buildings, so it is one grid; give its buildings "
+                "(a `buildings` column, or --compound-buildings-col) to split it by building"
+            )
+            continue
         building = getattr(row, "building_id", None)
         if isinstance(building, str) and building:
             name = f"building {building}"
@@ -1383,6 +1446,7 @@ def _solve_block(
     prove: bool = False,
     area: np.ndarray | None = None,
     separate: np.ndarray | None = None,
+    own_status: np.ndarray | None = None,
 ) -> GraphPartition:
     """Partition one block, keeping its compounds whole when the bounds allow it.
 
@@ -1404,21 +1468,29 @@ def _solve_block(
         if separate is not None:
             coarse_sep = np.zeros(k, dtype=np.int64)
             coarse_sep[groups] = np.unique(separate, return_inverse=True)[1]
+        coarse_own = None
+        if own_status is not None:
+            coarse_own = np.full(k, "", dtype=object)
+            coarse_own[groups] = own_status
         result = _partition_contracted(
             adj, w, xy, groups, **kwargs,
             area=None if area is None else np.bincount(groups, weights=area, minlength=k),
-            separate=coarse_sep,
+            separate=coarse_sep, own_status=coarse_own,
         )  # fmt: skip
         if _meets_bounds(result, int(w.sum()), rules):
             return result
-        plain = partition_graph(adj, w, xy, area=area, separate=separate, **kwargs)
+        plain = partition_graph(
+            adj, w, xy, area=area, separate=separate, own_status=own_status, **kwargs
+        )
         plain.notes.append(
             "keeping every compound whole could not meet the bounds; buildings of "
             "compounds were allowed to go to different grids"
         )
         plain.deterministic_time += result.deterministic_time
         return plain
-    return partition_graph(adj, w, xy, area=area, separate=separate, **kwargs)
+    return partition_graph(
+        adj, w, xy, area=area, separate=separate, own_status=own_status, **kwargs
+    )
 
 
 def _combine(parts: list[GraphPartition], nodes: list[np.ndarray], n: int) -> GraphPartition:
@@ -1683,6 +1755,7 @@ def _partition_community(
         block = np.zeros(len(units), dtype=np.int64)  # pieces without barriers: one solve
     area = shapely.area(geoms)
     separate = _separate_groups(units, len(units), left, right, crossing)
+    own = own_grid_kinds(units, rules)
     kwargs = {"rules": rules, "seed": seed, "workers": workers, "prove": prove}
     parts = []
     for b in range(int(block.max()) + 1):
@@ -1692,7 +1765,7 @@ def _partition_community(
             _solve_block(
                 units.iloc[nodes], blocked[nodes][:, nodes], w[nodes], xy[nodes],
                 keep_compounds=keep_compounds, time_limit=share, area=area[nodes],
-                separate=separate[nodes], **kwargs,
+                separate=separate[nodes], own_status=own[nodes], **kwargs,
             )
         )  # fmt: skip
     result = _combine(parts, [np.flatnonzero(block == b) for b in range(len(parts))], len(units))
@@ -1705,7 +1778,7 @@ def _partition_community(
         graph = full
         result = _solve_block(units, full, w, xy, keep_compounds=keep_compounds,
                               time_limit=budget, area=area, separate=separate,
-                              **kwargs)  # fmt: skip
+                              own_status=own, **kwargs)  # fmt: skip
     if graph is blocked and n_blocks > 1 and result.bound is not None:
         extra_notes.append(
             f"the barriers cut the community into {n_blocks} blocks solved separately; "

@@ -345,7 +345,11 @@ def community_grids(units: pd.DataFrame, plan: CommunityPlan) -> tuple[np.ndarra
     keys = codes.astype(str)
     uniq, geoms = _dissolve(units.geometry.to_numpy(), keys)
     hh = units.groupby(keys)["households"].sum()
-    nb = units.groupby(keys).size()
+    # buildings: a unit is one building, a compound row its known buildings
+    if "buildings" in units:
+        nb = units["buildings"].groupby(keys).sum()
+    else:
+        nb = units.groupby(keys).size()
     community = units.groupby(keys)["community_id"].first()
     for code, geom in zip(uniq, geoms, strict=True):
         status = status_of[code]
@@ -563,11 +567,15 @@ def report_from(
         plan = plan_by_id.get(cid)
         failure = failures.get(cid)
         statuses = Counter(g)
+        # a part of a split compound is a grid within the bounds (its status says how made)
+        in_bounds_here = int(statuses.get("ok", 0) + statuses.get("split_compound", 0))
         infeasible = None
         if int(c["households"]) < rules.min_households:
             infeasible = "below_min"
         elif statuses.get("oversize_building"):
             infeasible = "oversize_building"
+        elif statuses.get("oversize_compound"):
+            infeasible = "oversize_compound"
         elif plan is not None and plan.bounds_unreachable:
             infeasible = "bounds_unreachable"
         if failure is not None:
@@ -589,8 +597,8 @@ def report_from(
                 "households": int(c["households"]),
                 "buildings": None if pd.isna(c["n_units"]) else int(c["n_units"]),
                 "grids": len(g),
-                "grids_in_bounds": int(statuses.get("ok", 0)),
-                "bounds_met": failure is None and statuses.get("ok", 0) == len(g),
+                "grids_in_bounds": in_bounds_here,
+                "bounds_met": failure is None and in_bounds_here == len(g),
                 "infeasible_reason": infeasible,
                 "solver_status": status,
                 "objective": plan.objective if plan else None,
@@ -607,7 +615,7 @@ def report_from(
         if c["infeasible_reason"] is None and c["solver_status"] != "FAILED"
     }
     feasible_grids = grids[grids["community_id"].isin(feasible_ids)]
-    in_bounds = int((feasible_grids["status"] == "ok").sum())
+    in_bounds = int(feasible_grids["status"].isin(["ok", "split_compound"]).sum())
     totals = {"communities": len(communities)}
     if failures:
         totals["communities_failed"] = len(failures)
@@ -688,6 +696,7 @@ def make_grids(
     scheduler=None,
     prove: bool = False,
     merge_distance: float = MERGE_DISTANCE,
+    compound_buildings_col: str | None = None,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
 
@@ -741,6 +750,11 @@ def make_grids(
     merge_distance
         Household points without a building id closer than this (metres) form one
         building (:func:`gridkit.units.group_points`).
+    compound_buildings_col
+        Column giving the number of buildings of each row when the rows are whole
+        compounds (one point per 小区); default ``buildings``, ``楼栋数`` or
+        ``楼栋总数`` when present.  A compound above ``max_households`` is split into
+        the fewest grids of whole buildings (status ``split_compound``).
 
     Returns
     -------
@@ -784,6 +798,8 @@ def make_grids(
         merge_distance=merge_distance,
         barriers=_barriers_in(barriers, boundaries.crs),
         compounds=compounds if keep_compounds else None,
+        split_above=max_households,
+        compound_buildings_col=compound_buildings_col,
     )
     plans, failures = _solve_units(
         units.units,

@@ -608,7 +608,7 @@ class _Pending:
 def _canonical(piece: dict) -> bytes:
     """Bytes that identify a shard piece's content (independent of pickling details)."""
     parts = []
-    for name in ("household_id", "building_id", "compound"):
+    for name in ("household_id", "building_id", "compound", *COMPOUND_ROW_COLUMNS):
         if name in piece:
             text = "\x1f".join("\x00" if v is None else str(v) for v in piece[name])
             parts.append(name.encode() + b"=" + text.encode("utf-8", "surrogatepass"))
@@ -617,6 +617,35 @@ def _canonical(piece: dict) -> bytes:
     lengths = np.array([len(w) for w in piece["wkb"]], dtype=np.int64)
     parts.append(b"wkb=" + lengths.tobytes() + b"".join(piece["wkb"]))
     return b"\x1e".join(parts)
+
+
+#: A compound row's number of buildings and name, kept in shards under these names
+#: when the households are whole compounds (see :func:`gridkit.units.build_units`).
+COMPOUND_ROW_COLUMNS = ("compound_buildings", "compound_name")
+
+
+def _compound_row_columns(hh: pd.DataFrame, column: str | None, source: str) -> dict:
+    """The compound-row columns of a chunk, as text (``None`` where empty), or ``{}``."""
+    from gridkit.units import COMPOUND_BUILDING_COLUMNS, COMPOUND_NAME_COLUMNS
+
+    if column is not None and column not in hh:
+        raise InputError(
+            f"{source} has no column '{column}' (--compound-buildings-col); it has: "
+            f"{', '.join(map(str, hh.columns.drop('geometry', errors='ignore')))}."
+        )
+    col = column or next((c for c in COMPOUND_BUILDING_COLUMNS if c in hh), None)
+    if col is None:
+        return {}
+    out = {}
+    name = next((c for c in COMPOUND_NAME_COLUMNS if c in hh and c != "compound"), None)
+    for key, src in (("compound_buildings", col), ("compound_name", name)):
+        if src is None:
+            continue
+        values = hh[src].astype(object)
+        out[key] = values.where(values.notna(), None).map(
+            lambda v: None if v is None else str(v)
+        ).to_numpy(dtype=object)
+    return out
 
 
 def load_shard(path: Path, expected_hash: str | None = None) -> gpd.GeoDataFrame:
@@ -647,8 +676,8 @@ def load_shard(path: Path, expected_hash: str | None = None) -> gpd.GeoDataFrame
             raise DamagedWorkFile(f"{path}: {exc}") from None
         if h.hexdigest() != expected_hash:
             raise DamagedWorkFile(f"{path}: its content differs from the work folder's manifest")
-    columns = [c for c in ("household_id", "households", "building_id", "row", "compound")
-               if c in pieces[0]]  # fmt: skip
+    columns = [c for c in ("household_id", "households", "building_id", "row", "compound",
+                           *COMPOUND_ROW_COLUMNS) if c in pieces[0]]  # fmt: skip
     try:
         data = {c: np.concatenate([p[c] for p in pieces]) for c in columns}
         wkb = np.concatenate([p["wkb"] for p in pieces])
@@ -745,6 +774,7 @@ def shard_households(
     compounds: gpd.GeoDataFrame | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: bool = False,
+    compound_buildings_col: str | None = None,
 ) -> dict:
     """Stream ``source`` into one shard per community; returns the manifest.
 
@@ -840,6 +870,7 @@ def shard_households(
                     hh["compound"].astype(object).where(hh["compound"].notna(), None)
                     .to_numpy(dtype=object)
                 )  # fmt: skip
+            piece_cols.update(_compound_row_columns(hh, compound_buildings_col, label))
             wkb = shapely.to_wkb(hh.geometry.to_numpy())
             inside = np.flatnonzero(~out_mask)
             order = inside[np.argsort(where[inside], kind="stable")]

@@ -28,11 +28,13 @@ import shapely
 from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
+from shapely import affinity
 
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, format_ids
 
 __all__ = [
+    "COMPOUND_BUILDING_COLUMNS",
     "MERGE_DISTANCE",
     "UNASSIGNED_REASONS",
     "Units",
@@ -40,7 +42,9 @@ __all__ = [
     "block_cells",
     "build_units",
     "community_blocks",
+    "compound_shares",
     "group_points",
+    "split_compound",
     "unit_cells",
 ]
 
@@ -73,7 +77,10 @@ class Units:
         One row per unit, in the local metric CRS ``crs``: ``unit_id``
         (0..n-1), ``community_id``, ``households``, ``rows`` (input rows),
         ``building_id`` and ``first_household_id`` (ids for messages), ``x``, ``y`` (the
-        building point) and ``geometry`` (the cell).
+        building point), ``unit_kind`` (``building``, or ``compound`` when every
+        row is a whole compound), ``split_of`` (the compound a part of a split
+        compound comes from, else None), ``buildings`` (1, or a compound's
+        buildings) and ``geometry`` (the cell).
     membership
         One row per input household row, aligned with the households' index:
         ``unit_id`` (``<NA>`` when unassigned), ``community_id`` and ``reason``
@@ -191,6 +198,174 @@ def attach_compounds(
         len(compounds),
     )
     return out
+
+
+#: Columns searched, in order, for a compound row's number of buildings (楼栋数).
+COMPOUND_BUILDING_COLUMNS = ("compound_buildings", "buildings", "楼栋数", "楼栋总数")
+
+
+def _compound_building_counts(
+    hh: pd.DataFrame, column: str | None, source_frame: pd.DataFrame
+) -> tuple[np.ndarray, bool]:
+    """Buildings per row (NaN where not given) and whether the rows are compounds."""
+    source = source_frame.attrs.get("source", "households")
+    if column is not None and column not in hh:
+        raise InputError(
+            f"{source} has no column '{column}' (--compound-buildings-col); it has: "
+            f"{', '.join(map(str, hh.columns.drop('geometry', errors='ignore')))}."
+        )
+    col = column or next((c for c in COMPOUND_BUILDING_COLUMNS if c in hh), None)
+    if col is None:
+        return np.full(len(hh), np.nan), False
+    text = hh[col].astype(object).where(hh[col].notna(), None)
+    values = pd.to_numeric(pd.Series(text).astype(str).str.strip().replace({"None": None,
+                                                                             "": None}),
+                           errors="coerce").to_numpy(dtype=float)  # fmt: skip
+    given = pd.notna(text.to_numpy()) & (pd.Series(text).astype(str).str.strip() != "").to_numpy()
+    bad = given & ~(np.isfinite(values) & (values >= 1) & (np.mod(values, 1) == 0))
+    if bad.any():
+        rows = hh["row"].to_numpy()[bad] if "row" in hh else np.flatnonzero(bad) + 1
+        first = text.to_numpy()[bad][0]
+        raise InputError(
+            f"{source}: column '{col}' (buildings per compound) has values that are not a whole "
+            f"number of buildings >= 1 at rows {format_ids(rows)} (row {rows[0]}: {first!r}); "
+            "correct them, leave them empty where unknown, or pass --compound-buildings-col "
+            "to use another column."
+        )
+    return np.where(given, values, np.nan), True
+
+
+def _compound_names(hh: pd.DataFrame) -> np.ndarray:
+    """A compound row's name for messages (``name``, ``小区``, ...), else None."""
+    candidates = ("compound_name", *COMPOUND_NAME_COLUMNS)
+    col = next((c for c in candidates if c in hh and c != "compound"), None)
+    if col is None:
+        return np.full(len(hh), None, dtype=object)
+    names = hh[col].astype(object)
+    return names.where(names.notna(), None).to_numpy(dtype=object)
+
+
+def compound_shares(
+    households: int, buildings: int, *, max_households: int
+) -> list[tuple[int, int, int]]:
+    """Split a compound into the fewest grids of whole (virtual) buildings that fit.
+
+    Every building holds ``households / buildings``; grids get consecutive
+    building numbers, as evenly as possible.  The fewest grids ``k`` with every
+    grid at most ``max_households`` are used: the fullest grids possible, so the
+    likeliest to reach a grid's minimum too.
+
+    Returns
+    -------
+    list of (first building, last building, households)
+        Building numbers from 1; households sum to ``households``.
+
+    Examples
+    --------
+    >>> compound_shares(6124, 40, max_households=800)[:2]
+    [(1, 5, 766), (6, 10, 765)]
+    >>> len(compound_shares(6124, 40, max_households=800))
+    8
+    """
+    per = households / buildings
+    best = [1] * buildings  # (one building alone above the maximum: a building a grid)
+    for k in range(max(1, -(-households // max_households)), buildings + 1):
+        counts = [buildings // k + (1 if j < buildings % k else 0) for j in range(k)]
+        if max(counts) * per <= max_households + 1e-9:
+            best = counts  # the fewest grids: also the fullest, so the likeliest >= min
+            break
+    edges = np.cumsum([0, *best])
+    shares = np.diff(np.round(edges * per)).astype(int)
+    shares[-1] += households - int(shares.sum())
+    return [
+        (int(edges[j]) + 1, int(edges[j + 1]), int(shares[j])) for j in range(len(best))
+    ]
+
+
+def split_compound(cell: shapely.Geometry, weights: list[float]) -> list[shapely.Geometry]:
+    """Divide a cell into strips across its long axis, with areas in proportion to ``weights``.
+
+    Examples
+    --------
+    >>> parts = split_compound(shapely.box(0, 0, 300, 100), [1, 1, 1])
+    >>> [round(p.area) for p in parts], [round(p.centroid.x) for p in parts]
+    ([10000, 10000, 10000], [50, 150, 250])
+    """
+    rect = shapely.minimum_rotated_rectangle(cell)
+    coords = np.asarray(rect.exterior.coords)[:4]
+    sides = np.diff(np.vstack([coords, coords[:1]]), axis=0)
+    long = sides[int(np.argmax(np.hypot(*sides.T)))]
+    angle = float(np.degrees(np.arctan2(long[1], long[0])))
+    centre = cell.centroid
+    turned = affinity.rotate(cell, -angle, origin=centre)
+    xmin, ymin, xmax, ymax = turned.bounds
+    total, want = turned.area, np.cumsum(weights)[:-1] / float(np.sum(weights))
+    cuts = [xmin]
+    for share in want:
+        lo, hi = cuts[-1], xmax
+        for _ in range(50):
+            mid = (lo + hi) / 2
+            if shapely.clip_by_rect(turned, xmin - 1, ymin - 1, mid, ymax + 1).area < share * total:
+                lo = mid
+            else:
+                hi = mid
+        cuts.append((lo + hi) / 2)
+    cuts.append(xmax)
+    strips = [
+        shapely.clip_by_rect(turned, cuts[j] - (1 if j == 0 else 0), ymin - 1,
+                             cuts[j + 1] + (1 if j == len(cuts) - 2 else 0), ymax + 1)
+        for j in range(len(cuts) - 1)
+    ]  # fmt: skip
+    return [affinity.rotate(strip, angle, origin=centre) for strip in strips]
+
+
+def _split_compounds(
+    units: pd.DataFrame, cells: np.ndarray, *, split_above: int
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, dict[str, list[str]]]:
+    """Replace every compound unit above ``split_above`` with known buildings by its parts."""
+    big = np.flatnonzero(
+        (units["households"].to_numpy() > split_above) & (units["cb"].to_numpy() >= 2)
+    )
+    if len(big) == 0:
+        return units, cells, None, {}
+    rows, new_cells, notes = [], [], {}
+    moved = np.arange(len(units), dtype=np.int64)
+    for i in range(len(units)):
+        record = units.iloc[i]
+        if i not in set(big.tolist()):
+            rows.append(record)
+            new_cells.append(cells[i])
+            moved[i] = len(rows) - 1
+            continue
+        h, b = int(record["households"]), int(record["cb"])
+        shares = compound_shares(h, b, max_households=split_above)
+        parts = split_compound(cells[i], [share for _, _, share in shares])
+        label = record["building_id"] or f"row {record['first_household_id']}"
+        point = shapely.Point(record["x"], record["y"])
+        holder = next((j for j, part in enumerate(parts) if part.covers(point)), 0)
+        for j, ((first, last, share), part) in enumerate(zip(shares, parts, strict=True)):
+            piece = record.copy()
+            centre = shapely.point_on_surface(part)
+            piece["households"] = share
+            piece["rows"] = int(record["rows"]) if j == holder else 0
+            piece["building_id"] = f"{label} buildings {first}-{last}"
+            piece["x"], piece["y"] = centre.x, centre.y
+            piece["split_of"] = str(label)
+            piece["buildings"] = last - first + 1
+            piece["compound"] = None  # the parts are grids of their own, never contracted
+            rows.append(piece)
+            new_cells.append(part)
+            if j == holder:
+                moved[i] = len(rows) - 1
+        ranges = ", ".join(f"{a}-{z}" for a, z, _ in shares)
+        notes.setdefault(str(record["community_id"]), []).append(
+            f"compound {label} ({h} households, {b} buildings) is split into {len(shares)} grids "
+            f"of whole buildings, by building number ({ranges}); the split on the ground "
+            "follows the compound's building numbers"
+        )
+    out = pd.DataFrame(rows).reset_index(drop=True)
+    out["unit_id"] = np.arange(len(out), dtype=np.int64)
+    return out, np.asarray(new_cells, dtype=object), moved, notes
 
 
 def _metric_geometries(layer: gpd.GeoDataFrame | None, metric: pyproj.CRS) -> np.ndarray:
@@ -559,6 +734,8 @@ def build_units(
     merge_distance: float = MERGE_DISTANCE,
     barriers: gpd.GeoDataFrame | None = None,
     compounds: gpd.GeoDataFrame | None = None,
+    split_above: int | None = None,
+    compound_buildings_col: str | None = None,
 ) -> Units:
     """Group household rows into buildings and give each building a cell.
 
@@ -585,6 +762,20 @@ def build_units(
         (:func:`community_blocks`) and every cell is built inside its building's
         block (:func:`block_cells`), so no cell straddles a road or a compound
         wall and grid borders follow them wherever the plan keeps to them.
+    split_above
+        The grids' ``max_households``.  A row that is a whole compound (one
+        point per compound, with its number of buildings in
+        ``compound_buildings_col``) holding more than ``split_above``
+        households is split into the fewest grids that fit, made of whole
+        virtual buildings (households / buildings each): its cell is divided
+        into that many parts (:func:`split_compound`), each a unit with
+        ``split_of`` set, which the partition keeps as a grid of its own
+        (status ``split_compound``).  ``None``: no split.
+    compound_buildings_col
+        Column giving a compound row's number of buildings (楼栋数); default the
+        first of :data:`COMPOUND_BUILDING_COLUMNS` present.  When the
+        households have one, every row is a compound (``unit_kind``
+        ``compound``).
 
     Returns
     -------
@@ -646,6 +837,8 @@ def build_units(
     else:
         building = np.full(len(inside), None, dtype=object)
     has_building = pd.notna(building)
+    counts_b, compound_rows = _compound_building_counts(hh, compound_buildings_col, households)
+    compound_names = _compound_names(hh)
     snapped = np.round(xy / _SNAP).astype(np.int64)
     footprint = shapely.get_type_id(geoms[inside]) != 0
     loose = np.flatnonzero(~has_building & ~footprint)
@@ -689,6 +882,8 @@ def build_units(
             "hid": hh["household_id"].astype(str).to_numpy()[inside]
             if "household_id" in hh
             else (inside + 1).astype(str),
+            "cb": counts_b[inside],
+            "cname": compound_names[inside],
         }
     )
     first = rows_frame.groupby(["comm", "key"], sort=True).agg(
@@ -699,6 +894,8 @@ def build_units(
         building=("building", "first"),
         hid=("hid", "first"),
         compound=("compound", "first"),
+        cb=("cb", "max"),
+        cname=("cname", "first"),
     )
     # Rows of one building id far apart (one id, several geocodes) can average to a
     # point outside the community, e.g. across the notch of a U, whose Voronoi cell
@@ -728,6 +925,8 @@ def build_units(
             first_household_id=("hid", "first"),
             compound=("compound", "first"),
             ids=("building", lambda b: sorted({str(v) for v in b if v is not None})),
+            cb=("cb", "max"),
+            cname=("cname", "first"),
         )
         .reset_index()
     )
@@ -767,6 +966,23 @@ def build_units(
         if comm_notes:
             notes[str(community_ids[comm_idx])] = comm_notes
     units["community_id"] = community_ids[units["comm"].to_numpy()]
+    units["unit_kind"] = "compound" if compound_rows else "building"
+    units["split_of"] = None
+    units["buildings"] = np.where(np.isfinite(units["cb"]), units["cb"], 1).astype(np.int64)
+    if compound_rows:  # a compound row is named by its name where it has no building id
+        units["building_id"] = units["building_id"].where(
+            units["building_id"].notna(), units["cname"]
+        )
+    if split_above is not None and compound_rows:
+        units, cells, moved, split_notes = _split_compounds(units, cells, split_above=split_above)
+        if moved is not None:
+            old = membership["unit_id"]
+            new = moved[old.fillna(0).to_numpy(dtype=np.int64)]
+            membership["unit_id"] = pd.Series(new, index=old.index, dtype="Int64").where(
+                old.notna(), pd.NA
+            )
+        for cid, extra in split_notes.items():
+            notes.setdefault(cid, []).extend(extra)
     result = gpd.GeoDataFrame(
         units[
             [
@@ -779,6 +995,9 @@ def build_units(
                 "compound",
                 "x",
                 "y",
+                "unit_kind",
+                "split_of",
+                "buildings",
             ]
         ],
         geometry=gpd.GeoSeries(cells, crs=metric),
