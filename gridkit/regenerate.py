@@ -62,6 +62,7 @@ from gridkit.adjacency import adjacency_matrix, rook_pairs
 from gridkit.errors import InputError
 from gridkit.execute import BackendError, die_with_parent
 from gridkit.partition import (
+    OWN_GRID_STATUSES,
     CommunityPlan,
     GridRules,
     _balance_weight,
@@ -70,6 +71,7 @@ from gridkit.partition import (
     _grid_status,
     _max_radius,
     number_grids,
+    own_grid_kinds,
     partition_community,
 )
 from gridkit.pipeline import (
@@ -537,14 +539,22 @@ def _solve_region(
     )  # fmt: skip
 
 
-def _statuses(seq: np.ndarray, w: np.ndarray, rules: GridRules) -> dict[int, str]:
+def _statuses(
+    seq: np.ndarray, w: np.ndarray, rules: GridRules, kinds: np.ndarray
+) -> dict[int, str]:
     out = {}
     for s in np.unique(seq):
         members = seq == s
-        out[int(s)] = _grid_status(
-            int(w[members].sum()), bool((w[members] > rules.max_households).any()), rules
-        )
+        out[int(s)] = _grid_status(int(w[members].sum()), _kind_of(kinds[members]), rules)
     return out
+
+
+def _kind_of(kinds: np.ndarray) -> str:
+    """The own-grid kind of a grid from its units' (:func:`gridkit.partition.own_grid_kinds`)."""
+    for kind in OWN_GRID_STATUSES:
+        if (kinds == kind).any():
+            return kind
+    return ""
 
 
 def _regen_community(task: _Task) -> _Outcome:
@@ -554,6 +564,7 @@ def _regen_community(task: _Task) -> _Outcome:
     cid = task.community_id
     inherit = task.inherit
     w = units["households"].to_numpy(dtype=np.int64)
+    kinds = own_grid_kinds(units, rules)
     if (inherit < 0).all():
         # nothing to keep (a new community): partition it, numbering after the issued codes
         plan = partition_community(
@@ -571,9 +582,7 @@ def _regen_community(task: _Task) -> _Outcome:
     broken = set()
     for s in np.unique(inherit[inherit >= 0]):
         members = np.flatnonzero(inherit == s)
-        st = _grid_status(
-            int(w[members].sum()), bool((w[members] > rules.max_households).any()), rules
-        )
+        st = _grid_status(int(w[members].sum()), _kind_of(kinds[members]), rules)
         status_now[int(s)] = st
         ok = st == "ok" or st == task.prev_status.get(int(s))
         if not ok or not _connected(adj, members):
@@ -595,7 +604,7 @@ def _regen_community(task: _Task) -> _Outcome:
         )
         return _Outcome(plan=plan)
     mover = np.where(task.existing, inherit, -1)  # new buildings never count as moved
-    fixed = {s for s, st in status_now.items() if st == "oversize_building"} - broken
+    fixed = {s for s, st in status_now.items() if st in OWN_GRID_STATUSES} - broken
     region = np.isin(inherit, sorted(broken)) | free
     region = _grow(region, adj, inherit, fixed)
     best: tuple[np.ndarray, _RegionResult] | None = None
@@ -657,7 +666,7 @@ def _regen_community(task: _Task) -> _Outcome:
         )
         new_seq[mask] = order - 1 + task.next_seq
     seq[nodes] = new_seq
-    statuses = _statuses(seq, w, rules)
+    statuses = _statuses(seq, w, rules, kinds)
     if result.violation:
         notes.append(
             f"{result.violation} household(s) outside the bounds "
@@ -860,7 +869,7 @@ def regenerate(
     prev = read_previous(previous)
     households = _ensure_household_columns(households)
     boundaries = _ensure_boundary_columns(boundaries)
-    units = build_units(boundaries, households)
+    units = build_units(boundaries, households, split_above=rules.max_households)
     u = units.units
     old = prev.grids.to_crs(units.crs)
     points = shapely.points(u[["x", "y"]].to_numpy())

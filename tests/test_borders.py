@@ -110,3 +110,80 @@ def test_a_dead_end_road_cuts_nothing():
     outline = shapely.box(0, 0, 100, 100)
     stub = np.array([shapely.LineString([(50, -5), (50, 40)])])
     assert len(community_blocks(outline, stub)) == 1
+
+
+# ---------------------------------------------------- compounds known only as points
+
+
+def compound_points(with_buildings: bool = True) -> gpd.GeoDataFrame:
+    """Compound points as a listing site gives them: households and buildings per compound."""
+    table = {
+        "name": ["锦绣花园", "幸福里", "桃源居", "滨江苑", "和平小区"],
+        "households": [2400, 300, 350, 500, 420],
+        "buildings": [30, 6, 5, 8, 7],
+    }
+    frame = gpd.GeoDataFrame(
+        table,
+        geometry=gpd.points_from_xy(
+            np.array([200, 60, 340, 80, 320]) + X0, np.array([200, 60, 60, 340, 340]) + Y0
+        ),
+        crs=CRS,
+    )
+    return frame if with_buildings else frame.drop(columns="buildings")
+
+
+def test_a_compound_above_the_maximum_is_split_by_building_number():
+    plan = gk.make_grids(community(400, 400), compound_points(), jobs=1, time_limit=1)
+    grids = plan.grids
+    split = grids[grids["status"] == "split_compound"]
+    assert len(split) == 3  # 2,400 households of 80 each: 10 buildings a grid
+    assert split["households"].tolist() == [800, 800, 800]
+    assert split["buildings"].tolist() == [10, 10, 10]
+    assert "oversize_building" not in set(grids["status"])
+    assert set(grids["status"]) <= {"ok", "split_compound"}
+    # the three grids divide the compound's cell: together they are one polygon
+    units = plan.units.units
+    cell = units.loc[units["split_of"] == "锦绣花园"].geometry.union_all()
+    joined = split.to_crs(CRS).geometry.union_all()
+    assert abs(joined.area - cell.area) / cell.area < 1e-6
+    notes = " ".join(plan.report["communities"][0]["notes"])
+    assert "锦绣花园 (2400 households, 30 buildings) is split into 3 grids" in notes
+    assert "1-10, 11-20, 21-30" in notes
+    # the compound's row goes to one of its grids; every household is in a grid
+    assert plan.assignments["grid_code"].notna().all()
+    assert grids["households"].sum() == 3970
+
+
+def test_a_compound_without_buildings_is_an_oversize_compound():
+    plan = gk.make_grids(
+        community(400, 400),
+        compound_points().assign(buildings=[None, 6, 5, 8, 7]),
+        jobs=1,
+        time_limit=1,
+    )
+    statuses = plan.grids["status"].tolist()
+    assert statuses.count("oversize_compound") == 1
+    notes = " ".join(plan.report["communities"][0]["notes"])
+    assert "compound 锦绣花园 has 2400 households" in notes and "buildings" in notes
+
+
+def test_a_bad_building_count_is_an_input_error():
+    bad = compound_points().assign(buildings=["30", "six", 5, 8, 7])
+    try:
+        gk.make_grids(community(400, 400), bad, jobs=1, time_limit=1)
+    except gk.errors.InputError as exc:
+        assert "'buildings'" in str(exc) and "row 2" in str(exc) and "six" in str(exc)
+    else:  # pragma: no cover
+        raise AssertionError("no error")
+
+
+def test_regenerate_keeps_the_split_of_an_unchanged_compound(tmp_path):
+    from gridkit.regenerate import regenerate
+
+    first = gk.make_grids(community(400, 400), compound_points(), jobs=1, time_limit=1)
+    first.write(tmp_path / "gen0")
+    again = regenerate(tmp_path / "gen0", community(400, 400), compound_points(), jobs=1,
+                       time_limit=1)  # fmt: skip
+    before = first.grids.set_index("grid_code")[["households", "status"]]
+    after = again.grids.set_index("grid_code")[["households", "status"]]
+    assert before.equals(after)
