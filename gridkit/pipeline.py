@@ -302,13 +302,21 @@ def _polsby_popper(geoms: np.ndarray) -> np.ndarray:
 
 
 def _dissolve(cells: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Union cells by key; cells form a coverage, so use the fast coverage union."""
+    """Union cells by key; cells form a coverage, so try the fast coverage union first.
+
+    Cells built in blocks (:func:`gridkit.units.block_cells`) meet along a road or a
+    wall without always sharing its vertices; GEOS's coverage union refuses such
+    input, and the ordinary union takes over.
+    """
     uniq, inverse = np.unique(keys, return_inverse=True)
     out = np.empty(len(uniq), dtype=object)
     for k in range(len(uniq)):
         members = cells[inverse == k]
-        merged = shapely.coverage_union_all(members) if len(members) > 1 else members[0]
-        if not shapely.is_valid(merged):
+        try:
+            merged = shapely.coverage_union_all(members) if len(members) > 1 else members[0]
+        except shapely.errors.GEOSException:
+            merged = None
+        if merged is None or not shapely.is_valid(merged):
             merged = shapely.union_all(members)
         out[k] = merged
     return uniq, out
