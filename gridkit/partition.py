@@ -1133,9 +1133,25 @@ def partition_graph(
         nodes = keep[comp == k]
         total = int(w[nodes].sum())
         if total < rules.min_households:
-            touching = [int(j) for j in adj[nodes].indices if oversize[j]]
+            touching = sorted({int(j) for j in adj[nodes].indices if oversize[j]})
             if touching:
-                labels[nodes] = labels[min(touching)]
+                # a grid of its own (an oversize unit, a part of a split compound) with
+                # room for the piece takes it, else the first one touching it
+                room = [
+                    j for j in touching
+                    if grid_has_oversize[labels[j]] == "split_compound"
+                    and int(w[labels == labels[j]].sum()) + total <= rules.max_households
+                ]  # fmt: skip
+                host = room[0] if room else touching[0]
+                labels[nodes] = labels[host]
+                if grid_has_oversize[labels[host]] == "split_compound" and not room:
+                    bounds_unreachable = True
+                    notes.append(
+                        f"proved, for compounds split by building number: a piece of {total} "
+                        f"households ({len(nodes)} unit(s)) touches only grids of a split "
+                        "compound, none with room for it; join it to a neighbouring community "
+                        "or change the bounds"
+                    )
                 continue
             labels[nodes] = next_label
             grid_has_oversize[next_label] = False

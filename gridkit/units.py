@@ -285,6 +285,9 @@ def compound_shares(
 def split_compound(cell: shapely.Geometry, weights: list[float]) -> list[shapely.Geometry]:
     """Divide a cell into strips across its long axis, with areas in proportion to ``weights``.
 
+    Each strip is one polygon (where the cell is concave, a stray piece of a strip
+    joins its neighbour, so areas are then only near their shares).
+
     Examples
     --------
     >>> parts = split_compound(shapely.box(0, 0, 300, 100), [1, 1, 1])
@@ -311,12 +314,30 @@ def split_compound(cell: shapely.Geometry, weights: list[float]) -> list[shapely
                 hi = mid
         cuts.append((lo + hi) / 2)
     cuts.append(xmax)
-    strips = [
-        shapely.clip_by_rect(turned, cuts[j] - (1 if j == 0 else 0), ymin - 1,
-                             cuts[j + 1] + (1 if j == len(cuts) - 2 else 0), ymax + 1)
-        for j in range(len(cuts) - 1)
+    # bands between the cuts, turned back and intersected with the cell itself: the
+    # strips keep the cell's own edges exactly, and neighbours share their cut line
+    cuts[0], cuts[-1] = xmin - 1.0, xmax + 1.0
+    lines = [
+        affinity.rotate(shapely.LineString([(c, ymin - 1.0), (c, ymax + 1.0)]), angle,
+                        origin=centre)
+        for c in cuts
     ]  # fmt: skip
-    return [affinity.rotate(strip, angle, origin=centre) for strip in strips]
+    bands = [
+        shapely.Polygon([*lines[j].coords, *lines[j + 1].coords[::-1]])
+        for j in range(len(lines) - 1)
+    ]
+    strips = shapely.intersection(cell, np.asarray(bands, dtype=object))
+    # a concave cell can leave a strip in pieces: its largest piece stays, the others
+    # join the strip they share the longest border with, so every part is one polygon
+    parts, owner = shapely.get_parts(strips, return_index=True)
+    if len(parts) > len(strips):
+        area = shapely.area(parts)
+        order = np.lexsort((-area, owner))
+        first = order[np.r_[True, owner[order][1:] != owner[order][:-1]]]
+        assigned = np.full(len(parts), -1, dtype=np.int64)
+        assigned[first] = owner[first]
+        strips, _ = _attach(strips, parts, assigned)
+    return list(strips)
 
 
 def _split_compounds(

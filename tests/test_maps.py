@@ -125,8 +125,10 @@ def test_color_by_status_shows_status_layer_first(grids):
     shown = {c.layer_name: c.show for c in layers}
     assert shown == {"网格（按户数着色）": False, "网格（按状态着色）": True}
     html = _html(m)
-    for color in maps.STATUS_COLORS.values():
-        assert color in html
+    # the legend lists the statuses present, and always ok / below / above the bounds
+    shown_statuses = {"ok", "below_min", "above_max", *grids["status"]}
+    for status, color in maps.STATUS_COLORS.items():
+        assert (color in html) == (status in shown_statuses), status
 
 
 def _labels(html: str) -> list[tuple[int, str]]:
