@@ -8,7 +8,6 @@ import os
 import sys
 import warnings
 from collections.abc import Sequence
-from decimal import ROUND_DOWN, Decimal
 from pathlib import Path
 
 from gridkit import __version__
@@ -77,10 +76,94 @@ def add_output_options(p: argparse.ArgumentParser):
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    add_lang_option(o)
     return o
 
 
-def _add_input_options(p: argparse.ArgumentParser) -> None:
+def add_lang_option(g) -> None:
+    """``--lang zh|en``: language of the summary printed (and of maps where drawn)."""
+    g.add_argument(
+        "--lang",
+        choices=["zh", "en"],
+        default="zh",
+        help="language of the printed summary (default: %(default)s)",
+    )
+
+
+def add_layer_options(p: argparse.ArgumentParser) -> None:
+    """``--barriers``, ``--compounds`` and the building options (partition, regenerate)."""
+    grids = p.add_argument_group("grids")
+    grids.add_argument(
+        "--barriers",
+        metavar="PATH",
+        help="roads, rivers, railways, walls (lines, any vector format, optional `name`): "
+        "grids do not cross them unless the bounds cannot be met otherwise",
+    )
+    grids.add_argument(
+        "--compounds",
+        metavar="PATH",
+        help="compound (小区) outlines (polygons, any vector format): each compound of at most "
+        "--max-households stays in one grid, a larger one is split into as few grids as "
+        "possible (replaces a `compound` column of the households)",
+    )
+    grids.add_argument(
+        "--compound-name-col",
+        metavar="COL",
+        help="column naming each compound in --compounds (default: name, compound, 名称 or 小区)",
+    )
+    compound_mode = grids.add_mutually_exclusive_group()
+    compound_mode.add_argument(
+        "--keep-compounds",
+        dest="keep_compounds",
+        action="store_true",
+        default=True,
+        help="respect compounds (--compounds or a `compound` column on the households); "
+        "the default",
+    )
+    compound_mode.add_argument(
+        "--ignore-compounds",
+        dest="keep_compounds",
+        action="store_false",
+        help="partition building by building, ignoring compounds",
+    )
+    grids.add_argument(
+        "--merge-distance",
+        type=float,
+        default=MERGE_DISTANCE,
+        metavar="M",
+        help="household points without a building id closer than M metres form one building "
+        "(default: %(default)s; 0: only points at one location)",
+    )
+    grids.add_argument(
+        "--compound-buildings-col",
+        metavar="COL",
+        help="when every household row is a whole compound (one point per 小区): the column "
+        "with its number of buildings (default: buildings, 楼栋数 or 楼栋总数); a compound above "
+        "--max-households is split into the fewest grids of whole buildings (split_compound)",
+    )
+
+
+def add_map_mode_options(o) -> None:
+    """``--offline-map`` (the default) and ``--online-map`` (shared by several commands)."""
+    mode = o.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--offline-map",
+        dest="online_map",
+        action="store_false",
+        default=False,
+        help="map.html that works with no internet: scripts embedded, no web basemap (the "
+        "default; a note in its corner says that no basemap tiles are shown)",
+    )
+    mode.add_argument(
+        "--online-map",
+        dest="online_map",
+        action="store_true",
+        help="map.html that loads Leaflet from public CDNs and shows OpenStreetMap tiles "
+        "(needs internet access when opened)",
+    )
+
+
+def add_input_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("inputs")
     g.add_argument(
         "--communities",
@@ -164,69 +247,16 @@ def _build_parser() -> argparse.ArgumentParser:
         "report.json and map.html",
         description="Split every community into contiguous grids within the household bounds.",
     )
-    _add_input_options(p)
+    add_input_options(p)
     add_grid_options(p)
+    add_layer_options(p)
     p.add_argument_group("grids").add_argument(
-        "--barriers",
-        metavar="PATH",
-        help="roads, rivers, railways, walls (lines, any vector format, optional `name`): "
-        "grids do not cross them unless the bounds cannot be met otherwise",
-    )
-    grids = p.add_argument_group("grids")
-    grids.add_argument(
-        "--compounds",
-        metavar="PATH",
-        help="compound (小区) outlines (polygons, any vector format): each compound of at most "
-        "--max-households stays in one grid, a larger one is split into as few grids as "
-        "possible (replaces a `compound` column of the households)",
-    )
-    grids.add_argument(
-        "--compound-name-col",
-        metavar="COL",
-        help="column naming each compound in --compounds (default: name, compound, 名称 or 小区)",
-    )
-    compound_mode = grids.add_mutually_exclusive_group()
-    compound_mode.add_argument(
-        "--keep-compounds",
-        dest="keep_compounds",
-        action="store_true",
-        default=True,
-        help="respect compounds (--compounds or a `compound` column on the households); "
-        "the default",
-    )
-    compound_mode.add_argument(
-        "--ignore-compounds",
-        dest="keep_compounds",
-        action="store_false",
-        help="partition building by building, ignoring compounds",
-    )
-    grids.add_argument(
-        "--merge-distance",
-        type=float,
-        default=MERGE_DISTANCE,
-        metavar="M",
-        help="household points without a building id closer than M metres form one building "
-        "(default: %(default)s; 0: only points at one location)",
-    )
-    grids.add_argument(
-        "--compound-buildings-col",
-        metavar="COL",
-        help="when every household row is a whole compound (one point per 小区): the column "
-        "with its number of buildings (default: buildings, 楼栋数 or 楼栋总数); a compound above "
-        "--max-households is split into the fewest grids of whole buildings (split_compound)",
-    )
-    grids.add_argument(
         "--prove",
         action="store_true",
-        help="spend the budget on proofs: communities above 30 buildings get the whole exact "
+        help="spend the budget on proofs: communities above 20 buildings get the whole exact "
         "model (a proven gap, slow) instead of the faster multilevel search",
     )
-    o = add_output_options(p)
-    o.add_argument(
-        "--offline-map",
-        action="store_true",
-        help="map.html that works with no internet (scripts embedded, no web basemap)",
-    )
+    add_map_mode_options(add_output_options(p))
     _add_execution_options(p)
     p.set_defaults(handler=_partition)
     _add_map_parser(sub)
@@ -251,16 +281,28 @@ def _add_map_parser(sub) -> None:
     )
     p.add_argument("dir", metavar="DIR", help="output folder, or a grids.geojson file")
     p.add_argument("--out", metavar="PATH", help="map file (default: DIR/map.html)")
-    p.add_argument(
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
         "--offline",
+        dest="online",
+        action="store_false",
+        default=False,
+        help="embed the JavaScript/CSS so the page works with no internet (the default)",
+    )
+    mode.add_argument(
+        "--online",
+        dest="online",
         action="store_true",
-        help="embed the JavaScript/CSS so the page works with no internet",
+        help="load the JavaScript/CSS from public CDNs (and OpenStreetMap tiles unless "
+        "--basemap says otherwise)",
     )
     p.add_argument(
         "--basemap",
         choices=["osm", "amap", "tianditu", "none"],
         default=None,
-        help="background tiles (default: osm; none with --offline)",
+        help="background tiles (default: none, or osm with --online); web tiles on an "
+        "offline page show when the computer is online, and a note says when they cannot "
+        "be reached",
     )
     p.add_argument("--tianditu-key", metavar="KEY", help="your Tianditu key (basemap tianditu)")
     p.add_argument("--tiles-url", metavar="URL", help="local/intranet tile server URL template")
@@ -334,7 +376,7 @@ def _map(args: argparse.Namespace) -> int:
         tiles_url=args.tiles_url,
         tiles_crs=args.tiles_crs,
         lang=args.lang,
-        offline=args.offline,
+        offline=not args.online,
     )
     out = Path(args.out) if args.out else path.parent / "map.html"
     written = [save_map(m, out)]
@@ -345,47 +387,69 @@ def _map(args: argparse.Namespace) -> int:
     return 0
 
 
-def _pct_text(pct: float) -> str:
-    """A percentage with one decimal, rounded down: 99.96 is "99.9", never "100.0"."""
-    return str(Decimal(str(pct)).quantize(Decimal("0.1"), rounding=ROUND_DOWN))
+def print_summary(
+    report: dict, paths: dict[str, Path], extra: Sequence[str] = (), *, lang: str = "zh"
+) -> None:
+    """Print a partition or regenerate report: the headline, then what needs attention.
 
+    Parameters
+    ----------
+    report
+        The ``report.json`` dict.
+    paths
+        The files written, by kind.
+    extra
+        More lines (how the run went), printed before the files.
+    lang
+        {"zh", "en"}: language of the headline and the attention list.
+    """
+    from gridkit.attention import attention_lines, headline, information_line
 
-def _print_summary(report: dict, paths: dict[str, Path], extra: Sequence[str] = ()) -> None:
     t = report["totals"]
-    lines = [
-        f"gridkit {report['gridkit_version']}: {t['communities']} communities, "
-        f"{t['households']:,} households in {t['household_rows']:,} rows"
-        + (f" ({t['buildings']:,} buildings)" if "buildings" in t else "")
-        + f" -> {t['grids']} grids in {t['time_s']:.1f} s",
-        f"  grids in bounds [{report['parameters']['min_households']}, "
-        f"{report['parameters']['max_households']}] where feasible: "
-        f"{_pct_text(t['pct_grids_in_bounds_where_feasible'])}% "
-        f"({t['grids_in_feasible_communities']} grids in {t['feasible_communities']} "
-        "communities)",
-        "  grids by status: " + ", ".join(f"{k} {v}" for k, v in t["grids_by_status"].items()),
-        f"  households assigned: {t['households_assigned']:,}; unassigned: "
-        f"{t['households_unassigned']:,} ({t['rows_unassigned']} rows)",
-    ]
+    zh = lang == "zh"
+    if zh:
+        first = (
+            f"gridkit {report['gridkit_version']}：{t['communities']} 个社区，"
+            f"{t['households']:,} 户（{t['household_rows']:,} 行"
+            + (f"，{t['buildings']:,} 栋楼" if "buildings" in t else "")
+            + f"）→ {t['grids']} 个网格，用时 {t['time_s']:.1f} 秒"
+        )
+        assigned = (
+            f"  住户已分入网格 {t['households_assigned']:,} 户；未分入 "
+            f"{t['households_unassigned']:,} 户（{t['rows_unassigned']} 行）"
+        )
+    else:
+        first = (
+            f"gridkit {report['gridkit_version']}: {t['communities']} communities, "
+            f"{t['households']:,} households in {t['household_rows']:,} rows"
+            + (f" ({t['buildings']:,} buildings)" if "buildings" in t else "")
+            + f" -> {t['grids']} grids in {t['time_s']:.1f} s"
+        )
+        assigned = (
+            f"  households assigned: {t['households_assigned']:,}; unassigned: "
+            f"{t['households_unassigned']:,} ({t['rows_unassigned']} rows)"
+        )
+    lines = [first, "  " + headline(t["grids_by_status"], lang=lang), assigned]
     for reason, info in t["unassigned_by_reason"].items():
-        lines.append(f"    {reason}: {info['rows']} rows ({info['meaning']})")
-    flagged = [c for c in report["communities"] if not c["bounds_met"] or c["notes"]]
-    if flagged:
-        lines.append("  communities needing attention:")
-        for c in flagged:
-            lines.append(
-                f"    {c['community_id']} {c['community_name']}: "
-                + ("; ".join(c["notes"]) or "bounds not met")
-            )
+        rows = f"{info['rows']} 行" if zh else f"{info['rows']} rows"
+        lines.append(f"    {reason}: {rows} ({info['meaning']})")
+    lines += attention_lines(report, lang=lang)
+    info_line = information_line(report, lang=lang)
+    if info_line:
+        lines.append(info_line)
     statuses: dict[str, int] = {}
     for c in report["communities"]:
         statuses[c["solver_status"]] = statuses.get(c["solver_status"], 0) + 1
-    lines.append("  solver: " + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items())))
+    lines.append(
+        ("  求解状态：" if zh else "  solver: ")
+        + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
+    )
     lines += list(extra)
-    lines.append("  wrote: " + ", ".join(str(p) for p in paths.values()))
+    lines.append(("  已写出：" if zh else "  wrote: ") + ", ".join(str(p) for p in paths.values()))
     print("\n".join(lines))
 
 
-def _check_out_dir(out: str) -> None:
+def check_out_dir(out: str) -> None:
     """Fail before any work when ``--out`` cannot become a folder we write to."""
     path = Path(out)
     existing = path
@@ -468,7 +532,7 @@ def read_layer(path: str, what: str, flag: str):
     return layer
 
 
-def _read_compounds(args: argparse.Namespace):
+def read_compounds(args: argparse.Namespace):
     """The --compounds layer with the name column chosen by --compound-name-col as ``name``."""
     if not args.compounds:
         if args.compound_name_col:
@@ -494,7 +558,7 @@ def _partition(args: argparse.Namespace) -> int:
     from gridkit.batch import DEFAULT_WORK, partition_files
     from gridkit.shard import HouseholdFile
 
-    _check_out_dir(args.out)
+    check_out_dir(args.out)
     communities = read_communities(args)
     households = HouseholdFile(
         args.households,
@@ -531,13 +595,13 @@ def _partition(args: argparse.Namespace) -> int:
             resume=args.resume,
             chunk_rows=args.chunk_rows,
             keep_compounds=args.keep_compounds,
-            compounds=_read_compounds(args),
+            compounds=read_compounds(args),
             barriers=read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None,
             prove=args.prove,
             merge_distance=args.merge_distance,
             compound_buildings_col=args.compound_buildings_col,
             map_html=not args.no_map,
-            offline=args.offline_map,
+            offline=not args.online_map,
             verbose=not args.quiet,
             on_failure=report_failure,
         )
@@ -554,7 +618,7 @@ def _partition(args: argparse.Namespace) -> int:
         else:
             os.environ[PROGRESS_ENV] = progress_before
     if not args.quiet:
-        _print_summary(run.report, run.paths, extra=_run_lines(run))
+        print_summary(run.report, run.paths, extra=_run_lines(run), lang=args.lang)
     if run.failures:
         total = run.report["totals"]["communities"]
         lines = [

@@ -118,6 +118,7 @@ def test_a_dead_end_road_cuts_nothing():
 def compound_points(with_buildings: bool = True) -> gpd.GeoDataFrame:
     """Compound points as a listing site gives them: households and buildings per compound."""
     table = {
+        "household_id": ["C1", "C2", "C3", "C4", "C5"],
         "name": ["锦绣花园", "幸福里", "桃源居", "滨江苑", "和平小区"],
         "households": [2400, 300, 350, 500, 420],
         "buildings": [30, 6, 5, 8, 7],
