@@ -289,3 +289,16 @@ def test_cut_unit_proof_names_the_overflow():
     )
     proof = gk.partition.cut_unit_proof(adj, w, GridRules())
     assert proof is not None and "885 > 800" in proof
+
+
+def test_long_searches_say_how_they_are_going(monkeypatch, capsys):
+    """With GRIDKIT_PROGRESS=1 (set by `gridkit partition`), each start is reported."""
+    adj, w, xy = lattice_from_weights([[60] * 14 for _ in range(12)])
+    monkeypatch.setenv(gk.partition.PROGRESS_ENV, "1")
+    partition_graph(adj, w, xy, time_limit=gk.partition.PROGRESS_MIN_BUDGET)
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "multilevel search" in ln]
+    assert len(lines) >= gk.partition.MIN_STARTS
+    assert "start 1" in lines[0] and "best plan so far" in lines[0] and " s" in lines[0]
+    monkeypatch.delenv(gk.partition.PROGRESS_ENV)
+    partition_graph(adj, w, xy, time_limit=gk.partition.PROGRESS_MIN_BUDGET)
+    assert "multilevel search" not in capsys.readouterr().err
