@@ -71,6 +71,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="write full phone numbers to roster.csv (personal data; masked as "
                    "138****5678 otherwise)")
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
+    from gridkit.cli import add_map_mode_options
+
+    add_map_mode_options(o)
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
     p.set_defaults(handler=run)
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
             time_limit=args.time_limit, seed=args.seed, threads=args.threads,
             include_phone=args.include_phone, verbose=not args.quiet,
         )
-        paths = plan.write(args.out, map_html=not args.no_map)
+        paths = plan.write(args.out, map_html=not args.no_map, offline=not args.online_map)
     except GridkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

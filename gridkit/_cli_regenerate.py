@@ -22,7 +22,13 @@ def register(subparsers: Any) -> None:
     subparsers
         What ``argparse.ArgumentParser.add_subparsers()`` returned.
     """
-    from gridkit.cli import _add_input_options, add_grid_options, add_output_options
+    from gridkit.cli import (
+        add_grid_options,
+        add_input_options,
+        add_layer_options,
+        add_map_mode_options,
+        add_output_options,
+    )
 
     p = subparsers.add_parser(
         "regenerate",
@@ -39,9 +45,10 @@ def register(subparsers: Any) -> None:
         metavar="OLD_DIR",
         help="output folder of an earlier `gridkit partition`/`regenerate`, or its grids.geojson",
     )
-    _add_input_options(p)
+    add_input_options(p)
     add_grid_options(p, time_limit=10.0, budget="re-solved area")
-    add_output_options(p)
+    add_layer_options(p)
+    add_map_mode_options(add_output_options(p))
     p.set_defaults(handler=run)
 
 
@@ -65,11 +72,19 @@ def format_summary(summary: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridkit regenerate``; returns the exit code."""
-    from gridkit.cli import _check_out_dir, _print_summary, read_inputs, write_plan
+    from gridkit.cli import (
+        check_out_dir,
+        print_summary,
+        read_compounds,
+        read_inputs,
+        read_layer,
+        write_plan,
+    )
     from gridkit.regenerate import regenerate
 
-    _check_out_dir(args.out)
+    check_out_dir(args.out)
     communities, households = read_inputs(args)
+    barriers = read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None
     plan = regenerate(
         args.previous,
         communities,
@@ -81,9 +96,14 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         jobs=args.jobs,
         verbose=not args.quiet,
+        keep_compounds=args.keep_compounds,
+        compounds=read_compounds(args),
+        barriers=barriers,
+        merge_distance=args.merge_distance,
+        compound_buildings_col=args.compound_buildings_col,
     )
-    paths = write_plan(plan, args)
+    paths = write_plan(plan, args, offline=not args.online_map)
     if not args.quiet:
-        _print_summary(plan.report, paths)
+        print_summary(plan.report, paths, lang=args.lang)
         print(format_summary(plan.summary))
     return 0

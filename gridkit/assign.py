@@ -250,7 +250,9 @@ class StaffingPlan:
     summary: dict[str, Any]
     policy: StaffingPolicy = field(repr=False)
 
-    def write(self, out_dir: str | os.PathLike[str], *, map_html: bool = False) -> dict[str, Path]:
+    def write(
+        self, out_dir: str | os.PathLike[str], *, map_html: bool = False, offline: bool = True
+    ) -> dict[str, Path]:
         """Write roster.csv, grids.geojson, shortages.csv, staffing_report.json (and map.html).
 
         Parameters
@@ -259,6 +261,9 @@ class StaffingPlan:
             Output folder, created if needed.
         map_html
             Also write ``map.html`` (:func:`gridkit.maps.explore` of the staffed grids).
+        offline
+            The map needs no network (the default); ``False`` loads its scripts from
+            CDNs and shows OpenStreetMap tiles.
 
         Returns
         -------
@@ -278,7 +283,9 @@ class StaffingPlan:
             if map_html:
                 from gridkit.maps import explore, save_map
 
-                save_map(explore(self.grids), out.path(STAFFING_FILES["map"]))
+                save_map(
+                    explore(self.grids, offline=offline), out.path(STAFFING_FILES["map"])
+                )
             written = out.commit()
         return {kind: written[n] for kind, n in STAFFING_FILES.items() if n in written}
 

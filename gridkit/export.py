@@ -177,9 +177,12 @@ def to_report_json(report: dict, path: str | os.PathLike) -> Path:
 
 
 def write_plan_files(
-    plan: GridPlan, outputs: OutputSet, *, map_html: bool = False, offline: bool = False
+    plan: GridPlan, outputs: OutputSet, *, map_html: bool = False, offline: bool = True
 ) -> dict[str, Path]:
     """Write a plan's files into an open :class:`gridkit.outputs.OutputSet` (not committed).
+
+    ``offline`` (the default) makes a ``map.html`` that needs no network
+    (:func:`gridkit.maps.explore`).
 
     Returns
     -------
@@ -204,13 +207,14 @@ def write_plan_files(
 
 
 def write_outputs(
-    plan: GridPlan, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
+    plan: GridPlan, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = True
 ) -> dict[str, Path]:
     """Write ``grids.geojson``, ``assignments.csv``, ``report.json``, ``buildings.geojson``
     (one point per building with its grid) and optionally ``map.html``, as one set.
 
-    With ``offline=True`` the map embeds its JavaScript/CSS and has no web basemap, so
-    it opens on a closed intranet.  The files are written through
+    With ``offline=True`` (the default) the map embeds its JavaScript/CSS and has no web
+    basemap, so it opens on a closed intranet; ``offline=False`` loads them from CDNs
+    and shows OpenStreetMap tiles.  The files are written through
     :class:`gridkit.outputs.OutputSet`: an interrupted write leaves the previous set
     whole, and a ``map.html`` of an earlier run is removed when none is written.
     """

@@ -13,11 +13,15 @@ Basemaps and coordinates
     the basemap.  OpenStreetMap and Tianditu (天地图, CGCS2000 ≈ WGS84) tiles need no
     shift.
 
-Offline maps
-    folium loads Leaflet and its plugins from CDNs.  With ``offline=True`` the saved
-    HTML instead carries inline copies of the few files it needs, vendored under
-    ``gridkit/static/`` (Leaflet, Leaflet.markercluster, jQuery; see its README), so
-    it opens on a computer with no internet access (e.g. a government intranet).
+Offline maps (the default)
+    folium loads Leaflet and its plugins from CDNs.  gridkit's maps instead carry
+    inline copies of the few files they need, vendored under ``gridkit/static/``
+    (Leaflet, Leaflet.markercluster, jQuery; see its README), and no web basemap, so
+    they open on a computer with no internet access (a 综治 intranet, an office whose
+    CDN access is unreliable).  A small note in the bottom-left corner says when no
+    basemap tiles are shown or reachable.  ``offline=False`` (``--online-map`` /
+    ``--online`` on the command line) loads the scripts from CDNs and draws
+    OpenStreetMap tiles.
 """
 
 from __future__ import annotations
@@ -81,6 +85,7 @@ _TIANDITU_TILES = (
 _BASEMAPS = ("osm", "amap", "tianditu", "none")
 _MAX_ZOOM = 19
 _MIN_LABEL_ZOOM = 12
+_MIN_COMMUNITY_LABEL_ZOOM = 10
 _REQUIRED = ("grid_code", "households")
 
 STATUS_COLORS: dict[str, str] = {
@@ -250,9 +255,10 @@ def explore(
     tiles_url: str | None = None,
     tiles_crs: Literal["wgs84", "gcj02"] = "wgs84",
     lang: Lang = "zh",
-    offline: bool = False,
+    offline: bool = True,
     height: int | str | None = None,
     label_min_zoom: int | None = None,
+    color_range: tuple[float, float] | None = None,
 ) -> folium.Map:
     """Draw grids (and optionally communities, households, workers) on a folium map.
 
@@ -288,9 +294,10 @@ def explore(
         {"osm", "amap", "tianditu", "none"}, optional
         Background tiles: OpenStreetMap, Amap / Gaode (高德, GCJ-02: overlays are
         shifted to match), Tianditu (天地图, needs ``tianditu_key``) or none.
-        ``None`` (the default) means ``"osm"``, or ``"none"`` when ``offline``.
-        A web basemap chosen explicitly with ``offline=True`` is kept: its tiles
-        then show only when the computer happens to be online.
+        ``None`` (the default) means ``"none"`` for an offline map (the default)
+        and ``"osm"`` with ``offline=False``.  A web basemap chosen explicitly with
+        ``offline=True`` is kept: its tiles then show only when the computer happens
+        to be online, and a note in the corner says so when they cannot be reached.
     tianditu_key
         Tianditu API key (天地图 tk), required for ``basemap="tianditu"``.
     tiles_url
@@ -306,15 +313,25 @@ def explore(
         Language of layer names, legends, tooltips and popups.
     offline
         Embed the JavaScript and CSS inline (from ``gridkit/static``) instead of
-        loading them from CDNs, so the saved HTML works without internet access.
-        Only gridkit's own layers and core Leaflet features are guaranteed to work:
-        folium's Bootstrap, Font Awesome and awesome-markers are left out.
+        loading them from CDNs, so the saved HTML works without internet access
+        (the default).  Only gridkit's own layers and core Leaflet features are
+        guaranteed to work: folium's Bootstrap, Font Awesome and awesome-markers
+        are left out.  ``False`` loads them from CDNs (and OpenStreetMap tiles
+        unless ``basemap`` says otherwise).
     height
         Height of the map in pixels or as a CSS size (default ``"100%"``).
     label_min_zoom
         Zoom level from which grid names are shown.  ``None`` picks it per grid: the
         level at which the grid is about as wide as its name (usually 14–17), so
-        small grids in dense areas are named only when zoomed in.
+        small grids in dense areas are named only when zoomed in.  Grid labels
+        carry the community name on a second line; community names are shown from
+        lower zoom levels; a label that would overlap one already shown is hidden
+        until the map is zoomed in far enough (larger areas first).
+    color_range
+        ``(low, high)`` of the household colour scale.  ``None`` uses the 2nd and
+        98th percentiles of the grids' households, so a few outliers (an oversize
+        building of 3,000 households) do not wash out the others; values beyond
+        the range take the end colours, and the legend says "≤" / "≥".
 
     Returns
     -------
@@ -345,6 +362,8 @@ def explore(
     _check_option("tiles_crs", tiles_crs, ("wgs84", "gcj02"))
     if basemap is None:
         basemap = "none" if offline else "osm"
+    if color_range is not None:
+        color_range = _check_color_range(color_range)
     _check_option("basemap", basemap, _BASEMAPS)
     if basemap == "tianditu" and not tianditu_key and tiles_url is None and m is None:
         msg = (
@@ -371,14 +390,15 @@ def explore(
         _add_basemap(m, basemap, text, tianditu_key=tianditu_key, tiles_url=tiles_url)
 
     hh_layer, status_layer, colormap, status_counts = _add_grid_layers(
-        m, draw_grids, color_by=color_by, lang=lang
+        m, draw_grids, color_by=color_by, lang=lang, color_range=color_range
     )
 
+    draw_comm = None
     if communities is not None:
         draw_comm = _to_map_crs(communities, "communities", shift=shift)
         _add_outline_layers(m, draw_comm, lang=lang)
 
-    _add_labels(m, draw_grids, text, min_zoom=label_min_zoom)
+    _add_labels(m, draw_grids, text, min_zoom=label_min_zoom, communities=draw_comm)
     if households is not None:
         _add_points(m, _to_map_crs(households, "households", shift=shift), draw_grids, lang=lang)
     if workers is not None:
@@ -390,6 +410,10 @@ def explore(
         html_by_layer=_legend_html(colormap, status_counts, lang=lang),
     ).add_to(m)
     _LabelZoom(plain_background=new_map and _no_tiles(m)).add_to(m)
+    if new_map:
+        _BasemapNote(
+            no_tiles=_no_tiles(m), text=_NOTE_TEXT[lang], offline=bool(offline)
+        ).add_to(m)
 
     _replace_layer_control(m)
     minx, miny, maxx, maxy = draw_grids.total_bounds
@@ -660,19 +684,79 @@ def _geojson_data(gdf: gpd.GeoDataFrame) -> dict[str, Any]:
     return json.loads(gdf.to_json(na="null", drop_id=False))
 
 
-def _household_colormap(values: pd.Series, lang: str) -> branca.colormap.LinearColormap:
-    finite = values[np.isfinite(values)]
-    vmin = float(finite.min()) if len(finite) else 0.0
-    vmax = float(finite.max()) if len(finite) else 1.0
+def robust_range(values: Sequence[float] | np.ndarray, *, low: float = 2.0, high: float = 98.0):
+    """``(vmin, vmax)`` of a colour scale that outliers do not stretch.
+
+    The ``low`` and ``high`` percentiles of the finite values (nearest value), kept
+    within Tukey's fences (1.5 interquartile ranges beyond the quartiles, so a single
+    outlier among few grids is left out too), rounded to whole households and
+    widened to at least 1 so the scale has a length.
+
+    Parameters
+    ----------
+    values
+        Households per grid (NaN and infinities are ignored).
+    low, high
+        Percentiles of the ends of the scale.
+
+    Returns
+    -------
+    tuple of float
+        ``(vmin, vmax)``; ``(0, 1)`` when there is no finite value.
+
+    Examples
+    --------
+    >>> robust_range([500, 520, 610, 640, 700, 720, 9000])
+    (500.0, 928.0)
+    >>> robust_range(list(range(400, 800)) + [12000])
+    (408.0, 792.0)
+    """
+    arr = np.asarray(values, dtype=float)
+    finite = arr[np.isfinite(arr)]
+    if not len(finite):
+        return 0.0, 1.0
+    q1, q3 = np.percentile(finite, [25, 75])
+    fence = 1.5 * (q3 - q1)
+    vmin = float(np.round(max(np.percentile(finite, low, method="nearest"), q1 - fence)))
+    vmax = float(np.round(min(np.percentile(finite, high, method="nearest"), q3 + fence)))
     if vmax <= vmin:
         vmax = vmin + 1.0
+    return vmin, vmax
+
+
+def _check_color_range(color_range: Any) -> tuple[float, float]:
+    try:
+        vmin, vmax = (float(v) for v in color_range)
+    except (TypeError, ValueError):
+        msg = f"`color_range` must be two numbers (low, high), got {color_range!r}."
+        raise InputError(msg) from None
+    if not (np.isfinite(vmin) and np.isfinite(vmax) and vmax > vmin):
+        msg = f"`color_range` must be finite with high > low, got {color_range!r}."
+        raise InputError(msg)
+    return vmin, vmax
+
+
+def _household_colormap(
+    values: pd.Series, lang: str, color_range: tuple[float, float] | None = None
+) -> branca.colormap.LinearColormap:
+    vmin, vmax = robust_range(values.to_numpy()) if color_range is None else color_range
     return branca.colormap.LinearColormap(
         _HOUSEHOLD_COLORS, vmin=vmin, vmax=vmax, caption=_TEXT[lang]["legend_households"]
     )
 
 
+def _clipped_hex(colormap: branca.colormap.LinearColormap, value: float) -> str:
+    """Colour of ``value``, values beyond the scale taking the colour of its end."""
+    return colormap.rgb_hex_str(min(max(value, colormap.vmin), colormap.vmax))
+
+
 def _add_grid_layers(
-    m: folium.Map, grids: gpd.GeoDataFrame, *, color_by: str, lang: str
+    m: folium.Map,
+    grids: gpd.GeoDataFrame,
+    *,
+    color_by: str,
+    lang: str,
+    color_range: tuple[float, float] | None = None,
 ) -> tuple[folium.GeoJson, folium.GeoJson | None, branca.colormap.LinearColormap, dict[str, int]]:
     """Add the grid layers filled by households and by status.
 
@@ -682,8 +766,8 @@ def _add_grid_layers(
     text = _TEXT[lang]
     props = _display_frame(grids, lang)
     hh = pd.to_numeric(grids["households"], errors="coerce").astype(float).to_numpy()
-    colormap = _household_colormap(pd.Series(hh), lang)
-    fills = {"hh": [colormap.rgb_hex_str(v) if np.isfinite(v) else _UNKNOWN_COLOR for v in hh]}
+    colormap = _household_colormap(pd.Series(hh), lang, color_range)
+    fills = {"hh": [_clipped_hex(colormap, v) if np.isfinite(v) else _UNKNOWN_COLOR for v in hh]}
     counts: dict[str, int] = {}
     if "status" in grids.columns:
         status = grids["status"].astype(str)
@@ -779,20 +863,59 @@ def _label_text(row: pd.Series) -> str:
 
 
 def _add_labels(
-    m: folium.Map, grids: gpd.GeoDataFrame, text: dict[str, str], *, min_zoom: int | None
+    m: folium.Map,
+    grids: gpd.GeoDataFrame,
+    text: dict[str, str],
+    *,
+    min_zoom: int | None,
+    communities: gpd.GeoDataFrame | None = None,
 ) -> folium.FeatureGroup:
-    """Grid names at each grid's representative point, each shown from its own zoom level."""
+    """Grid and community names, each shown from its own zoom level, overlaps thinned.
+
+    A grid label is its short name ("第1网格") over its community's name in smaller
+    type; a community label (at the community's representative point) is shown at
+    the zoom levels below those of its grids' labels, so the map is named at every
+    scale.  ``data-rank`` orders the labels for thinning (larger areas first): the
+    page hides a label that would overlap one of lower rank.
+    """
     group = folium.FeatureGroup(name=text["labels"], show=True)
     labels = [_label_text(row) for _, row in grids.iterrows()]
+    subs = [
+        "" if "community_name" not in grids.columns or _is_missing(v) else str(v)
+        for v in (grids["community_name"] if "community_name" in grids.columns else labels)
+    ]
     zooms = _label_zooms(grids, labels) if min_zoom is None else [int(min_zoom)] * len(labels)
     points = grids.geometry.representative_point()
-    for label, zoom, pt in zip(labels, zooms, points, strict=True):
+    metric_area = grids.to_crs(local_metric_crs(grids)).geometry.area.to_numpy()
+    entries: list[tuple[float, str, Any]] = []  # (area, html with {rank}, point)
+    for label, sub, zoom, pt, area in zip(labels, subs, zooms, points, metric_area, strict=True):
+        sub_html = (
+            f'<span class="gk-label-sub">{html_text(sub)}</span>'
+            if sub and sub != label
+            else ""
+        )
+        entries.append(
+            (
+                float(area),
+                f'<div class="gk-grid-label" data-minzoom="{zoom}" data-maxzoom="99" '
+                f'data-rank="{{rank}}">{html_text(label)}{sub_html}</div>',
+                pt,
+            )
+        )
+    community_entries = _community_label_entries(grids, zooms, communities)
+    ranked = sorted(
+        range(len(community_entries) + len(entries)),
+        key=lambda i: (
+            0 if i < len(community_entries) else 1,
+            -(community_entries + entries)[i][0],
+        ),
+    )
+    rank_of = {i: r for r, i in enumerate(ranked)}
+    for i, (_, markup, pt) in enumerate(community_entries + entries):
         folium.Marker(
             [pt.y, pt.x],
             icon=folium.DivIcon(
-                html=(
-                    f'<div class="gk-grid-label" data-minzoom="{zoom}">{html_text(label)}</div>'
-                ),
+                html=markup.replace("{rank}", str(rank_of[i])),
                 icon_size=(0, 0),
                 icon_anchor=(0, 0),
                 class_name="gk-grid-label-icon",
@@ -803,12 +926,67 @@ def _add_labels(
     return group
 
 
+def _community_label_entries(
+    grids: gpd.GeoDataFrame, grid_zooms: Sequence[int], communities: gpd.GeoDataFrame | None
+) -> list[tuple[float, str, Any]]:
+    """Community name labels ``(area, html with {rank}, point)``, shown below grid zooms."""
+    if "community_id" not in grids.columns:
+        return []
+    ids = grids["community_id"].map(lambda v: "" if _is_missing(v) else str(v))
+    first_zoom: dict[str, int] = {}
+    for cid, zoom in zip(ids, grid_zooms, strict=True):
+        first_zoom[cid] = min(first_zoom.get(cid, 99), int(zoom))
+    if communities is not None and "community_id" in communities.columns:
+        polys = communities.assign(
+            community_id=communities["community_id"].map(
+                lambda v: "" if _is_missing(v) else str(v)
+            )
+        )
+        polys = polys[polys["community_id"].isin(set(ids))]
+    else:
+        cols = ["community_id"] + (["community_name"] if "community_name" in grids else [])
+        polys = grids[[*cols, grids.geometry.name]].assign(community_id=ids)
+        polys = polys.dissolve(by="community_id", as_index=False, aggfunc="first")
+    if not len(polys):
+        return []
+    if "community_name" in polys.columns:
+        names = list(polys["community_name"])
+    elif "community_name" in grids.columns:
+        by_id = grids["community_name"].groupby(ids).first()
+        names = [by_id.get(cid) for cid in polys["community_id"]]
+    else:
+        names = list(polys["community_id"])
+    names = [
+        str(cid) if _is_missing(n) or not str(n) else str(n)
+        for n, cid in zip(names, polys["community_id"], strict=True)
+    ]
+    area = polys.to_crs(local_metric_crs(polys)).geometry.area.to_numpy()
+    out = []
+    for cid, name, pt, a in zip(
+        polys["community_id"], names, polys.geometry.representative_point(), area, strict=True
+    ):
+        # from the city view (thinned: larger communities first) until its grids are named
+        top = max(first_zoom.get(str(cid), 99) - 1, _MIN_COMMUNITY_LABEL_ZOOM)
+        low = _MIN_COMMUNITY_LABEL_ZOOM
+        out.append(
+            (
+                float(a),
+                f'<div class="gk-grid-label gk-community-label" data-minzoom="{low}" '
+                f'data-maxzoom="{top}" data-rank="{{rank}}">{html_text(name)}</div>',
+                pt,
+            )
+        )
+    return out
+
+
 def _label_px(label: str) -> float:
     """Rough width in pixels of ``label`` in the 12 px bold label font."""
     return sum(12.5 if ord(ch) > 0x2E80 else 7.5 for ch in label)
 
 
-def _label_zooms(grids: gpd.GeoDataFrame, labels: Sequence[str]) -> list[int]:
+def _label_zooms(
+    grids: gpd.GeoDataFrame, labels: Sequence[str], *, floor: int = _MIN_LABEL_ZOOM
+) -> list[int]:
     """Per grid, the lowest zoom at which the grid (square root of its area) fits its label."""
     metric = grids.to_crs(local_metric_crs(grids))
     size_m = np.sqrt(np.maximum(metric.geometry.area.to_numpy(), 1.0))
@@ -816,7 +994,7 @@ def _label_zooms(grids: gpd.GeoDataFrame, labels: Sequence[str]) -> list[int]:
     lat = float(np.mean(grids.total_bounds[[1, 3]]))
     # metres per pixel at zoom z: 156543.034 * cos(lat) / 2**z
     z = np.log2(need_px * 156543.034 * math.cos(math.radians(lat)) / size_m)
-    return [int(v) for v in np.clip(np.ceil(z), _MIN_LABEL_ZOOM, 18)]
+    return [int(v) for v in np.clip(np.ceil(z), floor, 18)]
 
 
 def _grid_colors(grids: gpd.GeoDataFrame) -> dict[str, str]:
@@ -1008,7 +1186,10 @@ def _legend_html(
     text = _TEXT[lang]
     stops = ", ".join(colormap.rgb_hex_str(v) for v in np.linspace(colormap.vmin, colormap.vmax, 9))
     ticks = np.linspace(colormap.vmin, colormap.vmax, 3)
-    tick_html = "".join(f"<span>{round(t):,}</span>" for t in ticks)
+    marks = ("≤", "", "≥")
+    tick_html = "".join(
+        f"<span>{mark}{round(t):,}</span>" for mark, t in zip(marks, ticks, strict=True)
+    )
     hh = (
         f'<div class="gk-legend-title">{html_text(colormap.caption)}</div>'
         f'<div class="gk-legend-bar" style="background: linear-gradient(to right, {stops});">'
@@ -1102,7 +1283,12 @@ class _Legend(MacroElement):
 
 
 class _LabelZoom(MacroElement):
-    """Style grid labels; show each only from the zoom in its ``data-minzoom``."""
+    """Style labels; show each between its ``data-minzoom`` and ``data-maxzoom``, thinned.
+
+    After every zoom the visible labels are placed in ``data-rank`` order and a label
+    whose box overlaps one already placed is hidden, so a city of 300 grids shows a
+    readable selection that grows as the map is zoomed in.
+    """
 
     _template = Template(
         """
@@ -1110,10 +1296,13 @@ class _LabelZoom(MacroElement):
         <style>
         .gk-grid-label-icon { background: none; border: none; }
         .gk-grid-label { position: absolute; transform: translate(-50%, -50%);
-          white-space: nowrap; pointer-events: none; font: bold 12px/1.2 "Helvetica Neue",
-          Arial, "Noto Sans CJK SC", "Microsoft YaHei", "PingFang SC", sans-serif;
+          white-space: nowrap; pointer-events: none; text-align: center;
+          font: bold 12px/1.2 "Helvetica Neue", Arial, "Noto Sans CJK SC",
+          "Microsoft YaHei", "PingFang SC", sans-serif;
           color: #1a1a1a; text-shadow: -1px -1px 0 #fff, 1px -1px 0 #fff, -1px 1px 0 #fff,
           1px 1px 0 #fff, 0 0 3px #fff; }
+        .gk-label-sub { display: block; font-weight: normal; font-size: 10px; color: #444; }
+        .gk-community-label { font-size: 13px; color: #2b1a4a; }
         {%- if this.plain_background %}
         .leaflet-container { background: #f3f1ec; }
         {%- endif %}
@@ -1122,15 +1311,39 @@ class _LabelZoom(MacroElement):
         {% macro script(this, kwargs) %}
         (function () {
             var map = {{ this._parent.get_name() }};
+            function overlaps(a, b) {
+                return a.left < b.right && b.left < a.right &&
+                    a.top < b.bottom && b.top < a.bottom;
+            }
             function update() {
                 var zoom = map.getZoom();
-                var labels = map.getContainer().querySelectorAll(".gk-grid-label");
-                for (var i = 0; i < labels.length; i++) {
-                    var min = Number(labels[i].getAttribute("data-minzoom"));
-                    labels[i].style.display = zoom >= min ? "" : "none";
+                var nodes = map.getContainer().querySelectorAll(".gk-grid-label");
+                var shown = [];
+                for (var i = 0; i < nodes.length; i++) {
+                    var el = nodes[i];
+                    var lo = Number(el.getAttribute("data-minzoom"));
+                    var hi = Number(el.getAttribute("data-maxzoom") || 99);
+                    var on = zoom >= lo && zoom <= hi;
+                    el.style.display = on ? "" : "none";
+                    if (on) { shown.push(el); }
+                }
+                shown.sort(function (a, b) {
+                    return Number(a.getAttribute("data-rank")) -
+                        Number(b.getAttribute("data-rank"));
+                });
+                var placed = [];
+                for (var j = 0; j < shown.length; j++) {
+                    var box = shown[j].getBoundingClientRect();
+                    var clash = false;
+                    for (var k = 0; k < placed.length && !clash; k++) {
+                        clash = overlaps(box, placed[k]);
+                    }
+                    if (clash) { shown[j].style.display = "none"; } else { placed.push(box); }
                 }
             }
             map.on("zoomend overlayadd", update);
+            // once more after the frame in which Leaflet has placed the markers
+            map.on("zoomend overlayadd", function () { window.setTimeout(update, 50); });
             update();
         })();
         {% endmacro %}
@@ -1141,6 +1354,78 @@ class _LabelZoom(MacroElement):
         super().__init__()
         self._name = "GridkitLabelZoom"
         self.plain_background = plain_background
+
+
+_NOTE_TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "none": "离线地图：未加载底图瓦片（网格、边界和名称完整）",
+        "unreachable": "底图瓦片无法访问（无网络？）：网格、边界和名称照常显示",
+    },
+    "en": {
+        "none": "Offline map: no basemap tiles (grids, outlines and names are complete)",
+        "unreachable": "Basemap tiles cannot be reached (no network?): grids, outlines "
+        "and names are shown as usual",
+    },
+}
+
+
+class _BasemapNote(MacroElement):
+    """A note in the bottom-left corner when the page shows no basemap tiles.
+
+    Without a tile layer the note is there from the start; with one, it appears when
+    tiles fail to load and none has loaded (a closed network), and goes away as soon
+    as one loads.  The texts come from gridkit (:func:`html_text`), never from data.
+    """
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+        .gk-basemap-note { background: rgba(255,255,255,0.9); padding: 3px 7px;
+          border-radius: 3px; font: 11px/1.3 "Helvetica Neue", Arial, "Noto Sans CJK SC",
+          "Microsoft YaHei", sans-serif; color: #555; max-width: 320px; }
+        </style>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function () {
+            var map = {{ this._parent.get_name() }};
+            var note = L.control({position: "bottomleft"});
+            note.onAdd = function () {
+                var div = L.DomUtil.create("div", "gk-basemap-note");
+                div.setAttribute("data-offline", "{{ 'yes' if this.offline else 'no' }}");
+                return div;
+            };
+            note.addTo(map);
+            var div = note.getContainer();
+            function say(html) {
+                div.innerHTML = html;
+                div.style.display = html ? "" : "none";
+            }
+            {%- if this.no_tiles %}
+            say({{ this.text_none|tojson }});
+            {%- else %}
+            say("");
+            var loaded = 0;
+            map.eachLayer(function (layer) {
+                if (!(layer instanceof L.TileLayer)) { return; }
+                layer.on("tileload", function () { loaded += 1; say(""); });
+                layer.on("tileerror", function () {
+                    if (!loaded) { say({{ this.text_unreachable|tojson }}); }
+                });
+            });
+            {%- endif %}
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, *, no_tiles: bool, text: dict[str, str], offline: bool) -> None:
+        super().__init__()
+        self._name = "GridkitBasemapNote"
+        self.no_tiles = no_tiles
+        self.offline = offline
+        self.text_none = html_text(text["none"])
+        self.text_unreachable = html_text(text["unreachable"])
 
 
 # --------------------------------------------------------------------------- offline

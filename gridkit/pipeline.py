@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from gridkit import __version__
+from gridkit.attention import attention, count_in_bounds
 from gridkit.codes import grid_code, grid_name
 from gridkit.errors import GridkitWarning, InputError, SolverError, format_ids
 from gridkit.execute import Failure, Task, default_jobs, open_backend, run_communities
@@ -105,9 +106,12 @@ class GridPlan:
         )
 
     def write(
-        self, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = False
+        self, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = True
     ) -> dict[str, Path]:
-        """Write grids.geojson, assignments.csv, report.json (and map.html) to ``out_dir``."""
+        """Write grids.geojson, assignments.csv, report.json (and map.html) to ``out_dir``.
+
+        The map needs no network unless ``offline=False`` (:func:`gridkit.maps.explore`).
+        """
         from gridkit.export import write_outputs
 
         return write_outputs(self, out_dir, map_html=map_html, offline=offline)
@@ -152,8 +156,14 @@ def check_settings(time_limit: float, seed: int) -> None:
         raise InputError(f"`seed` must be between 0 and 2**31 - 1, got {seed}; e.g. --seed 0.")
 
 
-def _barriers_in(barriers: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
-    """Barriers reprojected to the units' CRS, checked."""
+def barriers_in(barriers: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | None:
+    """Barriers reprojected to the units' CRS, checked (``None`` stays ``None``).
+
+    Raises
+    ------
+    InputError
+        If the layer has no CRS or holds geometries other than lines and polygons.
+    """
     if barriers is None:
         return None
     source = barriers.attrs.get("source", "`barriers`")
@@ -169,6 +179,9 @@ def _barriers_in(barriers: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | N
             "rivers, railways, walls) or polygons (their outlines are used)."
         )
     return barriers[barriers.geometry.notna() & ~barriers.geometry.is_empty].to_crs(crs)
+
+
+_barriers_in = barriers_in  # the old name, still imported by gridkit.batch
 
 
 def _barriers_near(barriers: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame):
@@ -623,6 +636,7 @@ def report_from(
         if c["infeasible_reason"] is None and c["solver_status"] != "FAILED"
     }
     feasible_grids = grids[grids["community_id"].isin(feasible_ids)]
+    all_in_bounds, _ = count_in_bounds(Counter(grids["status"]))
     in_bounds = int(feasible_grids["status"].isin(["ok", "split_compound"]).sum())
     totals = {"communities": len(communities)}
     if failures:
@@ -643,6 +657,8 @@ def report_from(
                 for r, n in sorted(rows.reasons.items())
             },
             "grids_by_status": dict(sorted(Counter(grids["status"]).items())),
+            "grids_in_bounds": all_in_bounds,
+            "pct_grids_in_bounds": _pct_floor(all_in_bounds, len(grids)),
             "feasible_communities": len(feasible_ids),
             "grids_in_feasible_communities": len(feasible_grids),
             "pct_grids_in_bounds_where_feasible": _pct_floor(in_bounds, len(feasible_grids)),
@@ -671,6 +687,18 @@ def report_from(
             if c["solver_status"] == "FAILED"
         ]
     report["communities"] = entries
+    report["attention"] = [
+        {
+            "cause": f.cause,
+            "community_id": f.community_id,
+            "community_name": f.community_name,
+            "subject": f.subject,
+            "households": f.households,
+            "note": f.note,
+        }
+        for items in attention(report).values()
+        for f in items
+    ]
     report["grids"] = [
         {
             "grid_code": r.grid_code,

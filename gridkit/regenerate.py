@@ -41,6 +41,7 @@ import multiprocessing
 import os
 import re
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -59,7 +60,7 @@ from tqdm.auto import tqdm
 
 from gridkit import _cpsat
 from gridkit.adjacency import adjacency_matrix, rook_pairs
-from gridkit.errors import InputError
+from gridkit.errors import GridkitWarning, InputError
 from gridkit.execute import BackendError, die_with_parent
 from gridkit.partition import (
     OWN_GRID_STATUSES,
@@ -80,8 +81,9 @@ from gridkit.pipeline import (
     _ensure_household_columns,
     _pct_floor,
     assemble,
+    barriers_in,
 )
-from gridkit.units import build_units
+from gridkit.units import MERGE_DISTANCE, attach_compounds, build_units
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -745,9 +747,15 @@ class RegenPlan:
     codes: dict[str, list[str]]
     plan: GridPlan = field(repr=False)
 
-    def write(self, out_dir: str | os.PathLike, *, map_html: bool = False) -> dict[str, Path]:
+    def write(
+        self, out_dir: str | os.PathLike, *, map_html: bool = False, offline: bool = True
+    ) -> dict[str, Path]:
         """Write the grid layer (as ``partition``), changes.csv, diff.geojson, summary.json
-        and codes.json (and map.html with the changed grids highlighted)."""
+        and codes.json (and map.html with the changed grids highlighted).
+
+        ``report.json`` holds the partition report plus a ``regenerate`` section (the
+        figures of ``summary.json``).  The map needs no network unless ``offline=False``.
+        """
         from gridkit.export import (
             PLAN_FILES,
             to_assignments_csv,
@@ -760,6 +768,7 @@ class RegenPlan:
         names = {k: v for k, v in PLAN_FILES.items() if k != "map"}
         names.update({**REGEN_FILES, "map": PLAN_FILES["map"]})
         with OutputSet(out_dir, "regenerate", known=names.values()) as outputs:
+            self.plan.report["regenerate"] = self.summary
             write_plan_files(self.plan, outputs, map_html=False)
             to_assignments_csv(self.changes, outputs.path(names["changes"]))
             to_geojson(self.diff, outputs.path(names["diff"]))
@@ -776,7 +785,7 @@ class RegenPlan:
             }
             to_report_json(codes, outputs.path(names["codes"]))
             if map_html:
-                self._write_map(outputs.path(names["map"]))
+                self._write_map(outputs.path(names["map"]), offline=offline)
             written = outputs.commit()
         return {kind: written[name] for kind, name in names.items() if name in written}
 
@@ -784,10 +793,10 @@ class RegenPlan:
     def _in_use(self) -> dict[str, list[str]]:
         return self.grids.groupby("community_id")["grid_code"].agg(list).to_dict()
 
-    def _write_map(self, path: Path) -> Path:
+    def _write_map(self, path: Path, *, offline: bool = True) -> Path:
         from gridkit.maps import add_changes_layer, explore, save_map
 
-        m = explore(self.grids, communities=self.plan.units.communities)
+        m = explore(self.grids, communities=self.plan.units.communities, offline=offline)
         return save_map(add_changes_layer(m, self.diff), path)
 
 
@@ -829,6 +838,11 @@ def regenerate(
     seed: int = 0,
     jobs: int | None = None,
     verbose: bool = False,
+    keep_compounds: bool = True,
+    compounds: gpd.GeoDataFrame | None = None,
+    barriers: gpd.GeoDataFrame | None = None,
+    merge_distance: float = MERGE_DISTANCE,
+    compound_buildings_col: str | None = None,
 ) -> RegenPlan:
     """Regenerate a grid map for changed housing with as little change as possible.
 
@@ -853,11 +867,24 @@ def regenerate(
         on it.
     verbose
         Show a progress bar.
+    keep_compounds, compounds, barriers, merge_distance, compound_buildings_col
+        As for :func:`gridkit.make_grids`: the buildings and their cells are made
+        exactly as ``partition`` makes them (cells drawn inside the blocks that
+        barriers and compound walls cut, compounds given as points split by building
+        number), so pass the same layers and options as for the previous run.
 
     Returns
     -------
     RegenPlan
         Unchanged inputs give the previous grids back, byte for byte once written.
+
+    Warns
+    -----
+    GridkitWarning
+        When household ids are row numbers (no ``--id-col``) in this run or the
+        previous one: new and demolished buildings cannot then be told from old
+        ones, so ``changes.csv`` counts new buildings as moved households and lists
+        no removed ones.
     """
     started = time.perf_counter()
     rules = GridRules(
@@ -868,8 +895,19 @@ def regenerate(
     )
     prev = read_previous(previous)
     households = _ensure_household_columns(households)
+    _warn_row_number_ids(prev, households)
+    if compounds is not None:
+        households = attach_compounds(households, compounds)
     boundaries = _ensure_boundary_columns(boundaries)
-    units = build_units(boundaries, households, split_above=rules.max_households)
+    units = build_units(
+        boundaries,
+        households,
+        merge_distance=merge_distance,
+        barriers=barriers_in(barriers, boundaries.crs),
+        compounds=compounds if keep_compounds else None,
+        split_above=rules.max_households,
+        compound_buildings_col=compound_buildings_col,
+    )
     u = units.units
     old = prev.grids.to_crs(units.crs)
     points = shapely.points(u[["x", "y"]].to_numpy())
@@ -959,6 +997,29 @@ def regenerate(
     )
     row_hh = households["households"].to_numpy(dtype=np.int64)
     return _finish(plan, prev, units, old_codes, row_hh, row_existing, existing_all, done, started)
+
+
+def _warn_row_number_ids(prev: Previous, households: gpd.GeoDataFrame) -> None:
+    """Warn when row-number ids make new and removed buildings undetectable."""
+    previous_rows = prev.assignments is not None and prev.household_ids is None
+    current_rows = "row" in households.columns and (
+        households["household_id"].astype(str) == households["row"].astype(str)
+    ).all()
+    if not (previous_rows or current_rows):
+        return
+    which = (
+        "this run's and the previous run's"
+        if previous_rows and current_rows
+        else "the previous run's" if previous_rows else "this run's"
+    )
+    warnings.warn(
+        f"{which} household ids are row numbers, so new and removed buildings cannot be "
+        "told from old ones: new buildings count as households that moved and demolished "
+        "ones are not listed in changes.csv (the grids themselves are unaffected). Give a "
+        "stable id column with --id-col (e.g. --id-col building_id) in both runs.",
+        GridkitWarning,
+        stacklevel=3,
+    )
 
 
 def _may_break(task: _Task) -> bool:

@@ -161,7 +161,7 @@ def _check_map(page, *, n_grids: int, lang_label: str) -> None:
     assert page.locator(".leaflet-control-layers").count() == 1
     assert page.locator(".gk-legend").is_visible()
     assert "网格户数" in page.locator(".gk-legend").inner_text()
-    labels = page.locator(".gk-grid-label")
+    labels = page.locator(".gk-grid-label:not(.gk-community-label)")
     assert labels.count() == n_grids
     # hovering a grid shows its tooltip
     page.locator("path.gk-grid-hh").nth(n_grids // 2).hover(force=True)
@@ -177,7 +177,10 @@ def _check_map(page, *, n_grids: int, lang_label: str) -> None:
     assert "网格状态" in page.locator(".gk-legend").inner_text()
     page.get_by_text(lang_label, exact=True).click()
     # grid names hide when zoomed out below their label zoom (never shown below 12)
-    visible = "Array.from(document.querySelectorAll('.gk-grid-label')).filter(e => e.offsetParent)"
+    visible = (
+        "Array.from(document.querySelectorAll('.gk-grid-label:not(.gk-community-label)'))"
+        ".filter(e => e.offsetParent)"
+    )
     # (returns nothing: serialising the Leaflet map back to Python takes seconds)
     set_zoom = "z => { window[document.querySelector('.leaflet-container').id].setZoom(z); }"
     shown = page.evaluate(f"{visible}.length")
@@ -191,7 +194,9 @@ def _check_map(page, *, n_grids: int, lang_label: str) -> None:
 
 def test_map_renders_every_grid(browser, sample, tmp_path, record_property):
     grids, communities, buildings, workers = sample
-    m = maps.explore(grids, communities=communities, households=buildings, workers=workers)
+    m = maps.explore(
+        grids, communities=communities, households=buildings, workers=workers, offline=False
+    )
     html = maps.save_map(m, tmp_path / "map.html")
     page, context, errors, external, seconds = _open(
         browser, html, offline=False, n_grids=len(grids)
@@ -232,3 +237,77 @@ def test_offline_map_renders_without_network(browser, sample, tmp_path, record_p
     print(f"\noffline map: {len(grids)} grids drawn in {seconds:.2f} s, {html.stat().st_size} B")
     assert external == [], f"the offline map tried the network: {external[:5]}"
     assert not errors, "\n".join(errors)
+
+
+# Visible labels overlapping each other (thinning must leave none).
+OVERLAPS = """() => {
+    const boxes = Array.from(document.querySelectorAll('.gk-grid-label'))
+        .filter(e => e.offsetParent).map(e => e.getBoundingClientRect());
+    let n = 0;
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], b = boxes[j];
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) n++;
+    }
+    return n;
+}"""
+
+
+def test_default_partition_map_works_with_no_network(browser, tmp_path, record_property):
+    """`gridkit partition` with default options: its map.html draws every grid offline."""
+    import json
+
+    from gridkit.cli import main
+
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[1] / "data" / "boundaries"
+    argv = [
+        "partition",
+        "--communities", str(root / "sample_communities.geojson"),
+        "--households", str(root / "sample_buildings.geojson"),
+        "--out", str(out),
+        "-q",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    n_grids = len(json.loads((out / "grids.geojson").read_text(encoding="utf-8"))["features"])
+    page, context, errors, external, seconds = _open(
+        browser, out / "map.html", offline=True, n_grids=n_grids
+    )
+    try:
+        page.screenshot(path=str(SCREENSHOT_COPY.with_name("map_screenshot_default.png")))
+        assert page.locator("path.gk-grid-hh").count() == n_grids
+        note = page.locator(".gk-basemap-note")
+        assert note.is_visible() and "离线地图" in note.inner_text()
+        # community names at the city view, no two labels on top of each other
+        set_zoom = "z => { window[document.querySelector('.leaflet-container').id].setZoom(z); }"
+        for zoom in (11, 12, 14, 16):
+            page.evaluate(set_zoom, zoom)
+            page.wait_for_timeout(400)
+            assert page.evaluate(OVERLAPS) == 0, f"overlapping labels at zoom {zoom}"
+        page.evaluate(set_zoom, 11)  # the city view: community names, no grid names
+        page.wait_for_timeout(400)
+        shown = page.evaluate(
+            "Array.from(document.querySelectorAll('.gk-community-label'))"
+            ".filter(e => e.offsetParent).length"
+        )
+        assert shown > 0
+    finally:
+        context.close()
+    record_property("render_seconds", round(seconds, 3))
+    assert external == [], f"the default map tried the network: {external[:5]}"
+    assert not errors, "\n".join(errors)
+
+
+def test_offline_page_says_when_tiles_cannot_be_reached(browser, sample, tmp_path):
+    grids, communities, _, _ = sample
+    m = maps.explore(grids, communities=communities, basemap="osm")  # offline page, web tiles
+    html = maps.save_map(m, tmp_path / "tiles.html")
+    page, context, errors, external, _ = _open(browser, html, offline=True, n_grids=len(grids))
+    try:
+        page.wait_for_function(
+            "document.querySelector('.gk-basemap-note').offsetParent !== null", timeout=10_000
+        )
+        assert "底图瓦片无法访问" in page.locator(".gk-basemap-note").inner_text()
+    finally:
+        context.close()
+    assert external and all("tile.openstreetmap.org" in u for u in external)
+    assert not [e for e in errors if "Failed to load resource" not in e]

@@ -135,12 +135,12 @@ def test_partition_in_process(cli_run, sample_subset, check_plan):
     assert {p.name for p in out.iterdir()} == OUTPUTS  # --no-map: no map.html
     stdout = cli_run["stdout"]
     n = len(sample_subset.communities)
-    assert f"{n} communities" in stdout
-    assert f"{int(sample_subset.buildings['households'].sum()):,} households" in stdout
-    assert "grids in bounds [400, 800] where feasible: 100.0%" in stdout
-    assert "communities needing attention" in stdout
+    assert f"{n} 个社区" in stdout
+    assert f"{int(sample_subset.buildings['households'].sum()):,} 户" in stdout
+    assert re.search(r"户数达标：\d+ 个网格中 \d+ 个（\d+\.\d %）", stdout)
+    assert "需要处理" in stdout
     assert sample_subset.low_id in stdout and sample_subset.tower_building in stdout
-    assert "wrote: " in stdout and "grids.geojson" in stdout
+    assert "已写出：" in stdout and "grids.geojson" in stdout
     assert "Traceback" not in cli_run["stderr"]
 
     grids, assignments, report = _read_outputs(out)
@@ -167,7 +167,7 @@ def test_partition_as_a_process(cli_run, files, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    assert "grids in bounds [400, 800] where feasible" in proc.stdout
+    assert "户数达标：" in proc.stdout
     assert {p.name for p in out.iterdir()} == OUTPUTS
     for name in ("grids.geojson", "assignments.csv"):
         assert (out / name).read_bytes() == (cli_run["out"] / name).read_bytes(), name
@@ -234,7 +234,7 @@ def test_household_bounds_options(files, sample_subset, tmp_path, capsys, check_
     )
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "grids in bounds [300, 600] where feasible: 100.0%" in captured.out
+    assert "户数达标：" in captured.out and "（下限 300 户）" in captured.out
     grids, _, report = _read_outputs(out)
     assert report["parameters"]["min_households"] == 300
     assert report["parameters"]["max_households"] == 600
@@ -392,7 +392,7 @@ def test_out_is_a_file(files, tmp_path, capsys, where):
 
 def test_summary_never_rounds_up_to_100_percent(capsys):
     """One grid out of bounds among 2,000 must not read as 100.0 %."""
-    from gridkit.cli import _print_summary
+    from gridkit.cli import print_summary
 
     report = {
         "gridkit_version": "x",
@@ -406,9 +406,9 @@ def test_summary_never_rounds_up_to_100_percent(capsys):
         },
         "communities": [],
     }  # fmt: skip
-    _print_summary(report, {})
+    print_summary(report, {}, lang="en")
     out = capsys.readouterr().out
-    assert "where feasible: 99.9% (2000 grids" in out
+    assert "in bounds: 1999 of 2000 grids (99.9 %); others: 1 above the maximum" in out
 
 
 def test_usage_errors_exit_2(capsys):
@@ -445,4 +445,9 @@ def test_default_and_offline_map_outputs(files, tmp_path, capsys):
     offline = (tmp_path / "off" / "map.html").read_text(encoding="utf-8")
     assert not re.search(r"<script[^>]+src=\"https?://", offline)
     assert not re.search(r"<link[^>]+href=\"https?://", offline)
+    assert offline == html  # offline is the default
+    online_argv = [str(tmp_path / "on") if a == str(tmp_path / "o") else a for a in argv]
+    assert main([*online_argv, "--online-map"]) == 0
+    online = (tmp_path / "on" / "map.html").read_text(encoding="utf-8")
+    assert re.search(r"<script[^>]+src=\"https?://", online) and "tile.openstreetmap" in online
     capsys.readouterr()

@@ -131,10 +131,29 @@ def test_color_by_status_shows_status_layer_first(grids):
         assert (color in html) == (status in shown_statuses), status
 
 
+def _label_divs(html: str) -> list[tuple[str, int, int, int, str, str]]:
+    """(class, min zoom, max zoom, rank, text, second line) of every label on the page.
+
+    DivIcon html is JSON-escaped on the page.
+    """
+    found = re.findall(
+        r'class=\\"(gk-grid-label[^"\\]*)\\" data-minzoom=\\"(\d+)\\" '
+        r'data-maxzoom=\\"(\d+)\\" data-rank=\\"(\d+)\\"\\u003e(.*?)'
+        r'(?:\\u003cspan class=\\"gk-label-sub\\"\\u003e(.*?)\\u003c/span\\u003e)?'
+        r'\\u003c/div',
+        html,
+    )
+    return [
+        (cls, int(lo), int(hi), int(rank), json.loads(f'"{text}"'), json.loads(f'"{sub}"'))
+        for cls, lo, hi, rank, text, sub in found
+    ]
+
+
 def _labels(html: str) -> list[tuple[int, str]]:
-    """(min zoom, text) of every grid label (DivIcon html is JSON-escaped on the page)."""
-    found = re.findall(r'data-minzoom=\\"(\d+)\\"\\u003e(.*?)\\u003c/div', html)
-    return [(int(z), json.loads(f'"{text}"')) for z, text in found]
+    """(min zoom, text) of every grid label."""
+    return [
+        (lo, text) for cls, lo, _, _, text, _ in _label_divs(html) if cls == "gk-grid-label"
+    ]
 
 
 def test_grid_labels_and_zoom_toggle(grids):
@@ -145,6 +164,34 @@ def test_grid_labels_and_zoom_toggle(grids):
     assert 'map.on("zoomend overlayadd", update)' in auto
     zooms = [z for z, _ in _labels(auto)]
     assert len(zooms) == len(grids) and all(12 <= z <= 18 for z in zooms)
+
+
+def test_labels_name_the_community_and_are_thinned(grids):
+    """Grid labels carry the community name; community labels show below grid zooms."""
+    divs = _label_divs(_html(maps.explore(grids)))
+    grid_labels = [d for d in divs if d[0] == "gk-grid-label"]
+    community_labels = [d for d in divs if d[0] != "gk-grid-label"]
+    assert {d[5] for d in grid_labels} == set(grids["community_name"])
+    assert sorted(d[4] for d in community_labels) == sorted(grids["community_name"])
+    first_grid_zoom = min(d[1] for d in grid_labels)
+    assert all(d[2] < 99 and d[1] <= d[2] for d in community_labels)
+    assert min(d[1] for d in community_labels) < first_grid_zoom
+    ranks = [d[3] for d in divs]
+    assert sorted(ranks) == list(range(len(divs)))  # one rank each: thinning order
+    assert max(d[3] for d in community_labels) < min(d[3] for d in grid_labels)
+    assert "getBoundingClientRect" in _html(maps.explore(grids))
+
+
+def test_color_scale_is_robust_to_outliers(grids):
+    g = grids.copy()
+    g["households"] = np.r_[np.linspace(420, 780, len(g) - 1).round(), 20_000].astype(int)
+    vmin, vmax = maps.robust_range(g["households"])
+    assert 420 <= vmin < 440 and 760 < vmax < 1500  # the outlier does not stretch it
+    html = _html(maps.explore(g))
+    assert _has(html, "≥") and _has(html, "≤")
+    with pytest.raises(InputError, match="color_range"):
+        maps.explore(g, color_range=(800, 400))
+    assert _has(_html(maps.explore(g, color_range=(400, 1000))), "≥1,000")
 
 
 def test_grid_label_drops_the_community_name(grids):
@@ -203,9 +250,23 @@ def test_html_escapes_names(grids):
 # --------------------------------------------------------------------------- basemaps
 
 
-def test_default_basemap_is_osm(grids):
+def test_default_map_is_offline_and_says_so(grids):
+    """The default map needs no network: scripts inline, no tiles, a note in the corner."""
     html = _html(maps.explore(grids))
+    assert "tile.openstreetmap.org" not in html
+    assert _external_links(html) == []
+    assert _has(html, "离线地图：未加载底图瓦片") and "gk-basemap-note" in html
+    assert _has(_html(maps.explore(grids, lang="en")), "Offline map: no basemap tiles")
+
+
+def test_online_map_is_osm_with_a_note_when_tiles_fail(grids):
+    html = _html(maps.explore(grids, offline=False))
     assert "tile.openstreetmap.org" in html
+    assert any("leaflet" in u for u in _external_links(html))
+    assert 'layer.on("tileerror"' in html and _has(html, "底图瓦片无法访问")
+    # an explicit web basemap on an offline page: tiles when online, the note otherwise
+    kept = _html(maps.explore(grids, basemap="osm"))
+    assert "tile.openstreetmap.org" in kept and _external_links(kept) == []
 
 
 def test_amap_shifts_overlays_to_gcj02(grids):
@@ -296,7 +357,7 @@ def test_offline_html_loads_nothing_from_the_network(sample):
     assert "sourceMappingURL" not in html
     assert "bootstrap" not in html.lower() and "fontawesome" not in html.lower()
     assert _external_links(_html(m)) == []  # folium re-adds its CDN links on each render
-    normal = _html(maps.explore(grids))
+    normal = _html(maps.explore(grids, offline=False))
     assert any("leaflet" in u for u in _external_links(normal))
 
 
