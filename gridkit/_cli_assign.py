@@ -71,16 +71,25 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="write full phone numbers to roster.csv (personal data; masked as "
                    "138****5678 otherwise)")
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
-    from gridkit.cli import add_map_mode_options
+    from gridkit.cli import add_lang_option, add_map_mode_options
 
     add_map_mode_options(o)
+    add_lang_option(o)
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
     p.set_defaults(handler=run)
     return p
 
 
-def _summary_lines(summary: dict[str, Any], hires: Any, paths: dict[str, Path]) -> list[str]:
+def _summary_lines(
+    summary: dict[str, Any],
+    hires: Any,
+    paths: dict[str, Path],
+    grids: Any = None,
+    lang: str = "en",
+) -> list[str]:
+    from gridkit.attention import headline
+
     t = summary["totals"]
     lines = [
         f"gridkit {summary['gridkit_version']}: {t['people']} people for {t['grids']} grids in "
@@ -96,6 +105,9 @@ def _summary_lines(summary: dict[str, Any], hires: Any, paths: dict[str, Path]) 
         f"  solver: {'all roles proven optimal' if t['all_optimal'] else 'not all proven'}"
         f", largest gap {t['max_gap']:.2%}",
     ]
+    if grids is not None and "status" in grids:
+        counts = {str(k): int(v) for k, v in grids["status"].value_counts().items()}
+        lines.insert(1, "  " + headline(counts, lang="zh" if lang == "zh" else "en"))
     for role, r in summary["roles"].items():
         lines.append(
             f"    {role:<14}{r['people_assigned']:>4}/{r['people_available']:<4} people "
@@ -148,5 +160,5 @@ def run(args: argparse.Namespace) -> int:
               "folder you can write to.", file=sys.stderr)
         return 2
     if not args.quiet:
-        print("\n".join(_summary_lines(plan.summary, plan.hires, paths)))
+        print("\n".join(_summary_lines(plan.summary, plan.hires, paths, plan.grids, args.lang)))
     return 0

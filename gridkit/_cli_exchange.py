@@ -40,8 +40,9 @@ def _register_audit(subparsers: Any) -> None:
     g.add_argument(
         "--grids",
         required=True,
-        metavar="PATH",
-        help="grid polygons (GeoJSON, GeoPackage, Shapefile)",
+        metavar="DIR_or_PATH",
+        help="grid polygons (GeoJSON, GeoPackage, Shapefile), or an output folder of "
+        "`gridkit partition`/`regenerate`/`assign` (its grids.geojson is read)",
     )
     g.add_argument(
         "--households",
@@ -114,6 +115,9 @@ def _register_audit(subparsers: Any) -> None:
     )
     o.add_argument("-q", "--quiet", action="store_true", help="no summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
+    from gridkit.cli import add_lang_option
+
+    add_lang_option(o)
     p.set_defaults(handler=run_audit)
 
 
@@ -129,7 +133,8 @@ def _register_export(subparsers: Any) -> None:
         "--to",
         required=True,
         metavar="PATH_or_URL",
-        help="destination: x.geojson, x.gpkg, x.shp, x.csv or "
+        help="destination: x.geojson, x.gpkg, x.shp, x.csv, summary.xlsx (one sheet per "
+        "street, community and grid, Chinese headers, totals) or "
         "postgresql://user:password@host:port/database[?schema=name]",
     )
     p.add_argument(
@@ -153,10 +158,10 @@ def _register_export(subparsers: Any) -> None:
 def run_audit(args: argparse.Namespace) -> int:
     """Run ``gridkit audit``; return the exit code (0, or 1 with ``--strict`` and problems)."""
     from gridkit.audit import audit_grids, format_summary, read_grids
-    from gridkit.cli import read_communities, read_household_rows
+    from gridkit.cli import read_communities, read_household_rows, resolve_grids_path
 
     grids = read_grids(
-        args.grids,
+        resolve_grids_path(args.grids, "--grids"),
         grid_code_col=args.grid_code_col,
         community_col=args.grid_community_col,
         input_crs=args.grids_crs or args.input_crs,
@@ -176,7 +181,7 @@ def run_audit(args: argparse.Namespace) -> int:
     )
     paths = result.write(args.out)
     if not args.quiet:
-        print(format_summary(result.report))
+        print(format_summary(result.report, lang=args.lang))
         print("  wrote: " + ", ".join(str(p) for p in paths.values()))
     report = result.report
     found = (

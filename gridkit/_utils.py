@@ -1,12 +1,13 @@
-"""Small helpers: version report."""
+"""Small helpers: version report, progress bars."""
 
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import platform
 import sys
 
-__all__ = ["show_versions"]
+__all__ = ["progress_class", "show_versions"]
 
 _PACKAGES = (
     "gridkit",
@@ -33,3 +34,22 @@ def show_versions(file=None) -> None:
         except importlib.metadata.PackageNotFoundError:
             version = "not installed"
         print(f"{name:<9}: {version}", file=out)
+
+
+def progress_class():
+    """The tqdm class for progress bars: a notebook widget only where it can be drawn.
+
+    ``tqdm.auto`` picks the Jupyter widget in a notebook, and warns (``TqdmWarning:
+    IProgress not found``) on every bar when ipywidgets is not installed.  Without
+    ipywidgets the plain text bar is used instead, which notebooks show well.
+
+    Returns
+    -------
+    type
+        ``tqdm.auto.tqdm`` when ipywidgets is installed, else ``tqdm.std.tqdm``.
+    """
+    if importlib.util.find_spec("ipywidgets") is not None:
+        from tqdm.auto import tqdm
+    else:
+        from tqdm.std import tqdm
+    return tqdm

@@ -30,10 +30,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from tqdm.auto import tqdm
 
 from gridkit import __version__, _validate, io
 from gridkit._assign_model import RoleProblem, RoleSolution, solve_role
+from gridkit._utils import progress_class
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, format_ids
 from gridkit.pipeline import GRID_COLUMNS, _dissolve
@@ -47,6 +47,8 @@ from gridkit.roster import (
     mask_phone,
     read_workers,
 )
+
+tqdm = progress_class()
 
 __all__ = [
     "ROSTER_COLUMNS",

@@ -1060,8 +1060,12 @@ def _report(
     }
 
 
-def format_summary(report: dict, *, limit: int = 20) -> str:
+def format_summary(report: dict, *, limit: int = 20, lang: str = "en") -> str:
     """The terminal summary of an audit report (the CLI prints it).
+
+    The second line is the headline every gridkit command prints
+    (:func:`gridkit.attention.headline`): the grids within the household bounds among
+    all grids, then the others by reason.
 
     Parameters
     ----------
@@ -1069,16 +1073,23 @@ def format_summary(report: dict, *, limit: int = 20) -> str:
         :attr:`AuditResult.report`.
     limit
         Show at most this many problem grids and gaps.
+    lang
+        {"zh", "en"}: language of the headline.
 
     Returns
     -------
     str
         Several lines, without a trailing newline.
     """
+    from gridkit.attention import headline
+
     p = report["parameters"]
+    by_bounds = {k: int(report["problems"].get(k, 0)) for k in ("below_min", "above_max")}
+    by_bounds["ok"] = int(report["grids"]) - sum(by_bounds.values())
     lines = [
         f"gridkit audit: {report['grids']} grids, {report['households']:,} households in "
         f"{report['household_rows']:,} rows ({report['buildings']:,} buildings)",
+        "  " + headline(by_bounds, lang="zh" if lang == "zh" else "en"),
         f"  grids with problems: {report['grids_with_problems']} of {report['grids']} "
         f"(bounds [{p['min_households']}, {p['max_households']}])",
         "  grids per problem: "

@@ -314,7 +314,16 @@ def _add_map_parser(sub) -> None:
     )
     p.add_argument("--color-by", choices=["households", "status"], default="households")
     p.add_argument("--lang", choices=["zh", "en"], default="zh", help="labels (default: zh)")
-    p.add_argument("--png", metavar="PATH", help="also write a static overview PNG")
+    p.add_argument(
+        "--png",
+        metavar="PATH",
+        help="also write a static overview PNG for printed reports (filled as --color-by)",
+    )
+    p.add_argument(
+        "--histogram",
+        metavar="PATH",
+        help="also write a PNG histogram of households per grid, the bounds marked",
+    )
     p.set_defaults(handler=_map)
 
 
@@ -381,10 +390,31 @@ def _map(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else path.parent / "map.html"
     written = [save_map(m, out)]
     if args.png:
-        written.append(overview_png(grids, args.png, communities=communities, lang=args.lang))
+        written.append(
+            overview_png(
+                grids, args.png, communities=communities, lang=args.lang, color_by=args.color_by
+            )
+        )
+    if args.histogram:
+        from gridkit.maps import size_histogram_png
+
+        written.append(
+            size_histogram_png(grids, args.histogram, lang=args.lang, **_bounds_of(path.parent))
+        )
     for w in written:
         print(f"wrote {w}")
     return 0
+
+
+def _bounds_of(folder: Path) -> dict[str, int]:
+    """``min_households`` / ``max_households`` from the folder's report.json, when known."""
+    import json
+
+    try:
+        params = json.loads((folder / "report.json").read_text(encoding="utf-8"))["parameters"]
+        return {k: int(params[k]) for k in ("min_households", "max_households")}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def print_summary(
@@ -470,6 +500,31 @@ def check_out_dir(out: str) -> None:
         raise InputError(msg)
 
 
+def resolve_grids_path(path: str, flag: str) -> Path:
+    """The grid layer a command reads: ``DIR/grids.geojson`` for an output folder, else ``path``.
+
+    Every command that reads grids (``map``, ``assign``, ``audit``, ``export``,
+    ``regenerate --previous``) accepts the output folder of another command as well
+    as the file itself.
+
+    Raises
+    ------
+    InputError
+        When ``path`` is a folder without ``grids.geojson``.
+    """
+    p = Path(path)
+    if not p.is_dir():
+        return p
+    grids = p / "grids.geojson"
+    if not grids.is_file():
+        raise InputError(
+            f"folder '{p}' ({flag}) holds no grids.geojson: pass the folder written by "
+            "`gridkit partition`, `regenerate` or `assign`, or the grid file itself "
+            "(GeoJSON, GeoPackage or Shapefile)."
+        )
+    return grids
+
+
 def read_communities(args: argparse.Namespace):
     """Read ``--communities`` with the CLI's options (shared by several commands).
 
@@ -553,7 +608,9 @@ def read_compounds(args: argparse.Namespace):
 
 
 def _partition(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
+    from gridkit._utils import progress_class
+
+    tqdm = progress_class()
 
     from gridkit.batch import DEFAULT_WORK, partition_files
     from gridkit.shard import HouseholdFile

@@ -103,6 +103,18 @@ SHAPEFILE_NAMES: dict[str, str] = {
     "building_id": "bldg_id",
     "street_code": "street_cd",
     "declared_households": "hh_decl",
+    # staffing columns of `gridkit assign` (names of the people, joined by "、")
+    "grid_worker": "grid_wkr",
+    "grid_leader": "grid_ldr",
+    "legal_adviser": "legal_adv",
+    "missing_roles": "missing",
+    # buildings and the regenerate diff
+    "first_household_id": "first_hh",
+    "old_households": "old_hh",
+    "households_in": "hh_in",
+    "households_out": "hh_out",
+    "old_buildings": "old_bldgs",
+    "geometry_changed": "geom_chg",
 }
 
 #: The ``crs_note`` written with GCJ-02 / BD-09 exports.  Each starts with the system name.
@@ -129,7 +141,8 @@ _FORMATS = {
 }
 _SUPPORTED = (
     "PATH.geojson / .json (GeoJSON), PATH.gpkg (GeoPackage), PATH.shp (Shapefile), "
-    "PATH.csv (CSV), postgresql://user@host:port/database (PostGIS)"
+    "PATH.csv (CSV), PATH.xlsx (the summary workbook), postgresql://user@host:port/database "
+    "(PostGIS)"
 )
 
 
@@ -697,7 +710,9 @@ def export_layers(
         Destination; the format follows the suffix or URL scheme:
         ``.geojson``/``.json``, ``.gpkg``, ``.shp``, ``.csv`` or
         ``postgresql://user:password@host:port/database`` (optional
-        ``?schema=name``, default ``public``).  Per-file formats write
+        ``?schema=name``, default ``public``); ``.xlsx`` writes the summary
+        workbook instead (:func:`gridkit.workbook.write_summary_xlsx`: one sheet
+        per street, community and grid, Chinese headers, totals).  Per-file formats write
         ``grids`` to ``to`` and other layers beside it as ``<stem>_<layer>``.
     crs
         {"wgs84", "gcj02", "bd09", "EPSG:nnnn"}
@@ -745,6 +760,10 @@ def export_layers(
             "`gridkit partition --out DIR`."
         )
         raise InputError(msg)
+    if not _is_url(to) and Path(to).suffix.lower() == ".xlsx":
+        from gridkit.workbook import write_summary_xlsx
+
+        return [write_summary_xlsx(src, to)]  # the summary workbook (gridkit.workbook)
     if _is_url(to):
         kind = "postgis"
     else:

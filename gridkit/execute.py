@@ -44,9 +44,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from tqdm.auto import tqdm
-
+from gridkit._utils import progress_class
 from gridkit.errors import GridkitError, InputError
+
+tqdm = progress_class()
 
 __all__ = [
     "Backend",

@@ -96,7 +96,10 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
         if s.dtype != object and not pd.api.types.is_string_dtype(s):
             continue
         text = s.astype(object)
-        hit = text.str.match(_NEEDS_QUOTE, na=False) & ~text.str.match(_NUMBER, na=False)
+        try:
+            hit = text.str.match(_NEEDS_QUOTE, na=False) & ~text.str.match(_NUMBER, na=False)
+        except AttributeError:  # an object column without text (numbers and blanks)
+            hit = text.map(lambda v: isinstance(v, str) and _safe_cell(v) != v).astype(bool)
         if hit.any():
             out = frame.copy() if out is None else out
             values = text.to_numpy(dtype=object, copy=True)

@@ -58,7 +58,16 @@ from gridkit.errors import GridkitWarning, InputError, format_ids
 if TYPE_CHECKING:
     from matplotlib.path import Path as MplPath
 
-__all__ = ["STATIC_DIR", "add_changes_layer", "explore", "html_text", "overview_png", "save_map"]
+__all__ = [
+    "STATIC_DIR",
+    "add_changes_layer",
+    "explore",
+    "html_text",
+    "overview_png",
+    "robust_range",
+    "save_map",
+    "size_histogram_png",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -1579,17 +1588,34 @@ _CJK_FAMILIES = (
 
 @cache
 def _cjk_font() -> str | None:
-    """Family name of an installed font with Chinese glyphs, or ``None``.
+    """Family name of an installed font with Simplified Chinese glyphs, or ``None``.
 
     Looks in matplotlib's font list first, then asks fontconfig (``fc-list :lang=zh``)
     and registers what it finds (matplotlib's font cache misses fonts installed
-    after it was built).
+    after it was built).  Simplified Chinese faces (``… SC``, ``… CN``, Microsoft
+    YaHei, SimHei, WenQuanYi) are preferred, and a family is taken only when the face
+    matplotlib would draw with is that family: a ``.ttc`` collection such as
+    ``NotoSansCJK-Regular.ttc`` holds the Japanese, Korean and Traditional faces too,
+    and an older matplotlib that reads only its first face would draw Japanese
+    glyph shapes (e.g. 边, 户) under the Simplified name.
     """
     from matplotlib import font_manager
 
+    def drawn_as(family: str) -> str | None:
+        try:
+            found = font_manager.findfont(
+                font_manager.FontProperties(family=family), fallback_to_default=False
+            )
+            return font_manager.get_font(found).family_name
+        except (ValueError, RuntimeError, OSError):
+            return None
+
     def known() -> str | None:
         names = {f.name for f in font_manager.fontManager.ttflist}
-        return next((family for family in _CJK_FAMILIES if family in names), None)
+        for family in _CJK_FAMILIES:
+            if family in names and drawn_as(family) == family:
+                return family
+        return None
 
     family = known()
     if family is not None:
@@ -1599,8 +1625,9 @@ def _cjk_font() -> str | None:
         return None
     try:
         out = subprocess.run(
-            [fc_list, ":lang=zh", "file"], capture_output=True, text=True, timeout=20, check=False
-        ).stdout
+            [fc_list, ":lang=zh-cn", "file"], capture_output=True, text=True, timeout=20,
+            check=False,
+        ).stdout  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         return None
     files = sorted(
@@ -1611,9 +1638,11 @@ def _cjk_font() -> str | None:
     for file in files:
         try:
             font_manager.fontManager.addfont(file)  # every face of a .ttc collection
-            fallback = fallback or font_manager.FontProperties(fname=file).get_name()
+            name = font_manager.FontProperties(fname=file).get_name()
         except (OSError, RuntimeError, ValueError):
             continue
+        if fallback is None and not name.endswith((" JP", " KR", " TC", " HK")):
+            fallback = name
     return known() or fallback
 
 
@@ -1647,13 +1676,20 @@ def overview_png(
     title: str | None = None,
     lang: Lang = "zh",
     dpi: int = 150,
+    color_by: ColorBy = "households",
+    color_range: tuple[float, float] | None = None,
 ) -> Path:
     """Write a static overview image of the grids, for printed reports.
 
-    Grids are filled by household count (with a colour bar) and labelled with their
-    ``grid_code`` and household count; grids whose ``status`` is not ``ok`` get an
-    outline in the status colour; community outlines are drawn dashed.  Drawn in the
-    local UTM zone, so distances are true, with a scale bar.
+    Grids are filled by household count (a colour bar whose ends are the 2nd and 98th
+    percentiles, :func:`robust_range`, so outliers do not wash out the rest) or by
+    status (``color_by="status"``).  Community names are written large; each grid is
+    labelled with its code (its 3-digit sequence number when the full code does not
+    fit) and household count; a label that would overlap a label already drawn is left
+    out (community names first, then larger grids), so a city of 300 grids stays
+    legible.  Grids whose ``status`` is not ``ok`` get an outline in the status colour;
+    community outlines are drawn dashed.  Drawn in the local UTM zone, so distances
+    are true, with a scale bar.
 
     Parameters
     ----------
@@ -1673,6 +1709,11 @@ def overview_png(
         image falls back to English and a warning is logged.
     dpi
         Resolution of the PNG.
+    color_by
+        {"households", "status"}
+        Fill by household count or by status (as :func:`explore`; CLI ``--color-by``).
+    color_range
+        ``(low, high)`` of the household colour scale (default :func:`robust_range`).
 
     Returns
     -------
@@ -1700,7 +1741,8 @@ def overview_png(
         raise ImportError(msg) from err
 
     _check_option("lang", lang, tuple(_TEXT))
-    _check_grids(grids, "households")
+    _check_option("color_by", color_by, ("households", "status"))
+    _check_grids(grids, color_by)
     family: list[str] = ["DejaVu Sans"]
     if lang == "zh":
         cjk = _cjk_font()
@@ -1719,14 +1761,13 @@ def overview_png(
     g = grids.to_crs(crs)
     g = g[~(g.geometry.isna() | g.geometry.is_empty)].reset_index(drop=True)
     hh = pd.to_numeric(g["households"], errors="coerce").astype(float).to_numpy()
-    finite = hh[np.isfinite(hh)]
-    vmin, vmax = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-    norm = Normalize(vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1)
+    vmin, vmax = robust_range(hh) if color_range is None else _check_color_range(color_range)
+    norm = Normalize(vmin=vmin, vmax=vmax, clip=True)
     cmap = colormaps["YlGnBu"]
 
     minx, miny, maxx, maxy = g.total_bounds
     aspect = (maxy - miny) / max(maxx - minx, 1.0)
-    width = float(np.clip(10.0 + (len(g) - 40) / 20.0, 10.0, 16.0))  # room for many labels
+    width = float(np.clip(10.0 + (len(g) - 40) / 20.0, 10.0, 24.0))  # room for many labels
     height = float(np.clip(width * aspect * 0.85 + 1.2, 5.0, 1.4 * width))
     fig = Figure(figsize=(width, height), dpi=dpi)
     FigureCanvasAgg(fig)
@@ -1737,7 +1778,10 @@ def overview_png(
     status = g["status"].astype(str).to_numpy() if "status" in g.columns else None
     paths = [_mpl_path(geom) for geom in g.geometry]
     keep = [i for i, p in enumerate(paths) if p is not None]
-    faces = [cmap(norm(hh[i])) if np.isfinite(hh[i]) else _UNKNOWN_COLOR for i in keep]
+    if color_by == "status":
+        faces = [STATUS_COLORS.get(str(status[i]), _UNKNOWN_COLOR) for i in keep]
+    else:
+        faces = [cmap(norm(hh[i])) if np.isfinite(hh[i]) else _UNKNOWN_COLOR for i in keep]
     ax.add_collection(
         PatchCollection(
             [PathPatch(paths[i]) for i in keep],
@@ -1760,7 +1804,7 @@ def overview_png(
                 zorder=2,
             )
         )
-    if status is not None:
+    if status is not None and color_by == "households":
         # grids with a problem: an outline in the status colour, drawn just inside the grid
         inset = max(maxx - minx, maxy - miny) / 400
         bad = [i for i in keep if status[i] != "ok"]
@@ -1777,7 +1821,11 @@ def overview_png(
     ax.set_xlim(minx, maxx)
     ax.set_ylim(miny, maxy)
 
-    bar = fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, pad=0.02)
+    bar = None
+    if color_by == "households":
+        bar = fig.colorbar(
+            ScalarMappable(norm=norm, cmap=cmap), ax=ax, shrink=0.7, pad=0.02, extend="both"
+        )
     # label size: fit each grid's width (points per metre of the axes once it is laid out)
     box = ax.get_position()
     fig_w, fig_h = fig.get_size_inches()
@@ -1790,12 +1838,29 @@ def overview_png(
     ems = np.array([sum(1.0 if ord(ch) > 0x2E80 else 0.62 for ch in c) for c in codes])
     fits = 0.8 * widths * pt_per_m / np.maximum(ems, 1.0)
     # one size for all labels (a quarter of them may overflow their grid a little)
-    size = float(np.clip(np.percentile(fits[keep], 25), 3.5, 9.0)) if keep else 6.0
+    size = float(np.clip(np.percentile(fits[keep], 25), 5.0, 9.0)) if keep else 6.0
+    short = bool(keep) and float(np.percentile(fits[keep], 25)) < 5.0
     points = g.geometry.representative_point()
+    texts = []  # (priority, artist): community names first, then larger grids
+    if communities is not None and "community_name" in communities.columns:
+        c = communities.to_crs(crs)
+        c = c[~(c.geometry.isna() | c.geometry.is_empty)]
+        for area, name, pt in zip(
+            c.geometry.area, c["community_name"], c.geometry.representative_point(), strict=True
+        ):
+            if _is_missing(name) or not (minx <= pt.x <= maxx and miny <= pt.y <= maxy):
+                continue
+            artist = ax.annotate(
+                str(name), (pt.x, pt.y), ha="center", va="center", fontsize=size + 2.5,
+                fontweight="bold", fontfamily=family, color="#2b1a4a", zorder=4,
+                bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
+            )  # fmt: skip
+            texts.append((-1e18 - float(area), artist))
+    areas = g.geometry.area.to_numpy()
     for i in keep:
-        code = codes[i]
+        code = codes[i][-3:] if short and len(codes[i]) > 3 else codes[i]
         label = code if not np.isfinite(hh[i]) else f"{code}\n{int(hh[i]):,}"
-        ax.annotate(
+        artist = ax.annotate(
             label,
             (points.iloc[i].x, points.iloc[i].y),
             ha="center",
@@ -1807,15 +1872,38 @@ def overview_png(
             zorder=3,
             bbox={"boxstyle": "round,pad=0.12", "fc": "white", "ec": "none", "alpha": 0.55},
         )
+        texts.append((-float(areas[i]), artist))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+        _thin_labels(fig, [artist for _, artist in sorted(texts, key=lambda t: t[0])])
 
     with warnings.catch_warnings():
         # a user title in Chinese without a CJK font: boxes instead of a crash
         warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
-        bar.set_label(text["legend_households"], fontfamily=family)
+        if bar is not None:
+            bar.set_label(text["legend_households"], fontfamily=family)
         if title is None:
             title = text["title"].format(n=len(g))
         ax.set_title(title, fontfamily=family, fontsize=13)
-        if status is not None and (status != "ok").any():
+        if status is not None and color_by == "status":
+            labels = _STATUS_TEXT[lang]
+            present = [s for s in STATUS_COLORS if (status == s).any()]
+            present += sorted(set(status) - set(STATUS_COLORS))
+            ax.legend(
+                handles=[
+                    Patch(
+                        facecolor=STATUS_COLORS.get(s, _UNKNOWN_COLOR),
+                        edgecolor="#303030",
+                        label=f"{labels.get(s, s)} ({int((status == s).sum())})",
+                    )
+                    for s in present
+                ],
+                loc="lower left",
+                prop={"family": family, "size": 8},
+                title=text["legend_status"],
+                title_fontproperties={"family": family},
+            )
+        elif status is not None and (status != "ok").any():
             labels = _STATUS_TEXT[lang]
             present = [s for s in STATUS_COLORS if s != "ok" and (status == s).any()]
             handles = [
@@ -1861,9 +1949,143 @@ def overview_png(
     return path
 
 
+def _thin_labels(fig: Any, artists: Sequence[Any]) -> int:
+    """Hide every label that overlaps one drawn before it; returns how many were hidden.
+
+    ``artists`` are in priority order.  The figure is drawn once to measure the text.
+    """
+    if not artists:
+        return 0
+    renderer = fig.canvas.get_renderer()
+    placed: list[Any] = []
+    hidden = 0
+    for artist in artists:
+        box = artist.get_window_extent(renderer=renderer)
+        if any(box.overlaps(other) for other in placed):
+            artist.set_visible(False)
+            hidden += 1
+        else:
+            placed.append(box)
+    return hidden
+
+
 def _nice_length(x: float) -> float:
     """Largest 1, 2 or 5 x 10^k not above ``x`` (for scale bars)."""
     if x <= 0:
         return 1.0
     exp = 10 ** math.floor(math.log10(x))
     return max(s * exp for s in (1, 2, 5) if s * exp <= x)
+
+
+_HIST_TEXT = {
+    "zh": {
+        "title": "网格户数分布（{n} 个网格）",
+        "x": "每个网格的户数",
+        "y": "网格数",
+        "bounds": "户数标准 {lo}–{hi}",
+    },
+    "en": {
+        "title": "Households per grid ({n} grids)",
+        "x": "households in the grid",
+        "y": "grids",
+        "bounds": "bounds {lo}–{hi}",
+    },
+}
+
+
+def size_histogram_png(
+    grids: gpd.GeoDataFrame | pd.DataFrame,
+    path: str | Path,
+    *,
+    min_households: int = 400,
+    max_households: int = 800,
+    lang: Lang = "zh",
+    dpi: int = 150,
+) -> Path:
+    """Write a histogram of households per grid, the bounds shaded, for printed reports.
+
+    Bars inside the bounds are green, outside them orange (below) or red (above); the
+    bins are 50 households wide (wider for very spread sizes).
+
+    Parameters
+    ----------
+    grids
+        A table with a ``households`` column (the grid layer, or ``report.json``'s
+        ``grids`` list as a DataFrame).
+    path
+        Output PNG; parent folders are created.
+    min_households, max_households
+        The bounds to mark.
+    lang
+        {"zh", "en"}: language of the title and axes (English without a CJK font).
+    dpi
+        Resolution.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+
+    Raises
+    ------
+    InputError
+        If ``grids`` has no ``households`` column or no grid.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    _check_option("lang", lang, tuple(_TEXT))
+    if "households" not in grids.columns or len(grids) == 0:
+        msg = "`grids` needs a `households` column and at least one grid for a histogram."
+        raise InputError(msg)
+    family: list[str] = ["DejaVu Sans"]
+    if lang == "zh":
+        cjk = _cjk_font()
+        if cjk is None:
+            lang = "en"
+        else:
+            family = [cjk, "DejaVu Sans"]
+    text = _HIST_TEXT[lang]
+    hh = pd.to_numeric(grids["households"], errors="coerce").dropna().to_numpy(dtype=float)
+    lo, hi = float(min_households), float(max_households)
+    top = max(float(hh.max()) if len(hh) else hi, hi)
+    width = 50.0 if top <= 3000 else float(_nice_length(top / 60))
+    edges = np.arange(0.0, top + width, width)
+    counts, edges = np.histogram(hh, bins=edges)
+    centres = (edges[:-1] + edges[1:]) / 2
+    colors = [
+        STATUS_COLORS["ok"] if lo <= c <= hi
+        else STATUS_COLORS["below_min"] if c < lo
+        else STATUS_COLORS["above_max"]
+        for c in centres
+    ]  # fmt: skip
+    fig = Figure(figsize=(8, 4.5), dpi=dpi)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.axvspan(lo, hi, color="#e5f5e0", zorder=0)
+    ax.bar(edges[:-1], counts, width=width, align="edge", color=colors, edgecolor="white",
+           zorder=2)  # fmt: skip
+    for x in (lo, hi):
+        ax.axvline(x, color="#2ca25f", linestyle="--", linewidth=1.2, zorder=3)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
+        ax.set_title(text["title"].format(n=len(hh)), fontfamily=family)
+        ax.set_xlabel(text["x"], fontfamily=family)
+        ax.set_ylabel(text["y"], fontfamily=family)
+        ax.set_ylim(0, max(int(counts.max()) if len(counts) else 1, 1) * 1.15)
+        ax.text(
+            (lo + hi) / 2, ax.get_ylim()[1] * 0.98, text["bounds"].format(lo=int(lo), hi=int(hi)),
+            ha="center", va="top", fontfamily=family, color="#1b7a43", fontsize=9, zorder=4,
+            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.85},
+        )  # fmt: skip
+        ax.spines[["top", "right"]].set_visible(False)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}{path.suffix}")
+        try:  # whole or not at all, as save_map
+            fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return path

@@ -56,9 +56,9 @@ import shapely
 from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
-from tqdm.auto import tqdm
 
 from gridkit import _cpsat
+from gridkit._utils import progress_class
 from gridkit.adjacency import adjacency_matrix, rook_pairs
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.execute import BackendError, die_with_parent
@@ -84,6 +84,8 @@ from gridkit.pipeline import (
     barriers_in,
 )
 from gridkit.units import MERGE_DISTANCE, attach_compounds, build_units
+
+tqdm = progress_class()
 
 __all__ = [
     "CHANGE_COLUMNS",

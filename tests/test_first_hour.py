@@ -157,3 +157,190 @@ def test_findings_dedupe_sort_and_never_hide_the_unknown():
     assert "CP-SAT" not in text and "separate pieces" not in text
     info = attention.information_line(report, lang="en")
     assert "split along building lines" in info and "solver remarks" in info
+
+
+# --------------------------------------------------------------------------- consistent inputs
+
+
+@pytest.fixture(scope="module")
+def folder(district, tmp_path_factory):
+    """The district's plan written as `gridkit partition` writes a folder."""
+    out = tmp_path_factory.mktemp("plan") / "out"
+    district.write(out, map_html=True)
+    return out
+
+
+def test_audit_accepts_an_output_folder(folder, tmp_path, capsys):
+    from gridkit.cli import main
+
+    households = tmp_path / "xiaoqu.geojson"
+    district_points(households)
+    code = main(["audit", "--grids", str(folder), "--households", str(households),
+                 "--out", str(tmp_path / "audit"), "--lang", "en"])  # fmt: skip
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "in bounds: " in captured.out and (tmp_path / "audit" / "report.json").is_file()
+    code = main(["audit", "--grids", str(tmp_path), "--households", str(households),
+                 "--out", str(tmp_path / "audit2")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2 and "holds no grids.geojson" in err and "Traceback" not in err
+
+
+def district_points(path):
+    """The district's compounds as a GeoJSON of points (WGS84)."""
+    frame = gpd.GeoDataFrame(
+        {"name": ["锦绣花园", "幸福里", "桃源居", "滨江苑", "和平小区", "小桥人家"],
+         "households": [2400, 300, 350, 500, 420, 250]},
+        geometry=gpd.points_from_xy(
+            np.array([200, 60, 340, 80, 320, 500]) + X0,
+            np.array([200, 60, 60, 340, 340, 200]) + Y0,
+        ),
+        crs=CRS,
+    ).to_crs(4326)  # fmt: skip
+    frame.to_file(path, engine="pyogrio")
+    return path
+
+
+def test_default_map_of_a_folder_is_offline(folder):
+    html = (folder / "map.html").read_text(encoding="utf-8")
+    assert not re.search(r"<script[^>]+src=\"https?://", html)
+    assert "gk-basemap-note" in html
+
+
+def test_png_honours_color_by_and_histogram(folder, tmp_path, capsys):
+    from PIL import Image
+
+    from gridkit.cli import main
+
+    pngs = {}
+    for color_by in ("households", "status"):
+        pngs[color_by] = tmp_path / f"{color_by}.png"
+        assert main(["map", str(folder), "--out", str(tmp_path / f"{color_by}.html"),
+                     "--png", str(pngs[color_by]), "--color-by", color_by]) == 0  # fmt: skip
+    hist = tmp_path / "sizes.png"
+    assert main(["map", str(folder), "--out", str(tmp_path / "m.html"), "--histogram",
+                 str(hist)]) == 0  # fmt: skip
+    capsys.readouterr()
+    images = []
+    for p in pngs.values():
+        with Image.open(p) as img:
+            images.append(np.asarray(img.convert("RGB")))
+    by_hh, by_status = images
+    # status fill: the oversize compound is filled magenta (only outlined by households)
+    magenta = np.array([0xC5, 0x1B, 0x7D])
+
+    def share(img, rgb):
+        return float((np.abs(img.astype(int) - rgb).sum(axis=2) < 12).mean())
+
+    assert share(by_status, magenta) > 5 * share(by_hh, magenta) > 0
+    with Image.open(hist) as img:
+        assert img.size[0] > 600
+
+
+def test_shapefile_names_of_staffing_columns_are_readable():
+    from gridkit.exchange import shapefile_names
+
+    names = shapefile_names(["grid_worker", "grid_leader", "legal_adviser", "missing_roles",
+                             "police", "old_households"])  # fmt: skip
+    assert names == {"grid_worker": "grid_wkr", "grid_leader": "grid_ldr",
+                     "legal_adviser": "legal_adv", "missing_roles": "missing",
+                     "police": "police", "old_households": "old_hh"}  # fmt: skip
+
+
+def test_summary_xlsx(folder, tmp_path, capsys):
+    import openpyxl
+
+    from gridkit.cli import main
+
+    out = tmp_path / "summary.xlsx"
+    assert main(["export", str(folder), "--to", str(out)]) == 0
+    capsys.readouterr()
+    book = openpyxl.load_workbook(out)
+    assert book.sheetnames == ["街道", "社区", "网格", "需要处理"]
+    grids = gpd.read_file(folder / "grids.geojson")
+    rows = list(book["网格"].values)
+    header, total = rows[0], rows[-1]
+    assert "户数" in header and "状态" in header and total[0] == "合计"
+    assert total[header.index("户数")] == int(grids["households"].sum())
+    assert len(rows) == len(grids) + 2
+    street = list(book["街道"].values)
+    assert street[0][:3] == ("街道", "社区数", "网格数") and street[-1][0] == "合计"
+    assert isinstance(rows[1][header.index("社区代码")], str)  # codes stay text
+    needs = [r[0] for r in list(book["需要处理"].values)[1:]]
+    assert any("楼栋数不详" in n for n in needs) and any("不足一个网格" in n for n in needs)
+
+
+def test_regenerate_has_its_report_section_and_warns_about_row_ids(folder, tmp_path):
+    import json as _json
+
+    from gridkit.errors import GridkitWarning
+    from gridkit.io import read_boundaries, read_households
+    from gridkit.regenerate import regenerate
+
+    points = district_points(tmp_path / "xiaoqu.geojson")
+    communities = gpd.read_file(folder / "grids.geojson").dissolve(
+        by="community_id", as_index=False, aggfunc="first"
+    )[["community_id", "community_name", "street", "geometry"]]
+    communities.to_file(tmp_path / "c.geojson", engine="pyogrio")
+    with pytest.warns(GridkitWarning, match="row numbers"):
+        plan = regenerate(
+            folder,
+            read_boundaries(tmp_path / "c.geojson"),
+            read_households(points),
+            time_limit=1,
+            jobs=1,
+        )
+    plan.write(tmp_path / "new")
+    report = _json.loads((tmp_path / "new" / "report.json").read_text(encoding="utf-8"))
+    summary = _json.loads((tmp_path / "new" / "summary.json").read_text(encoding="utf-8"))
+    assert report["regenerate"] == summary
+
+
+def test_regenerate_cli_takes_partition_layer_options():
+    from gridkit.cli import _build_parser
+
+    args = _build_parser().parse_args([
+        "regenerate", "--previous", "p", "--communities", "c", "--households", "h", "--out", "o",
+        "--compounds", "x.gpkg", "--barriers", "roads.gpkg", "--online-map", "--lang", "en",
+    ])  # fmt: skip
+    assert args.compounds == "x.gpkg" and args.barriers == "roads.gpkg" and args.online_map
+    assert not _build_parser().parse_args([
+        "regenerate", "--previous", "p", "--communities", "c", "--households", "h", "--out", "o",
+    ]).online_map  # fmt: skip
+
+
+def test_cjk_font_is_simplified_chinese():
+    from matplotlib import font_manager
+
+    from gridkit import maps
+
+    family = maps._cjk_font()
+    if family is None:
+        pytest.skip("no CJK font on this machine")
+    assert not family.endswith((" JP", " KR", " TC", " HK"))
+    found = font_manager.findfont(font_manager.FontProperties(family=family))
+    assert font_manager.get_font(found).family_name == family
+
+
+# --------------------------------------------------------------------------- notebooks
+
+
+def test_notebook_03_asserts_that_its_shortage_table_is_not_empty():
+    """nbmake runs the notebooks; this keeps the assertion that makes the demo fail loudly.
+
+    The roster names roles as people write them (民警): the cell must normalise them, and
+    it must assert a non-empty shortage table, so the notebook test fails if the demo
+    ever shows nothing again.
+    """
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "notebooks" / "03_workers.ipynb"
+    cells = [
+        "".join(c["source"])
+        for c in __import__("json").loads(path.read_text(encoding="utf-8"))["cells"]
+        if c["cell_type"] == "code"
+    ]
+    shortage = next(c for c in cells if "short_plan" in c)
+    assert 'roster["role"] == "police"' not in shortage
+    assert "normalise_role" in shortage
+    assert re.search(r"assert len\(shortages\) > 0", shortage)
