@@ -602,6 +602,10 @@ MIN_STARTS = 2
 #: (2 rather than 3: Singapore's 40 subzones in 16.6 CPU s instead of 24.0, PP 0.601
 #: instead of 0.599; the sample and the 900-building community unchanged)
 STALL_STARTS = 2
+#: A start counts as progress only when it lowers the best cost by this share, or
+#: (cells' outlines known) raises the best mean Polsby-Popper by this much.
+STALL_GAIN = 0.001
+PP_GAIN = 0.002
 #: The balance term of the multilevel search, as a share of the exact model's.
 #: Single-unit moves must be able to trade a little balance for a rounder
 #: outline: on the 900-building benchmark community, refinement ends at mean
@@ -711,6 +715,7 @@ def _solve_large(
     workers: int,
     area: np.ndarray | None = None,
     separate: np.ndarray | None = None,
+    outline: tuple[np.ndarray, np.ndarray, sparse.csr_matrix] | None = None,
 ) -> tuple[np.ndarray, str, float | None, float | None, float, float, list[str], bool]:
     """Multilevel partition of a large connected component (see :mod:`gridkit.multilevel`).
 
@@ -728,6 +733,11 @@ def _solve_large(
        level.  The cheapest plan of all starts is kept.
     3. Starts stop when ``STALL_STARTS`` in a row improved nothing, or before
        the next one would overrun the budget; at least ``MIN_STARTS`` run.
+       With the cells' ``outline`` (area, perimeter, shared boundary lengths)
+       the plan kept is the one whose grids are roundest on the map (mean
+       Polsby-Popper, :func:`gridkit.multilevel.mean_polsby_popper`; a start
+       improves when it adds ``PP_GAIN``), else the cheapest; a plan closer to
+       the bounds always wins.
 
     The budget is counted by a :class:`gridkit.multilevel.WorkClock`, not
     timed, so the plan does not depend on the machine or its load.  The search
@@ -793,6 +803,7 @@ def _solve_large(
         return labels
 
     best: tuple[float, np.ndarray] | None = None
+    best_score: tuple[float, float] = (math.inf, 0.0)
     stall = attempt = 0
     while True:
         before = clock.seconds
@@ -806,10 +817,21 @@ def _solve_large(
         labels = improve(plan.labels, seed + attempt)
         value = multilevel.plan_cost(labels, w, xy, mass, balance=balance, **bounds)
         attempt += 1
-        if best is None or value < best[0] * (1 - 1e-3):
-            best, stall = (value, labels), 0
+        if outline is not None:  # (violation first, then roundness)
+            loads = np.bincount(np.unique(labels, return_inverse=True)[1], weights=w)
+            off = float(
+                np.maximum(0, rules.min_households - loads).sum()
+                + np.maximum(0, loads - rules.max_households).sum()
+            )
+            score = (off, -multilevel.mean_polsby_popper(labels, *outline))
+            better = best is None or score < (best_score[0], best_score[1] - PP_GAIN)
+            if best is None or score < best_score:
+                best, best_score = (value, labels), score
         else:
-            stall += 1
+            better = best is None or value < best[0] * (1 - STALL_GAIN)
+            if best is None or value < best[0]:
+                best = (value, labels)
+        stall = 0 if better else stall + 1
         last = clock.seconds - before
         if time_limit >= PROGRESS_MIN_BUDGET:
             _progress(
@@ -875,6 +897,7 @@ def _solve_component(
     prove: bool = False,
     area: np.ndarray | None = None,
     separate: np.ndarray | None = None,
+    outline: tuple[np.ndarray, np.ndarray, sparse.csr_matrix] | None = None,
 ) -> tuple[np.ndarray, str, float | None, float | None, float, float, list[str], bool]:
     """Partition one connected component whose units all fit a grid on their own.
 
@@ -893,7 +916,7 @@ def _solve_component(
     if n > MULTILEVEL_UNITS and not prove:
         return _solve_large(
             adj, w, xy, rules=rules, time_limit=time_limit, seed=seed, workers=workers,
-            area=area, separate=separate,
+            area=area, separate=separate, outline=outline,
         )  # fmt: skip
     notes: list[str] = []
     graph_dist = _graph_distances(adj, xy)
@@ -1037,6 +1060,8 @@ def partition_graph(
     area: np.ndarray | None = None,
     separate: np.ndarray | None = None,
     own_status: np.ndarray | None = None,
+    perimeter: np.ndarray | None = None,
+    shared: sparse.spmatrix | None = None,
 ) -> GraphPartition:
     """Partition a unit graph into contiguous grids.
 
@@ -1072,6 +1097,11 @@ def partition_graph(
         :data:`OWN_GRID_STATUSES`, see :func:`own_grid_kinds`).  Units above
         ``max_households`` always form grids of their own (``oversize_building``
         unless said otherwise).
+    perimeter, shared
+        Perimeter of every unit's cell and the boundary length every two cells
+        share (a sparse matrix), in metres: with ``area``, the multilevel engine
+        keeps, of its starts, the plan whose grids are roundest on the map (mean
+        Polsby-Popper 4πA/P², computed from these without drawing a grid).
 
     Returns
     -------
@@ -1181,6 +1211,13 @@ def partition_graph(
             prove=prove,
             area=None if area is None else np.asarray(area, dtype=float)[nodes],
             separate=None if separate is None else np.asarray(separate)[nodes],
+            outline=None
+            if area is None or perimeter is None or shared is None
+            else (
+                np.asarray(area, dtype=float)[nodes],
+                np.asarray(perimeter, dtype=float)[nodes],
+                sparse.csr_matrix(shared)[nodes][:, nodes],
+            ),
         )
         _, dense = np.unique(local, return_inverse=True)
         labels[nodes] = dense + next_label
@@ -1479,6 +1516,8 @@ def _solve_block(
     area: np.ndarray | None = None,
     separate: np.ndarray | None = None,
     own_status: np.ndarray | None = None,
+    perimeter: np.ndarray | None = None,
+    shared: sparse.spmatrix | None = None,
 ) -> GraphPartition:
     """Partition one block, keeping its compounds whole when the bounds allow it.
 
@@ -1504,16 +1543,28 @@ def _solve_block(
         if own_status is not None:
             coarse_own = np.full(k, "", dtype=object)
             coarse_own[groups] = own_status
+        coarse_perimeter = coarse_shared = None
+        if perimeter is not None and shared is not None:
+            member = sparse.csr_matrix(
+                (np.ones(len(groups)), (groups, np.arange(len(groups)))), (k, len(groups))
+            )
+            both = (member @ sparse.csr_matrix(shared) @ member.T).tocsr()
+            coarse_perimeter = np.bincount(groups, weights=perimeter, minlength=k) - both.diagonal()
+            both.setdiag(0)
+            both.eliminate_zeros()
+            coarse_shared = both
         result = _partition_contracted(
             adj, w, xy, groups, **kwargs,
             area=None if area is None else np.bincount(groups, weights=area, minlength=k),
-            separate=coarse_sep, own_status=coarse_own,
+            separate=coarse_sep, own_status=coarse_own, perimeter=coarse_perimeter,
+            shared=coarse_shared,
         )  # fmt: skip
         if _meets_bounds(result, int(w.sum()), rules):
             return result
         plain = partition_graph(
-            adj, w, xy, area=area, separate=separate, own_status=own_status, **kwargs
-        )
+            adj, w, xy, area=area, separate=separate, own_status=own_status,
+            perimeter=perimeter, shared=shared, **kwargs,
+        )  # fmt: skip
         plain.notes.append(
             "keeping every compound whole could not meet the bounds; buildings of "
             "compounds were allowed to go to different grids"
@@ -1521,8 +1572,9 @@ def _solve_block(
         plain.deterministic_time += result.deterministic_time
         return plain
     return partition_graph(
-        adj, w, xy, area=area, separate=separate, own_status=own_status, **kwargs
-    )
+        adj, w, xy, area=area, separate=separate, own_status=own_status,
+        perimeter=perimeter, shared=shared, **kwargs,
+    )  # fmt: skip
 
 
 def _combine(parts: list[GraphPartition], nodes: list[np.ndarray], n: int) -> GraphPartition:
@@ -1763,7 +1815,7 @@ def _partition_community(
     """:func:`partition_community` once the community is known (see there)."""
     ids = units["community_id"].unique()
     geoms = units.geometry.to_numpy()
-    left, right, _ = rook_pairs(geoms)
+    left, right, lengths = rook_pairs(geoms)
     full = adjacency_matrix(len(units), left, right)
     w = units["households"].to_numpy(dtype=np.int64)
     xy = units[["x", "y"]].to_numpy(dtype=float)
@@ -1786,6 +1838,8 @@ def _partition_community(
     if n_blocks == 1:
         block = np.zeros(len(units), dtype=np.int64)  # pieces without barriers: one solve
     area = shapely.area(geoms)
+    perimeter = shapely.length(geoms)
+    shared = adjacency_matrix(len(units), left, right, weights=lengths)
     separate = _separate_groups(units, len(units), left, right, crossing)
     own = own_grid_kinds(units, rules)
     kwargs = {"rules": rules, "seed": seed, "workers": workers, "prove": prove}
@@ -1797,7 +1851,8 @@ def _partition_community(
             _solve_block(
                 units.iloc[nodes], blocked[nodes][:, nodes], w[nodes], xy[nodes],
                 keep_compounds=keep_compounds, time_limit=share, area=area[nodes],
-                separate=separate[nodes], own_status=own[nodes], **kwargs,
+                separate=separate[nodes], own_status=own[nodes], perimeter=perimeter[nodes],
+                shared=shared[nodes][:, nodes], **kwargs,
             )
         )  # fmt: skip
     result = _combine(parts, [np.flatnonzero(block == b) for b in range(len(parts))], len(units))
@@ -1810,7 +1865,8 @@ def _partition_community(
         graph = full
         result = _solve_block(units, full, w, xy, keep_compounds=keep_compounds,
                               time_limit=budget, area=area, separate=separate,
-                              own_status=own, **kwargs)  # fmt: skip
+                              own_status=own, perimeter=perimeter, shared=shared,
+                              **kwargs)  # fmt: skip
     if graph is blocked and n_blocks > 1 and result.bound is not None:
         extra_notes.append(
             f"the barriers cut the community into {n_blocks} blocks solved separately; "

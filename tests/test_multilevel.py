@@ -302,3 +302,20 @@ def test_long_searches_say_how_they_are_going(monkeypatch, capsys):
     monkeypatch.delenv(gk.partition.PROGRESS_ENV)
     partition_graph(adj, w, xy, time_limit=gk.partition.PROGRESS_MIN_BUDGET)
     assert "multilevel search" not in capsys.readouterr().err
+
+
+@PROPERTY
+@given(lattices(min_side=3, max_side=8, min_households=10, max_households=300, holes=True),
+       st.integers(min_value=0, max_value=30))  # fmt: skip
+def test_mean_polsby_popper_matches_the_drawn_grids(lattice, seed):
+    """Polsby-Popper from cell areas, perimeters and shared lengths = that of the dissolved grids."""
+    adj, w, xy = lattice
+    cells = shapely.box(xy[:, 0] - 15, xy[:, 1] - 15, xy[:, 0] + 15, xy[:, 1] + 15)
+    left, right, length = gk.adjacency.rook_pairs(cells)
+    shared = gk.adjacency.adjacency_matrix(len(w), left, right, weights=length)
+    labels = np.random.default_rng(seed).integers(0, 4, len(w))
+    value = multilevel.mean_polsby_popper(labels, shapely.area(cells), shapely.length(cells),
+                                          shared)  # fmt: skip
+    drawn = [shapely.union_all(cells[labels == g]) for g in np.unique(labels)]
+    expected = np.mean([4 * np.pi * g.area / g.length**2 for g in drawn])
+    assert value == pytest.approx(expected, rel=1e-9)
