@@ -308,8 +308,8 @@ def test_long_searches_say_how_they_are_going(monkeypatch, capsys):
 @given(lattices(min_side=3, max_side=8, min_households=10, max_households=300, holes=True),
        st.integers(min_value=0, max_value=30))  # fmt: skip
 def test_mean_polsby_popper_matches_the_drawn_grids(lattice, seed):
-    """Polsby-Popper from cell areas, perimeters and shared lengths = that of the dissolved grids."""
-    adj, w, xy = lattice
+    """Polsby-Popper from cell areas, perimeters and shared lengths = the dissolved grids'."""
+    _, w, xy = lattice
     cells = shapely.box(xy[:, 0] - 15, xy[:, 1] - 15, xy[:, 0] + 15, xy[:, 1] + 15)
     left, right, length = gk.adjacency.rook_pairs(cells)
     shared = gk.adjacency.adjacency_matrix(len(w), left, right, weights=length)
