@@ -1,10 +1,15 @@
-# gridkit: `make demo` (install + run on the bundled sample) and `make test` (install + tests).
+# gridkit: `make demo` (install + run on the bundled sample), `make check` (a quick smoke test,
+# no root needed) and `make test` (install + the whole suite).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 OUT    ?= out/demo
 
-.PHONY: demo test install install-test browser postgis lint sample bench clean
+.PHONY: demo check test install install-test browser postgis lint sample bench clean
+
+CHECK_OUT ?= out/check
+SAMPLE = --communities data/boundaries/sample_communities.geojson \
+	--households data/boundaries/sample_buildings.geojson
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -34,6 +39,18 @@ demo: install
 		write_workers(make_roster('$(OUT)', seed=0), '$(OUT)/workers.csv')"
 	$(BIN)/gridkit assign --grids $(OUT) --workers $(OUT)/workers.csv --input-crs wgs84 \
 		--out $(OUT)/staffing
+
+## Smoke test without root: install into .venv, run every command on the sample, fast tests
+check: install-test
+	$(BIN)/gridkit --version
+	$(BIN)/gridkit partition $(SAMPLE) --out $(CHECK_OUT) --time-limit 1 --lang en
+	$(BIN)/gridkit map $(CHECK_OUT) --png $(CHECK_OUT)/overview.png \
+		--histogram $(CHECK_OUT)/sizes.png
+	$(BIN)/gridkit audit --grids $(CHECK_OUT) \
+		--households data/boundaries/sample_buildings.geojson --out $(CHECK_OUT)/audit -q
+	$(BIN)/gridkit export $(CHECK_OUT) --to $(CHECK_OUT)/summary.xlsx
+	$(BIN)/python -m pytest -q -p no:cacheprovider -o addopts="" -m "not browser and not slow" \
+		tests/test_first_hour.py tests/test_cli.py tests/test_maps.py tests/test_packaging.py
 
 ## Headless Chromium for the browser tests (Debian package, installed by apt)
 browser:

@@ -425,8 +425,21 @@ def _item(f: Finding, lang: Lang) -> str:
             return f"{place}：{kind} {subject}（{hh} 户）"
         kind = "compound" if f.cause == "oversize_compound" else "building"
         return f"{place}: {kind} {subject} ({hh} households)"
-    if f.cause in ("failed", "no_households"):
+    if f.cause == "no_households":
         return place
+    if f.cause == "unreachable":
+        m = re.search(r"(\d+) households (?:in buildings|cannot)|piece of (\d+) households", f.note)
+        amount = next((v for v in m.groups() if v), None) if m else None
+        if lang == "zh":
+            what = f"其中 {amount} 户" if amount else "区域内住户"
+            return f"{place}：{what}无法分成户数达标且连片的网格（已证明，详见 report.json）"
+        what = f"{amount} households" if amount else "its households"
+        return (
+            f"{place}: {what} cannot form contiguous grids within the bounds (proved; "
+            "details in report.json)"
+        )
+    if f.cause == "not_found":
+        return f"{place}：未找到达标方案" if lang == "zh" else f"{place}: no plan in bounds found"
     return f"{place}：{f.note}" if lang == "zh" else f"{place}: {f.note}"
 
 
