@@ -248,6 +248,15 @@ NOTE_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
+#: ``infeasible_reason`` of a community (report.json) -> its cause.
+_REASON_CAUSES = {
+    "below_min": "too_small",
+    "oversize_building": "oversize_building",
+    "oversize_compound": "oversize_compound",
+    "bounds_unreachable": "unreachable",
+}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One note of one community, sorted into a cause."""
@@ -319,12 +328,17 @@ def findings(report: Mapping[str, Any]) -> list[Finding]:
             out.append(Finding(cause, cid, name, note, subject, households))
         explained = causes & {k for k, v in CAUSES.items() if v.action}
         if c.get("bounds_met") is False and not explained:
+            # no note says why (a regenerated community whose grids were kept): the
+            # community's infeasible_reason does, else no plan in bounds was found
+            cause = _REASON_CAUSES.get(str(c.get("infeasible_reason")), "not_found")
             out.append(
                 Finding(
-                    "not_found",
+                    cause,
                     cid,
                     name,
-                    f"{c.get('grids', 0) - c.get('grids_in_bounds', 0)} grid(s) out of bounds",
+                    f"{c.get('grids', 0) - c.get('grids_in_bounds', 0)} grid(s) out of bounds"
+                    + (f" ({c['infeasible_reason']})" if c.get("infeasible_reason") else ""),
+                    households=c.get("households") if cause == "too_small" else None,
                 )
             )
     return out
@@ -425,8 +439,8 @@ def _item(f: Finding, lang: Lang) -> str:
             return f"{place}：{kind} {subject}（{hh} 户）"
         kind = "compound" if f.cause == "oversize_compound" else "building"
         return f"{place}: {kind} {subject} ({hh} households)"
-    if f.cause == "no_households":
-        return place
+    if f.cause in ("no_households", "oversize_building", "oversize_compound"):
+        return place  # (an oversize unit without a note naming it: the community alone)
     if f.cause == "unreachable":
         m = re.search(r"(\d+) households (?:in buildings|cannot)|piece of (\d+) households", f.note)
         amount = next((v for v in m.groups() if v), None) if m else None

@@ -344,3 +344,22 @@ def test_notebook_03_asserts_that_its_shortage_table_is_not_empty():
     assert 'roster["role"] == "police"' not in shortage
     assert "normalise_role" in shortage
     assert re.search(r"assert len\(shortages\) > 0", shortage)
+
+
+def test_a_community_without_notes_is_explained_by_its_infeasible_reason():
+    """A regenerated community keeps its grids and has no notes: its reason still shows."""
+    report = {
+        "parameters": {"min_households": 400, "max_households": 800},
+        "communities": [
+            {"community_id": "A", "community_name": "甲社区", "bounds_met": False, "grids": 1,
+             "grids_in_bounds": 0, "households": 250, "infeasible_reason": "below_min",
+             "notes": []},
+            {"community_id": "B", "community_name": "乙社区", "bounds_met": False, "grids": 3,
+             "grids_in_bounds": 2, "households": 2000, "infeasible_reason": "oversize_building",
+             "notes": []},
+        ],
+    }  # fmt: skip
+    groups = attention.attention(report)
+    assert list(groups) == ["too_small", "oversize_building"]
+    text = "\n".join(attention.attention_lines(report, lang="zh"))
+    assert "甲社区（A）：250 户" in text and "乙社区（B）" in text and "未找到" not in text
