@@ -401,6 +401,10 @@ def _map(args: argparse.Namespace) -> int:
         written.append(
             size_histogram_png(grids, args.histogram, lang=args.lang, **_bounds_of(path.parent))
         )
+    from gridkit.attention import headline
+
+    counts = {str(k): int(v) for k, v in grids["status"].value_counts().items()}
+    print(headline(counts, lang=args.lang))
     for w in written:
         print(f"wrote {w}")
     return 0

@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
+import shapely
 
 if TYPE_CHECKING:
     from gridkit.outputs import OutputSet
@@ -33,7 +35,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FORMULA_START",
+    "GEOJSON_GRID",
     "PLAN_FILES",
+    "on_output_grid",
     "original_text",
     "spreadsheet_safe",
     "to_assignments_csv",
@@ -144,6 +148,7 @@ def to_geojson(gdf: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = gdf.to_crs(4326) if gdf.crs is not None else gdf
+    out = on_output_grid(out)
     if path.exists():
         path.unlink()
     out.to_file(
@@ -154,6 +159,44 @@ def to_geojson(gdf: gpd.GeoDataFrame, path: str | os.PathLike) -> Path:
     )
     log.info("wrote %d features to %s", len(out), path)
     return path
+
+
+#: Coordinates of GeoJSON outputs: 7 decimals of a degree (about 1 cm).
+GEOJSON_GRID = 1e-7
+
+
+def on_output_grid(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Polygons snapped to the 7-decimal grid GeoJSON is written on, kept valid.
+
+    Rounding every vertex to 7 decimals (as the RFC 7946 writer does) can make a
+    narrow polygon cross itself, and every gridkit command refuses an invalid grid
+    when it reads the file back.  ``shapely.set_precision`` snaps to the same grid and
+    repairs what the snapping broke, so the file holds exactly what is meant and reads
+    back valid.  Points and lines, and a polygon that snapping would empty, are left
+    as they are.  ``gdf`` is not modified.
+
+    Parameters
+    ----------
+    gdf
+        A layer in EPSG:4326 (or without CRS).
+
+    Returns
+    -------
+    geopandas.GeoDataFrame
+        ``gdf`` itself when nothing is polygonal, else a copy.
+    """
+    geoms = gdf.geometry.to_numpy()
+    kinds = shapely.get_type_id(geoms)
+    polygonal = np.isin(kinds, (3, 6))  # Polygon, MultiPolygon
+    if not polygonal.any():
+        return gdf
+    snapped = geoms.copy()
+    snapped[polygonal] = shapely.set_precision(geoms[polygonal], GEOJSON_GRID)
+    emptied = polygonal & shapely.is_empty(snapped) & ~shapely.is_empty(geoms)
+    snapped[emptied] = geoms[emptied]
+    out = gdf.copy()
+    out[gdf.geometry.name] = gpd.GeoSeries(snapped, index=gdf.index, crs=gdf.crs)
+    return out
 
 
 def to_assignments_csv(assignments: pd.DataFrame, path: str | os.PathLike) -> Path:

@@ -1755,6 +1755,10 @@ def overview_png(
             lang = "en"
         else:
             family = [cjk, "DejaVu Sans"]
+    else:  # English text, but names in the data may be Chinese: a CJK font after DejaVu
+        cjk = _cjk_font()
+        if cjk is not None:
+            family = ["DejaVu Sans", cjk]
     text = _TEXT[lang]
 
     crs = local_metric_crs(grids)

@@ -363,3 +363,19 @@ def test_a_community_without_notes_is_explained_by_its_infeasible_reason():
     assert list(groups) == ["too_small", "oversize_building"]
     text = "\n".join(attention.attention_lines(report, lang="zh"))
     assert "甲社区（A）：250 户" in text and "乙社区（B）" in text and "未找到" not in text
+
+
+def test_geojson_outputs_read_back_valid_after_rounding(tmp_path):
+    """Rounding to 7 decimals can make a narrow grid cross itself; gridkit then refused
+    its own grids.geojson (`gridkit map`: "an invalid polygon ... edited or damaged")."""
+    from gridkit.export import to_geojson
+
+    narrow = shapely.Polygon([(114.0, 30.0), (114.001, 30.0), (114.0005, 30.00000004),
+                              (114.0005, 30.001), (114.0, 30.001)])  # fmt: skip
+    assert narrow.is_valid
+    rounded = shapely.set_precision(narrow, 1e-7, mode="pointwise")
+    assert not rounded.is_valid  # what a plain 7-decimal writer produces
+    layer = gpd.GeoDataFrame({"grid_code": ["A-001"]}, geometry=[narrow], crs=4326)
+    back = gpd.read_file(to_geojson(layer, tmp_path / "grids.geojson"))
+    assert back.geometry.is_valid.all()
+    assert back.geometry.iloc[0].area == pytest.approx(narrow.area, rel=1e-3)
