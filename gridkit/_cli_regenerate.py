@@ -52,8 +52,23 @@ def register(subparsers: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def format_summary(summary: dict) -> str:
-    """The regeneration figures as a few lines of text."""
+def format_summary(summary: dict, lang: str = "en") -> str:
+    """The regeneration figures as a few lines of text (``lang``: "en" or "zh")."""
+    if lang == "zh":
+        lines = [
+            f"住户未变网格：{summary['households_unchanged_pct']}%"
+            f"（{summary['households_in_previous_grids']:,} 户中 "
+            f"{summary['households_unchanged']:,} 户；调整 {summary['households_moved']:,} 户，"
+            f"新增 {summary['households_new']:,} 户，新划入 {summary['households_placed']:,} 户）",
+            f"网格：保留 {summary['grids_kept']} 个，调整 {summary['grids_changed']} 个，新增 "
+            f"{summary['grids_added']} 个，撤销 {summary['grids_retired']} 个"
+            f"（{summary['grids_previous']} → {summary['grids']}）",
+        ]
+        if summary["added_codes"]:
+            lines.append("  新增编码：" + "、".join(summary["added_codes"]))
+        if summary["retired_codes"]:
+            lines.append("  撤销编码（永不复用）：" + "、".join(summary["retired_codes"]))
+        return "\n".join(lines)
     lines = [
         f"households unchanged: {summary['households_unchanged_pct']}% "
         f"({summary['households_unchanged']:,} of {summary['households_in_previous_grids']:,}; "
@@ -105,5 +120,5 @@ def run(args: argparse.Namespace) -> int:
     paths = write_plan(plan, args, offline=not args.online_map)
     if not args.quiet:
         print_summary(plan.report, paths, lang=args.lang)
-        print(format_summary(plan.summary))
+        print(format_summary(plan.summary, lang=args.lang))
     return 0
