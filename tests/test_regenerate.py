@@ -245,6 +245,8 @@ def test_cli_regenerate(subset, base, tmp_path, capsys):
             str(TIME_LIMIT),
             "--jobs",
             "1",
+            "--lang",
+            "en",
         ]
     )
     assert args.handler(args) == 0
