@@ -299,23 +299,28 @@ def large_units() -> gpd.GeoDataFrame:
 
 def instances_from_units(units: gpd.GeoDataFrame) -> list[Community]:
     """Communities of units built elsewhere (cells given), in order of first appearance."""
-    communities = []
-    for cid, group in units.groupby("community_id", sort=False):
-        group = group.reset_index(drop=True)
-        left, right, _ = rook_pairs(group.geometry.to_numpy())
-        adj = adjacency_matrix(len(group), left, right)
-        communities.append(
-            Community(
-                community_id=str(cid),
-                units=group,
-                left=left,
-                right=right,
-                infeasible=infeasible_reason(group["households"].to_numpy(np.int64), adj),
-                multi_part=shapely.get_num_geometries(shapely.union_all(group.geometry.to_numpy()))
-                > 1,
-            )
+    return [
+        community_instance(
+            str(cid),
+            group.reset_index(drop=True),
+            shapely.get_num_geometries(shapely.union_all(group.geometry.to_numpy())) > 1,
         )
-    return communities
+        for cid, group in units.groupby("community_id", sort=False)
+    ]
+
+
+def community_instance(cid: str, units: gpd.GeoDataFrame, multi_part: bool) -> Community:
+    """One community as every method sees it: its units and their rook adjacency."""
+    left, right, _ = rook_pairs(units.geometry.to_numpy())
+    adj = adjacency_matrix(len(units), left, right)
+    return Community(
+        community_id=cid,
+        units=units,
+        left=left,
+        right=right,
+        infeasible=infeasible_reason(units["households"].to_numpy(np.int64), adj),
+        multi_part=multi_part,
+    )
 
 
 def dataset_instances(
@@ -417,21 +422,14 @@ def build_instances(
         built = gk.build_units(boundaries, households)
     rows_outside = int((built.membership["reason"] != "").sum())
     shapes = built.communities.set_index("community_id").geometry
-    communities = []
-    for cid, group in built.units.groupby("community_id", sort=False):
-        units = group.reset_index(drop=True)
-        left, right, _ = rook_pairs(units.geometry.to_numpy())
-        adj = adjacency_matrix(len(units), left, right)
-        communities.append(
-            Community(
-                community_id=str(cid),
-                units=units,
-                left=left,
-                right=right,
-                infeasible=infeasible_reason(units["households"].to_numpy(np.int64), adj),
-                multi_part=shapely.get_num_geometries(shapes.loc[cid]) > 1,
-            )
+    communities = [
+        community_instance(
+            str(cid),
+            group.reset_index(drop=True),
+            shapely.get_num_geometries(shapes.loc[cid]) > 1,
         )
+        for cid, group in built.units.groupby("community_id", sort=False)
+    ]
     order = {cid: i for i, cid in enumerate(boundaries["community_id"].astype(str))}
     communities.sort(key=lambda c: order[c.community_id])
     return communities, rows_outside

@@ -626,14 +626,9 @@ COMPOUND_ROW_COLUMNS = ("compound_buildings", "compound_name")
 
 def _compound_row_columns(hh: pd.DataFrame, column: str | None, source: str) -> dict:
     """The compound-row columns of a chunk, as text (``None`` where empty), or ``{}``."""
-    from gridkit.units import COMPOUND_BUILDING_COLUMNS, COMPOUND_NAME_COLUMNS
+    from gridkit.units import COMPOUND_NAME_COLUMNS, compound_buildings_column
 
-    if column is not None and column not in hh:
-        raise InputError(
-            f"{source} has no column '{column}' (--compound-buildings-col); it has: "
-            f"{', '.join(map(str, hh.columns.drop('geometry', errors='ignore')))}."
-        )
-    col = column or next((c for c in COMPOUND_BUILDING_COLUMNS if c in hh), None)
+    col = compound_buildings_column(hh, column, source)
     if col is None:
         return {}
     out = {}

@@ -42,6 +42,7 @@ __all__ = [
     "block_cells",
     "build_units",
     "community_blocks",
+    "compound_buildings_column",
     "compound_shares",
     "group_points",
     "split_compound",
@@ -63,8 +64,8 @@ MERGE_DISTANCE = 5.0
 #: one building: it is cut into squares of ``BUILDING_CELL`` metres.
 MAX_BUILDING_SPAN = 60.0
 BUILDING_CELL = 30.0
-#: Each point is linked to at most this many nearest neighbours within the distance.
-_NEIGHBOURS = 6
+#: Points whose neighbours are looked up at once when grouping (bounds the memory).
+_CHUNK = 20_000
 
 
 @dataclass
@@ -204,17 +205,31 @@ def attach_compounds(
 COMPOUND_BUILDING_COLUMNS = ("compound_buildings", "buildings", "楼栋数", "楼栋总数")
 
 
+def compound_buildings_column(
+    frame: pd.DataFrame, column: str | None = None, source: str = "households"
+) -> str | None:
+    """The column giving each compound row's buildings: ``column``, else the first of
+    :data:`COMPOUND_BUILDING_COLUMNS` present, else None (the rows are not compounds).
+
+    Raises
+    ------
+    InputError
+        When ``column`` is given but absent, naming the columns there are.
+    """
+    if column is not None and column not in frame:
+        raise InputError(
+            f"{source} has no column '{column}' (--compound-buildings-col); it has: "
+            f"{', '.join(map(str, frame.columns.drop('geometry', errors='ignore')))}."
+        )
+    return column or next((c for c in COMPOUND_BUILDING_COLUMNS if c in frame), None)
+
+
 def _compound_building_counts(
     hh: pd.DataFrame, column: str | None, source_frame: pd.DataFrame
 ) -> tuple[np.ndarray, bool]:
     """Buildings per row (NaN where not given) and whether the rows are compounds."""
     source = source_frame.attrs.get("source", "households")
-    if column is not None and column not in hh:
-        raise InputError(
-            f"{source} has no column '{column}' (--compound-buildings-col); it has: "
-            f"{', '.join(map(str, hh.columns.drop('geometry', errors='ignore')))}."
-        )
-    col = column or next((c for c in COMPOUND_BUILDING_COLUMNS if c in hh), None)
+    col = compound_buildings_column(hh, column, source)
     if col is None:
         return np.full(len(hh), np.nan), False
     text = hh[col].astype(object).where(hh[col].notna(), None)
@@ -410,11 +425,10 @@ def group_points(
 ) -> np.ndarray:
     """Group household points into buildings: points within ``distance`` metres chain together.
 
-    Each point is linked to its nearest neighbours (at most six) closer than
-    ``distance`` in the same community, and a group is a connected set of
-    links (single linkage), so the households of a building, geocoded a few
-    metres apart around it, form one group while buildings further apart stay
-    apart.  A group wider than :data:`MAX_BUILDING_SPAN` (a chain running
+    Two points closer than ``distance`` in the same community are linked, and a
+    group is a connected set of links (single linkage), so the households of a
+    building, geocoded a few metres apart around it, form one group while
+    buildings further apart stay apart.  A group wider than :data:`MAX_BUILDING_SPAN` (a chain running
     through a dense urban village) is cut into squares of
     :data:`BUILDING_CELL` metres.  Memory is linear in the points.
 
@@ -442,19 +456,22 @@ def group_points(
     if n == 0:
         return np.zeros(0, dtype=np.int64)
     community = np.zeros(n, dtype=np.int64) if community is None else np.asarray(community)
-    k = min(_NEIGHBOURS + 1, n)
-    dist, nbr = cKDTree(xy).query(xy, k=k, distance_upper_bound=max(distance, 1e-9))
-    dist, nbr = np.atleast_2d(dist), np.atleast_2d(nbr)
-    if dist.shape[0] != n:  # (k == 1 returns flat arrays)
-        dist, nbr = dist.reshape(n, -1), nbr.reshape(n, -1)
-    src = np.repeat(np.arange(n), nbr.shape[1])
-    dst, gap = nbr.ravel(), dist.ravel()
-    ok = (dst < n) & (gap <= distance)
-    src, dst = src[ok], dst[ok]
-    same = community[src] == community[dst]
-    src, dst = src[same], dst[same]
-    graph = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
-    _, group = csgraph.connected_components(graph, directed=False)
+    tree = cKDTree(xy)
+    group = np.arange(n)
+    # every pair within the distance links, a chunk of points at a time: the groups found
+    # so far are merged with each chunk's links, so memory stays linear in the points
+    for start in range(0, n, _CHUNK):
+        idx = np.arange(start, min(n, start + _CHUNK))
+        near = tree.query_ball_point(xy[idx], r=max(distance, 1e-9))
+        counts = np.fromiter((len(v) for v in near), dtype=np.int64, count=len(idx))
+        src = np.repeat(idx, counts)
+        dst = np.fromiter((j for v in near for j in v), dtype=np.int64, count=int(counts.sum()))
+        same = (community[src] == community[dst]) & (src != dst)
+        src, dst = group[src[same]], group[dst[same]]
+        if len(src) == 0:
+            continue
+        graph = sparse.csr_matrix((np.ones(len(src)), (src, dst)), shape=(n, n))
+        group = csgraph.connected_components(graph, directed=False)[1][group]
     frame = pd.DataFrame({"g": group, "x": xy[:, 0], "y": xy[:, 1]})
     box = frame.groupby("g").agg(x0=("x", "min"), x1=("x", "max"), y0=("y", "min"), y1=("y", "max"))
     wide = np.hypot(box["x1"] - box["x0"], box["y1"] - box["y0"]) > MAX_BUILDING_SPAN
