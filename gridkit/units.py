@@ -428,8 +428,9 @@ def group_points(
     Two points closer than ``distance`` in the same community are linked, and a
     group is a connected set of links (single linkage), so the households of a
     building, geocoded a few metres apart around it, form one group while
-    buildings further apart stay apart.  A group wider than :data:`MAX_BUILDING_SPAN` (a chain running
-    through a dense urban village) is cut into squares of
+    buildings further apart stay apart.  A group wider than
+    :data:`MAX_BUILDING_SPAN` (a chain running through a dense urban village) is
+    cut into squares of
     :data:`BUILDING_CELL` metres.  Memory is linear in the points.
 
     Parameters
