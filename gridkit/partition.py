@@ -446,8 +446,7 @@ def _set_partition_bounds(
 
 
 #: The exact search stops once its plan is proved within this share of the optimum
-#: (``prove`` asks for the optimum itself).  On Singapore's 40 subzones, the last 5 %
-#: cost more than half of the exact path's time.
+#: (the default is speed first; ``prove`` asks for the optimum itself).
 GAP_STOP = 0.05
 
 #: The search by number of grids first probes every count with this many
