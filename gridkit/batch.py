@@ -560,7 +560,7 @@ def partition_files(
         target_households=target_households,
         balance_weight=balance_weight,
     )
-    check_settings(time_limit, seed)
+    check_settings(time_limit, seed, merge_distance)
     if not isinstance(households, HouseholdFile | pd.DataFrame):
         households = HouseholdFile(os.fspath(households))
     if isinstance(households, HouseholdFile):

@@ -145,8 +145,15 @@ def buildings_layer(units: pd.DataFrame, codes: np.ndarray, crs) -> gpd.GeoDataF
     ).to_crs(4326)
 
 
-def check_settings(time_limit: float, seed: int) -> None:
-    """Raise an InputError for a time limit or seed the solver cannot use."""
+def check_settings(
+    time_limit: float, seed: int, merge_distance: float = MERGE_DISTANCE
+) -> None:
+    """Raise an InputError for a time limit, seed or merge distance gridkit cannot use."""
+    if not (math.isfinite(merge_distance) and merge_distance >= 0):
+        raise InputError(
+            f"`merge_distance` must be a distance in metres >= 0, got {merge_distance}; "
+            f"e.g. --merge-distance {MERGE_DISTANCE:g}."
+        )
     if not (math.isfinite(time_limit) and time_limit > 0):
         raise InputError(
             f"`time_limit` must be a positive number of seconds, got {time_limit}; "
@@ -823,7 +830,7 @@ def make_grids(
         target_households=target_households,
         balance_weight=balance_weight,
     )
-    check_settings(time_limit, seed)
+    check_settings(time_limit, seed, merge_distance)
     households = _ensure_household_columns(households)
     if compounds is not None:
         households = attach_compounds(households, compounds)

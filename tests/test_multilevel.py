@@ -8,6 +8,8 @@ compound.
 
 from __future__ import annotations
 
+import json
+
 import geopandas as gpd
 import numpy as np
 import pytest
@@ -319,3 +321,30 @@ def test_mean_polsby_popper_matches_the_drawn_grids(lattice, seed):
     drawn = [shapely.union_all(cells[labels == g]) for g in np.unique(labels)]
     expected = np.mean([4 * np.pi * g.area / g.length**2 for g in drawn])
     assert value == pytest.approx(expected, rel=1e-9)
+
+
+# ------------------------------------------------------------------ command line
+
+
+def test_cli_groups_household_points_and_reports_buildings(tmp_path):
+    """One row per household through `gridkit partition`: rows grouped, summary says so."""
+    from tests.batchfiles import run_cli
+
+    community, rows = gk.datasets.make_point_community(2_000, seed=3)
+    community.to_file(tmp_path / "c.geojson")
+    rows.to_file(tmp_path / "h.geojson")
+    base = ["partition", "--communities", str(tmp_path / "c.geojson"), "--households",
+            str(tmp_path / "h.geojson"), "--no-map", "--jobs", "1", "--time-limit", "1"]  # fmt: skip
+    code, out, err = run_cli([*base, "--out", str(tmp_path / "a"), "--lang", "en"])
+    assert code == 0, err
+    report = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))
+    buildings = report["totals"]["buildings"]
+    assert 40 < buildings < 2_000
+    assert f"{buildings:,} buildings" in out
+    # --merge-distance 0: only points at one location go together
+    code, _, err = run_cli([*base, "--out", str(tmp_path / "b"), "--merge-distance", "0", "-q"])
+    assert code == 0, err
+    report = json.loads((tmp_path / "b" / "report.json").read_text(encoding="utf-8"))
+    assert report["totals"]["buildings"] > 1_900
+    code, _, err = run_cli([*base, "--out", str(tmp_path / "c"), "--merge-distance", "-1"])
+    assert code == 2 and "error:" in err and "merge-distance" in err
