@@ -333,8 +333,10 @@ def test_cli_groups_household_points_and_reports_buildings(tmp_path):
     community, rows = gk.datasets.make_point_community(2_000, seed=3)
     community.to_file(tmp_path / "c.geojson")
     rows.to_file(tmp_path / "h.geojson")
-    base = ["partition", "--communities", str(tmp_path / "c.geojson"), "--households",
-            str(tmp_path / "h.geojson"), "--no-map", "--jobs", "1", "--time-limit", "1"]  # fmt: skip
+    base = [
+        "partition", "--communities", str(tmp_path / "c.geojson"),
+        "--households", str(tmp_path / "h.geojson"), "--no-map", "--jobs", "1", "--time-limit", "1",
+    ]  # fmt: skip
     code, out, err = run_cli([*base, "--out", str(tmp_path / "a"), "--lang", "en"])
     assert code == 0, err
     report = json.loads((tmp_path / "a" / "report.json").read_text(encoding="utf-8"))
