@@ -188,3 +188,41 @@ def test_regenerate_keeps_the_split_of_an_unchanged_compound(tmp_path):
     before = first.grids.set_index("grid_code")[["households", "status"]]
     after = again.grids.set_index("grid_code")[["households", "status"]]
     assert before.equals(after)
+
+
+def test_a_large_compound_is_divided_along_building_lines_and_small_ones_stay_whole():
+    """Compound A: 30 buildings of 40 households (1,200); B and C: 12 of 40 (480) each."""
+    a = buildings(np.arange(20, 181, 32.0), np.arange(20, 181, 40.0), 40)  # 6 x 5
+    b = buildings(np.arange(240, 361, 40.0), np.arange(20, 101, 40.0), 40)  # 4 x 3
+    c = buildings(np.arange(240, 361, 40.0), np.arange(140, 221, 40.0), 40)  # 4 x 3
+    homes = gpd.GeoDataFrame(
+        {"households": np.r_[a["households"], b["households"], c["households"]]},
+        geometry=np.r_[a.geometry.to_numpy(), b.geometry.to_numpy(), c.geometry.to_numpy()],
+        crs=CRS,
+    )
+    walls = gpd.GeoDataFrame(
+        {"name": ["A苑", "B苑", "C苑"]},
+        geometry=[
+            shapely.box(X0 + 5, Y0 + 5, X0 + 200, Y0 + 200),
+            shapely.box(X0 + 225, Y0 + 5, X0 + 380, Y0 + 115),
+            shapely.box(X0 + 225, Y0 + 125, X0 + 380, Y0 + 235),
+        ],
+        crs=CRS,
+    )
+    plan = gk.make_grids(community(400, 250), homes, compounds=walls, jobs=1, time_limit=1)
+    grids = plan.grids.to_crs(CRS)
+    assert (grids["status"] == "ok").all()
+    geoms = grids.geometry.to_numpy()
+    for wall in walls.geometry.to_numpy()[1:]:  # kept whole: inside one grid polygon
+        share = shapely.area(shapely.intersection(geoms, wall)) / wall.area
+        assert share.max() >= 0.999, share
+    # A is divided along building lines: its buildings go to 2 grids, which cover it
+    big = walls.geometry.iloc[0]
+    units = plan.units.units
+    codes = plan.assignments["grid_code"].to_numpy()[: len(a)]
+    assert len(set(codes)) == 2
+    holding = grids[grids["grid_code"].isin(set(codes))].geometry.union_all()
+    assert shapely.area(shapely.intersection(holding, big)) / big.area >= 0.999
+    notes = plan.report["communities"][0]["notes"]
+    assert any("A苑" in n and "split into 2 grids" in n for n in notes)
+    assert units["compound"].notna().all()
