@@ -52,6 +52,7 @@ import shapely
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
 from jinja2 import Template
 
+from gridkit.attention import IN_BOUNDS_STATUSES
 from gridkit.crs import from_wgs84, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
 
@@ -106,6 +107,8 @@ STATUS_COLORS: dict[str, str] = {
     "split_compound": "#66bd63",
 }
 _UNKNOWN_COLOR = "#9e9e9e"
+# statuses within the household bounds: not outlined as problems in the overview PNG
+_IN_BOUNDS = IN_BOUNDS_STATUSES
 _HOUSEHOLD_COLORS = branca.colormap.linear.YlGnBu_09.colors
 # distinct colours for points by grid (Tableau 10 without its grey)
 _POINT_PALETTE = (
@@ -1687,7 +1690,8 @@ def overview_png(
     labelled with its code (its 3-digit sequence number when the full code does not
     fit) and household count; a label that would overlap a label already drawn is left
     out (community names first, then larger grids), so a city of 300 grids stays
-    legible.  Grids whose ``status`` is not ``ok`` get an outline in the status colour;
+    legible.  Grids out of the bounds (``below_min``, ``above_max``, oversize) get an
+    outline in the status colour;
     community outlines are drawn dashed.  Drawn in the local UTM zone, so distances
     are true, with a scale bar.
 
@@ -1811,7 +1815,8 @@ def overview_png(
     if status is not None and color_by == "households":
         # grids with a problem: an outline in the status colour, drawn just inside the grid
         inset = max(maxx - minx, maxy - miny) / 400
-        bad = [i for i in keep if status[i] != "ok"]
+        # (only grids out of the bounds: a part of a split compound is in them)
+        bad = [i for i in keep if status[i] not in _IN_BOUNDS]
         rings = [_mpl_path(g.geometry.iloc[i].buffer(-inset)) or paths[i] for i in bad]
         ax.add_collection(
             PatchCollection(
@@ -1907,9 +1912,9 @@ def overview_png(
                 title=text["legend_status"],
                 title_fontproperties={"family": family},
             )
-        elif status is not None and (status != "ok").any():
+        elif status is not None and (~np.isin(status, _IN_BOUNDS)).any():
             labels = _STATUS_TEXT[lang]
-            present = [s for s in STATUS_COLORS if s != "ok" and (status == s).any()]
+            present = [s for s in STATUS_COLORS if s not in _IN_BOUNDS and (status == s).any()]
             handles = [
                 Patch(
                     facecolor="none",
