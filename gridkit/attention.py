@@ -280,7 +280,7 @@ _SUBJECT = (
     re.compile(r"^compound (?P<s>.+?) \((?P<h>\d+) households"),
     re.compile(r"^compound (?P<s>.+?) has (?P<h>\d+) households"),
     re.compile(r"^building (?P<s>.+?) alone has (?P<h>\d+) households"),
-    re.compile(r"^the building of household row (?P<s>.+?) alone has (?P<h>\d+) households"),
+    re.compile(r"^the building of household (?P<s>row .+?) alone has (?P<h>\d+) households"),
     re.compile(r"^(?P<s>unit \d+) alone has (?P<h>\d+) households"),
     re.compile(r"^community \S+ has (?P<h>\d+) households"),
 )
@@ -433,12 +433,17 @@ def _item(f: Finding, lang: Lang) -> str:
     if f.cause == "too_small":
         return place + (f"：{hh} 户" if lang == "zh" else f": {hh} households") if hh else place
     if f.cause in ("oversize_building", "oversize_compound") and f.subject:
-        kind = "小区" if f.cause == "oversize_compound" else "楼栋"
-        subject = f.subject.removeprefix("row ")
+        compound = f.cause == "oversize_compound"
+        row = re.fullmatch(r"row (\S+)", f.subject)  # known only by its input row
         if lang == "zh":
-            return f"{place}：{kind} {subject}（{hh} 户）"
-        kind = "compound" if f.cause == "oversize_compound" else "building"
-        return f"{place}: {kind} {subject} ({hh} households)"
+            kind = "小区" if compound else "楼栋"
+            what = f"住户文件第 {row.group(1)} 行的{kind}" if row else f"{kind} {f.subject}"
+            return f"{place}：{what}（{hh} 户）"
+        kind = "compound" if compound else "building"
+        what = f"the {kind} in row {row.group(1)} of the households file" if row else (
+            f"{kind} {f.subject}"
+        )
+        return f"{place}: {what} ({hh} households)"
     if f.cause in ("no_households", "oversize_building", "oversize_compound"):
         return place  # (an oversize unit without a note naming it: the community alone)
     if f.cause == "unreachable":

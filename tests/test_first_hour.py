@@ -379,3 +379,16 @@ def test_geojson_outputs_read_back_valid_after_rounding(tmp_path):
     back = gpd.read_file(to_geojson(layer, tmp_path / "grids.geojson"))
     assert back.geometry.is_valid.all()
     assert back.geometry.iloc[0].area == pytest.approx(narrow.area, rel=1e-3)
+
+
+def test_units_known_only_by_their_row_are_said_so():
+    note = (
+        "the building of household row 17 alone has 950 households > 800 (`max_households`); "
+        "split it into entrances/units or raise `max_households`"
+    )
+    report = {"parameters": {"min_households": 400, "max_households": 800}, "communities": [
+        {"community_id": "A", "community_name": "甲社区", "bounds_met": False, "notes": [note]}]}
+    zh = "\n".join(attention.attention_lines(report, lang="zh"))
+    en = "\n".join(attention.attention_lines(report, lang="en"))
+    assert "住户文件第 17 行的楼栋（950 户）" in zh
+    assert "the building in row 17 of the households file (950 households)" in en
