@@ -636,10 +636,10 @@ def _compound_row_columns(hh: pd.DataFrame, column: str | None, source: str) -> 
     for key, src in (("compound_buildings", col), ("compound_name", name)):
         if src is None:
             continue
-        values = hh[src].astype(object)
-        out[key] = values.where(values.notna(), None).map(
-            lambda v: None if v is None else str(v)
-        ).to_numpy(dtype=object)
+        out[key] = np.array(
+            [None if pd.isna(v) else str(v) for v in hh[src].to_numpy(dtype=object)],
+            dtype=object,
+        )
     return out
 
 

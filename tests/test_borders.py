@@ -226,3 +226,23 @@ def test_a_large_compound_is_divided_along_building_lines_and_small_ones_stay_wh
     notes = plan.report["communities"][0]["notes"]
     assert any("A苑" in n and "split into 2 grids" in n for n in notes)
     assert units["compound"].notna().all()
+
+
+def test_cli_splits_compounds_and_keeps_an_unknown_count_whole(tmp_path):
+    """Through `gridkit partition` (the shard path): an empty building count is no error."""
+    from tests.batchfiles import run_cli
+
+    rows = compound_points().assign(buildings=[30, None, 5, None, 7]).to_crs(4326)
+    rows.to_file(tmp_path / "h.geojson")
+    community(400, 400).to_crs(4326).to_file(tmp_path / "c.geojson")
+    code, _, err = run_cli([
+        "partition", "--communities", str(tmp_path / "c.geojson"),
+        "--households", str(tmp_path / "h.geojson"), "--out", str(tmp_path / "out"),
+        "--no-map", "--jobs", "1", "--time-limit", "1", "-q",
+    ])  # fmt: skip
+    assert code == 0, err
+    grids = gpd.read_file(tmp_path / "out" / "grids.geojson")
+    assert (grids["status"] == "split_compound").sum() == 3
+    both = gk.make_grids(community(400, 400), compound_points().assign(
+        buildings=[30, None, 5, None, 7]), jobs=1, time_limit=1)  # fmt: skip
+    assert sorted(grids["households"]) == sorted(both.grids["households"])
