@@ -71,6 +71,7 @@ from gridkit.pipeline import (
     empty_grid,
     grid_layer,
     report_from,
+    split_compounds_of,
 )
 from gridkit.shard import (
     DEFAULT_CHUNK_ROWS,
@@ -210,6 +211,11 @@ class CommunityResult:
             "building_x": b["x"].to_numpy(dtype=float),
             "building_y": b["y"].to_numpy(dtype=float),
             "building_grid": b["grid"].to_numpy(dtype=np.int32),
+            "building_split_of": np.array(
+                [None if v is None or pd.isna(v) else str(v)
+                 for v in b.get("split_of", pd.Series([None] * len(b))).to_numpy(dtype=object)],
+                dtype=object,
+            ),
             "rows": np.asarray(self.rows, dtype=np.int64),
             "row_grid": np.asarray(self.row_grid),
         }  # fmt: skip
@@ -263,6 +269,9 @@ class CommunityResult:
                     "x": arrays["building_x"],
                     "y": arrays["building_y"],
                     "grid": arrays["building_grid"],
+                    "split_of": arrays["building_split_of"]
+                    if "building_split_of" in arrays
+                    else np.full(len(arrays["building_grid"]), None, dtype=object),
                 }
             )
             return cls(
@@ -356,6 +365,9 @@ def solve_community(task: CommunityInput) -> CommunityResult:
             "x": u["x"].to_numpy(dtype=float),
             "y": u["y"].to_numpy(dtype=float),
             "grid": unit_grid,
+            "split_of": u["split_of"].to_numpy(dtype=object)
+            if "split_of" in u
+            else np.full(len(u), None, dtype=object),
         }
     )
     return CommunityResult(
@@ -860,6 +872,7 @@ def _assemble_and_write(
     n_units: list[Any] = [0] * n
     households = np.zeros(n, dtype=np.int64)
     building_parts: list[pd.DataFrame] = []
+    compound_of: dict[str, str] = {}
     code_of_row = np.full(manifest["rows"] + 1, -1, dtype=np.int64)
     codes: list[str] = []
     unit_offset = 0
@@ -895,11 +908,18 @@ def _assemble_and_write(
                 }
             )
         )
+        if "split_of" in b:
+            compound_of.update(
+                split_compounds_of(
+                    np.array([result.grids[g][0] for g in b["grid"].to_numpy()], dtype=object),
+                    b["split_of"].to_numpy(dtype=object),
+                )
+            )
         unit_offset += len(b)
     communities = comm_metric.copy()
     communities["n_units"] = pd.array(n_units, dtype="Int64")
     communities["households"] = households
-    grids = grid_layer(grid_rows, communities, metric)
+    grids = grid_layer(grid_rows, communities, metric, compound_of=compound_of)
     code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
 
     names = {kind: name for kind, name in OUTPUT_NAMES.items() if map_html or kind != "map"}

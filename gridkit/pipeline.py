@@ -62,7 +62,20 @@ GRID_COLUMNS = [
     "area_m2",
     "compactness",
     "status",
+    "compound",
 ]
+
+
+def split_compounds_of(codes: np.ndarray, split_of: np.ndarray) -> dict[str, str]:
+    """Grid code -> the compound whose strip it holds (compounds split by building number).
+
+    ``codes`` and ``split_of`` are per unit (``split_of`` None for an ordinary unit).
+    """
+    out: dict[str, str] = {}
+    for code, name in zip(codes, split_of, strict=True):
+        if name is not None and not pd.isna(name) and str(code) not in out:
+            out[str(code)] = str(name)
+    return out
 
 
 @dataclass
@@ -393,8 +406,18 @@ def empty_grid(community_id: str, geometry: shapely.Geometry) -> GridRow:
     return (grid_code(str(community_id), 1), community_id, 0, 0, geometry, "below_min")
 
 
-def grid_layer(rows: list[GridRow], communities: gpd.GeoDataFrame, crs) -> gpd.GeoDataFrame:
-    """The grid layer (:data:`GRID_COLUMNS`, in ``crs``) from grid rows, sorted by code."""
+def grid_layer(
+    rows: list[GridRow],
+    communities: gpd.GeoDataFrame,
+    crs,
+    compound_of: Mapping[str, str] | None = None,
+) -> gpd.GeoDataFrame:
+    """The grid layer (:data:`GRID_COLUMNS`, in ``crs``) from grid rows, sorted by code.
+
+    ``compound_of`` names, per grid code, the compound split by building number whose
+    strip the grid holds (:func:`split_compounds_of`); ``compound`` is null elsewhere.
+    """
+    compound_of = compound_of or {}
     by_id = communities.set_index("community_id")
     frame = pd.DataFrame(
         rows, columns=["grid_code", "community_id", "households", "buildings", "geometry", "status"]
@@ -417,6 +440,9 @@ def grid_layer(rows: list[GridRow], communities: gpd.GeoDataFrame, crs) -> gpd.G
             "area_m2": np.round(shapely.area(geoms), 1),
             "compactness": np.round(_polsby_popper(geoms), 4),
             "status": frame["status"].to_numpy(dtype=object),
+            "compound": np.array(
+                [compound_of.get(str(c)) for c in frame["grid_code"]], dtype=object
+            ),
         },
         geometry=gpd.GeoSeries(geoms, crs=crs),
         crs=crs,
@@ -453,7 +479,15 @@ def assemble(
     for cid_, geometry in zip(comm["community_id"], comm.geometry, strict=True):
         if cid_ not in plan_by_id and str(cid_) not in failures:
             rows.append(empty_grid(cid_, geometry))
-    grids = grid_layer(rows, comm, units.crs)
+    split_of = u["split_of"].to_numpy(dtype=object) if "split_of" in u else None
+    grids = grid_layer(
+        rows,
+        comm,
+        units.crs,
+        compound_of=None
+        if split_of is None
+        else split_compounds_of(code_of_unit.to_numpy(dtype=object), split_of),
+    )
     grids_4326 = grids.to_crs(4326)
 
     membership = units.membership

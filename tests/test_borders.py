@@ -246,3 +246,31 @@ def test_cli_splits_compounds_and_keeps_an_unknown_count_whole(tmp_path):
     both = gk.make_grids(community(400, 400), compound_points().assign(
         buildings=[30, None, 5, None, 7]), jobs=1, time_limit=1)  # fmt: skip
     assert sorted(grids["households"]) == sorted(both.grids["households"])
+
+
+def test_audit_checks_a_split_compound_as_a_group(tmp_path):
+    """audit credits the grids of a compound split by building number as one group."""
+    from tests.batchfiles import run_cli
+
+    rows = compound_points().to_crs(4326)
+    rows.to_file(tmp_path / "h.geojson")
+    community(400, 400).to_crs(4326).to_file(tmp_path / "c.geojson")
+    code, _, err = run_cli([
+        "partition", "--communities", str(tmp_path / "c.geojson"),
+        "--households", str(tmp_path / "h.geojson"), "--out", str(tmp_path / "out"),
+        "--no-map", "--jobs", "1", "--time-limit", "1", "-q",
+    ])  # fmt: skip
+    assert code == 0, err
+    grids = gpd.read_file(tmp_path / "out" / "grids.geojson")
+    split = grids[grids["status"] == "split_compound"]
+    assert set(split["compound"]) == {"锦绣花园"} and len(split) == 3
+    assert grids["compound"].isna().sum() == len(grids) - 3
+    code, out, err = run_cli([
+        "audit", "--grids", str(tmp_path / "out"), "--households", str(tmp_path / "h.geojson"),
+        "--out", str(tmp_path / "audit"), "--lang", "en",
+    ])  # fmt: skip
+    assert code == 0, err
+    assert f"in bounds: {len(grids)} of {len(grids)} grids" in out, out
+    audited = gpd.read_file(tmp_path / "audit" / "audit.geojson")
+    assert sorted(audited["households"]) == sorted(grids["households"])
+    assert (audited["problems"].fillna("") == "").all()
