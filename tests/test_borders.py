@@ -228,12 +228,11 @@ def test_a_large_compound_is_divided_along_building_lines_and_small_ones_stay_wh
     assert units["compound"].notna().all()
 
 
-def test_cli_splits_compounds_and_keeps_an_unknown_count_whole(tmp_path):
-    """Through `gridkit partition` (the shard path): an empty building count is no error."""
+def partition_on_files(tmp_path, rows: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """``gridkit partition`` (the shard path) on the test community and ``rows``; its grids."""
     from tests.batchfiles import run_cli
 
-    rows = compound_points().assign(buildings=[30, None, 5, None, 7]).to_crs(4326)
-    rows.to_file(tmp_path / "h.geojson")
+    rows.to_crs(4326).to_file(tmp_path / "h.geojson")
     community(400, 400).to_crs(4326).to_file(tmp_path / "c.geojson")
     code, _, err = run_cli([
         "partition", "--communities", str(tmp_path / "c.geojson"),
@@ -241,7 +240,12 @@ def test_cli_splits_compounds_and_keeps_an_unknown_count_whole(tmp_path):
         "--no-map", "--jobs", "1", "--time-limit", "1", "-q",
     ])  # fmt: skip
     assert code == 0, err
-    grids = gpd.read_file(tmp_path / "out" / "grids.geojson")
+    return gpd.read_file(tmp_path / "out" / "grids.geojson")
+
+
+def test_cli_splits_compounds_and_keeps_an_unknown_count_whole(tmp_path):
+    """Through `gridkit partition` (the shard path): an empty building count is no error."""
+    grids = partition_on_files(tmp_path, compound_points().assign(buildings=[30, None, 5, None, 7]))
     assert (grids["status"] == "split_compound").sum() == 3
     both = gk.make_grids(community(400, 400), compound_points().assign(
         buildings=[30, None, 5, None, 7]), jobs=1, time_limit=1)  # fmt: skip
@@ -252,16 +256,7 @@ def test_audit_checks_a_split_compound_as_a_group(tmp_path):
     """audit credits the grids of a compound split by building number as one group."""
     from tests.batchfiles import run_cli
 
-    rows = compound_points().to_crs(4326)
-    rows.to_file(tmp_path / "h.geojson")
-    community(400, 400).to_crs(4326).to_file(tmp_path / "c.geojson")
-    code, _, err = run_cli([
-        "partition", "--communities", str(tmp_path / "c.geojson"),
-        "--households", str(tmp_path / "h.geojson"), "--out", str(tmp_path / "out"),
-        "--no-map", "--jobs", "1", "--time-limit", "1", "-q",
-    ])  # fmt: skip
-    assert code == 0, err
-    grids = gpd.read_file(tmp_path / "out" / "grids.geojson")
+    grids = partition_on_files(tmp_path, compound_points())
     split = grids[grids["status"] == "split_compound"]
     assert set(split["compound"]) == {"锦绣花园"} and len(split) == 3
     assert grids["compound"].isna().sum() == len(grids) - 3
