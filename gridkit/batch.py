@@ -513,7 +513,8 @@ def partition_files(
     compounds: gpd.GeoDataFrame | None = None,
     barriers: gpd.GeoDataFrame | None = None,
     map_html: bool = False,
-    offline: bool = False,
+    offline: bool = True,
+    lang: str = "zh",
     verbose: bool = False,
     on_failure=None,
     prove: bool = False,
@@ -553,8 +554,9 @@ def partition_files(
         Household rows read at a time.
     keep_compounds, compounds, barriers
         As for :func:`gridkit.make_grids`.
-    map_html, offline
-        Write ``map.html`` (``offline``: scripts embedded).
+    map_html, offline, lang
+        Write ``map.html`` (``offline``, the default: scripts embedded and no web
+        basemap, as every map gridkit writes; ``lang``: its labels, ``zh`` or ``en``).
     verbose
         Progress bars (stderr), the dashboard link and failures as they happen.
     on_failure
@@ -617,6 +619,7 @@ def partition_files(
                 compound_buildings_col=compound_buildings_col,
                 map_html=map_html,
                 offline=offline,
+                lang=lang,
                 verbose=verbose,
                 on_failure=on_failure,
                 started=started,
@@ -660,6 +663,7 @@ def _run(
     compound_buildings_col: str | None,
     map_html: bool,
     offline: bool,
+    lang: str,
     verbose: bool,
     on_failure,
     started: float,
@@ -807,6 +811,7 @@ def _run(
         started=started,
         map_html=map_html,
         offline=offline,
+        lang=lang,
     )
     timings["assemble_s"] = time.perf_counter() - assemble_started
     return BatchRun(
@@ -857,6 +862,7 @@ def _assemble_and_write(
     started: float,
     map_html: bool,
     offline: bool,
+    lang: str = "zh",
 ) -> tuple[dict, dict[str, Path]]:
     """Stream the per-community results into the outputs, written as one set.
 
@@ -954,8 +960,9 @@ def _assemble_and_write(
             from gridkit.maps import explore, save_map
 
             m = explore(
-                grids.to_crs(4326), communities=communities, households=buildings, offline=offline
-            )
+                grids.to_crs(4326), communities=communities, households=buildings,
+                offline=offline, lang=lang,
+            )  # fmt: skip
             save_map(m, outputs.path(names["map"]))
         written = outputs.commit()
     return report, {kind: written[name] for kind, name in names.items()}

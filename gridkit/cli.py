@@ -663,6 +663,7 @@ def _partition(args: argparse.Namespace) -> int:
             compound_buildings_col=args.compound_buildings_col,
             map_html=not args.no_map,
             offline=not args.online_map,
+            lang=args.lang,
             verbose=not args.quiet,
             on_failure=report_failure,
         )

@@ -8,6 +8,7 @@ with the compound and the communities by name and without solver jargon.
 
 from __future__ import annotations
 
+import json
 import re
 
 import geopandas as gpd
@@ -392,3 +393,28 @@ def test_units_known_only_by_their_row_are_said_so():
     en = "\n".join(attention.attention_lines(report, lang="en"))
     assert "住户文件第 17 行的楼栋（950 户）" in zh
     assert "the building in row 17 of the households file (950 households)" in en
+
+
+def test_partition_map_follows_lang_and_is_offline(tmp_path):
+    """`gridkit partition --lang en` draws its map.html in English, offline by default."""
+    from gridkit.cli import main
+
+    households = district_points(tmp_path / "xiaoqu.geojson")
+    communities = tmp_path / "c.geojson"
+    gpd.GeoDataFrame(
+        {"community_id": ["C1"], "community_name": ["测试社区"], "street": ["测试街道"]},
+        geometry=[shapely.box(X0, Y0, X0 + 600, Y0 + 400)],
+        crs=CRS,
+    ).to_crs(4326).to_file(communities, engine="pyogrio")
+    outputs = {}
+    for lang in ("en", "zh"):
+        out = tmp_path / lang
+        code = main(["partition", "--communities", str(communities), "--households",
+                     str(households), "--out", str(out), "--jobs", "1", "--time-limit", "1",
+                     "--lang", lang, "-q"])  # fmt: skip
+        assert code == 0
+        outputs[lang] = (out / "map.html").read_text(encoding="utf-8")
+        assert not re.search(r"<script[^>]+src=\"https?://", outputs[lang])
+    zh_label = json.dumps("超大楼栋")[1:-1]  # (the page holds its labels JSON-escaped)
+    assert "oversize building" in outputs["en"] and zh_label not in outputs["en"]
+    assert zh_label in outputs["zh"] and "oversize building" not in outputs["zh"]
