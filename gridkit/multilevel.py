@@ -260,10 +260,6 @@ def coarsen(
     return levels
 
 
-def _dist(dx: np.ndarray, dy: np.ndarray, squared: bool) -> np.ndarray:
-    return dx * dx + dy * dy if squared else np.hypot(dx, dy)
-
-
 def mean_polsby_popper(
     labels: np.ndarray, area: np.ndarray, perimeter: np.ndarray, shared: sparse.spmatrix
 ) -> float:
@@ -372,7 +368,6 @@ def refine(
     target: int,
     balance: float,
     sweeps: int = 30,
-    squared: bool = False,
     clock: WorkClock | None = None,
 ) -> tuple[np.ndarray, int]:
     """Move boundary units to neighbouring grids while the plan improves.
@@ -401,8 +396,6 @@ def refine(
         Cost of one household away from ``target``, in mass-metres.
     sweeps
         At most this many sweeps.
-    squared
-        Score squared distances to the centroids (inertia) instead of distances.
     clock
         Counts the work done (edges scored, units searched).
 
@@ -441,8 +434,7 @@ def refine(
         ca = lab[ci]
         # the move's gain with centroids fixed (loads are re-checked when applied)
         geo = mass[ci] * (
-            _dist(x[ci] - cx[ca], y[ci] - cy[ca], squared)
-            - _dist(x[ci] - cx[ch], y[ci] - cy[ch], squared)
+            np.hypot(x[ci] - cx[ca], y[ci] - cy[ca]) - np.hypot(x[ci] - cx[ch], y[ci] - cy[ch])
         )
         wi = w[ci]
         la, lh = loads[ca], loads[ch]
