@@ -145,6 +145,11 @@ def test_readme_starts_with_make_demo_and_make_test():
     commands = re.findall(r"^\s*(?:\$\s*)?make\s+([\w-]+)", opening, flags=re.MULTILINE)
     commands += re.findall(r"`make\s+([\w-]+)`", opening) if len(commands) < 2 else []
     assert commands[:2] == ["demo", "test"], opening[:1000]
+    # exactly two: the first code block holds these two commands and nothing else
+    block = re.search(r"```\w*\n(.*?)```", text, flags=re.DOTALL)
+    if block and block.start() < (headings[0] if headings else len(text)):
+        lines = [ln.split("#", 1)[0].strip() for ln in block.group(1).splitlines()]
+        assert [ln for ln in lines if ln] == ["make demo", "make test"], block.group(1)
 
 
 def test_ci_entry_runs_make_test():
