@@ -364,44 +364,52 @@ def _split_compounds(
     )
     if len(big) == 0:
         return units, cells, None, {}
-    rows, new_cells, notes = [], [], {}
-    moved = np.arange(len(units), dtype=np.int64)
-    for i in range(len(units)):
+    notes: dict[str, list[str]] = {}
+    keep = np.ones(len(units), dtype=bool)
+    keep[big] = False
+    frames = [units[keep].assign(_orig=np.flatnonzero(keep), _part=0, _cell=cells[keep])]
+    holders = {}
+    for i in big.tolist():
         record = units.iloc[i]
-        if i not in set(big.tolist()):
-            rows.append(record)
-            new_cells.append(cells[i])
-            moved[i] = len(rows) - 1
-            continue
         h, b = int(record["households"]), int(record["cb"])
         shares = compound_shares(h, b, max_households=split_above)
         parts = split_compound(cells[i], [share for _, _, share in shares])
         label = record["building_id"] or f"row {record['first_household_id']}"
         point = shapely.Point(record["x"], record["y"])
-        holder = next((j for j, part in enumerate(parts) if part.covers(point)), 0)
-        for j, ((first, last, share), part) in enumerate(zip(shares, parts, strict=True)):
-            piece = record.copy()
-            centre = shapely.point_on_surface(part)
-            piece["households"] = share
-            piece["rows"] = int(record["rows"]) if j == holder else 0
-            piece["building_id"] = f"{label} buildings {first}-{last}"
-            piece["x"], piece["y"] = centre.x, centre.y
-            piece["split_of"] = str(label)
-            piece["buildings"] = last - first + 1
-            piece["compound"] = None  # the parts are grids of their own, never contracted
-            rows.append(piece)
-            new_cells.append(part)
-            if j == holder:
-                moved[i] = len(rows) - 1
+        holders[i] = next((j for j, part in enumerate(parts) if part.covers(point)), 0)
+        centres = shapely.get_coordinates(shapely.point_on_surface(np.asarray(parts)))
+        first, last, share = (np.array(v) for v in zip(*shares, strict=True))
+        names = [f"{label} buildings {a}-{z}" for a, z in zip(first, last, strict=True)]
+        frames.append(
+            pd.DataFrame([record] * len(shares)).assign(
+                households=share,
+                rows=np.where(np.arange(len(shares)) == holders[i], int(record["rows"]), 0),
+                building_id=names,
+                x=centres[:, 0],
+                y=centres[:, 1],
+                split_of=str(label),
+                buildings=last - first + 1,
+                compound=None,  # the parts are grids of their own, never contracted
+                _orig=i,
+                _part=np.arange(len(shares)),
+                _cell=np.asarray(parts, dtype=object),
+            )
+        )
         ranges = ", ".join(f"{a}-{z}" for a, z, _ in shares)
         notes.setdefault(str(record["community_id"]), []).append(
             f"compound {label} ({h} households, {b} buildings) is split into {len(shares)} grids "
             f"of whole buildings, by building number ({ranges}); the split on the ground "
             "follows the compound's building numbers"
         )
-    out = pd.DataFrame(rows).reset_index(drop=True)
+    out = pd.concat(frames).sort_values(["_orig", "_part"], kind="stable").reset_index(drop=True)
+    # each input unit's rows go to the unit now holding them: itself, or the part at its point
+    holder = out["_part"].to_numpy() == out["_orig"].map(holders).fillna(0).to_numpy()
+    moved = np.empty(len(units), dtype=np.int64)
+    moved[out["_orig"].to_numpy()[holder]] = np.flatnonzero(holder)
+    new_cells = out["_cell"].to_numpy(dtype=object)
+    out = out.drop(columns=["_orig", "_part", "_cell"])
     out["unit_id"] = np.arange(len(out), dtype=np.int64)
-    return out, np.asarray(new_cells, dtype=object), moved, notes
+    return out, new_cells, moved, notes
 
 
 def _metric_geometries(layer: gpd.GeoDataFrame | None, metric: pyproj.CRS) -> np.ndarray:
@@ -880,7 +888,9 @@ def build_units(
     compound_names = _compound_names(hh)
     snapped = np.round(xy / _SNAP).astype(np.int64)
     footprint = shapely.get_type_id(geoms[inside]) != 0
-    loose = np.flatnonzero(~has_building & ~footprint)
+    # household points without a building id are grouped by distance; a row that is a
+    # whole compound (a compound-buildings column) stays a unit of its own
+    loose = np.flatnonzero(~has_building & ~footprint & (not compound_rows))
     cluster = group_points(xy[loose], where[inside][loose], merge_distance)
     if footprint.any():
         wkb = shapely.to_wkb(shapely.normalize(geoms[inside]), hex=True)

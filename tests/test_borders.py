@@ -269,3 +269,11 @@ def test_audit_checks_a_split_compound_as_a_group(tmp_path):
     audited = gpd.read_file(tmp_path / "audit" / "audit.geojson")
     assert sorted(audited["households"]) == sorted(grids["households"])
     assert (audited["problems"].fillna("") == "").all()
+
+
+def test_compound_points_a_few_metres_apart_stay_two_compounds():
+    """Rows that are whole compounds are never grouped by distance (only household points are)."""
+    rows = compound_points()
+    rows.loc[1, "geometry"] = shapely.Point(rows.geometry.iloc[2].x - 3, rows.geometry.iloc[2].y)
+    units = gk.build_units(gk.read_boundaries(community(400, 400)), gk.read_households(rows))
+    assert len(units.units) == len(rows)
