@@ -62,9 +62,9 @@ from gridkit.pipeline import (
     WORKERS,
     GridRow,
     RowTotals,
-    _barriers_in,
     _barriers_near,
     _ensure_boundary_columns,
+    barriers_in,
     buildings_layer,
     check_settings,
     community_grids,
@@ -704,7 +704,7 @@ def _run(
     timings["read_s"] = time.perf_counter() - started
 
     # 2. tasks: the hash of each community's inputs; skip those already done
-    barrier_index = _BarrierIndex(_barriers_in(barriers, metric))
+    barrier_index = _BarrierIndex(barriers_in(barriers, metric))
     compound_index = _BarrierIndex(
         compounds.to_crs(metric) if compounds is not None and keep_compounds else None
     )

@@ -22,6 +22,7 @@ import shapely
 from gridkit import __version__
 from gridkit.attention import attention, count_in_bounds
 from gridkit.codes import grid_code, grid_name
+from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, SolverError, format_ids
 from gridkit.execute import Failure, Task, default_jobs, open_backend, run_communities
 from gridkit.partition import CommunityPlan, GridRules, partition_community
@@ -33,7 +34,14 @@ from gridkit.units import (
     build_units,
 )
 
-__all__ = ["GRID_COLUMNS", "REASONS", "GridPlan", "make_grids", "partition_units"]
+__all__ = [
+    "GRID_COLUMNS",
+    "REASONS",
+    "GridPlan",
+    "district_units",
+    "make_grids",
+    "partition_units",
+]
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +209,49 @@ def barriers_in(barriers: gpd.GeoDataFrame | None, crs) -> gpd.GeoDataFrame | No
     return barriers[barriers.geometry.notna() & ~barriers.geometry.is_empty].to_crs(crs)
 
 
-_barriers_in = barriers_in  # the old name, still imported by gridkit.batch
+
+
+def district_units(
+    boundaries: gpd.GeoDataFrame,
+    households: gpd.GeoDataFrame,
+    *,
+    rules: GridRules,
+    merge_distance: float = MERGE_DISTANCE,
+    barriers: gpd.GeoDataFrame | None = None,
+    compounds: gpd.GeoDataFrame | None = None,
+    keep_compounds: bool = True,
+    compound_buildings_col: str | None = None,
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Units, gpd.GeoDataFrame | None]:
+    """The buildings and cells of a district, as ``partition`` and ``regenerate`` make them.
+
+    Checks the columns, gives the households their compounds (``compounds``
+    outlines), and builds the units (:func:`gridkit.units.build_units`): cells
+    inside the blocks that barriers and (kept) compound walls cut, compounds given
+    as points split above ``rules.max_households``.
+
+    Returns
+    -------
+    boundaries, households, units, barriers
+        The checked inputs, the units, and the barriers checked and in the units'
+        metric CRS (``None`` without barriers).
+    """
+    households = _ensure_household_columns(households)
+    if compounds is not None:
+        households = attach_compounds(households, compounds)
+    boundaries = _ensure_boundary_columns(boundaries)
+    crs = local_metric_crs(boundaries)
+    metric_barriers = barriers_in(barriers, crs)
+    units = build_units(
+        boundaries,
+        households,
+        crs=crs,
+        merge_distance=merge_distance,
+        barriers=metric_barriers,
+        compounds=compounds if keep_compounds else None,
+        split_above=rules.max_households,
+        compound_buildings_col=compound_buildings_col,
+    )
+    return boundaries, households, units, metric_barriers
 
 
 def _barriers_near(barriers: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame):
@@ -865,17 +915,14 @@ def make_grids(
         balance_weight=balance_weight,
     )
     check_settings(time_limit, seed, merge_distance)
-    households = _ensure_household_columns(households)
-    if compounds is not None:
-        households = attach_compounds(households, compounds)
-    boundaries = _ensure_boundary_columns(boundaries)
-    units = build_units(
+    boundaries, households, units, barriers = district_units(
         boundaries,
         households,
+        rules=rules,
         merge_distance=merge_distance,
-        barriers=_barriers_in(barriers, boundaries.crs),
-        compounds=compounds if keep_compounds else None,
-        split_above=max_households,
+        barriers=barriers,
+        compounds=compounds,
+        keep_compounds=keep_compounds,
         compound_buildings_col=compound_buildings_col,
     )
     plans, failures = _solve_units(
@@ -886,7 +933,7 @@ def make_grids(
         jobs=jobs,
         verbose=verbose,
         keep_compounds=keep_compounds,
-        barriers=_barriers_in(barriers, units.crs),
+        barriers=barriers,
         scheduler=scheduler,
         prove=prove,
     )

@@ -77,13 +77,11 @@ from gridkit.partition import (
 )
 from gridkit.pipeline import (
     GridPlan,
-    _ensure_boundary_columns,
-    _ensure_household_columns,
     _pct_floor,
     assemble,
-    barriers_in,
+    district_units,
 )
-from gridkit.units import MERGE_DISTANCE, attach_compounds, build_units
+from gridkit.units import MERGE_DISTANCE
 
 tqdm = progress_class()
 
@@ -896,20 +894,17 @@ def regenerate(
         balance_weight=balance_weight,
     )
     prev = read_previous(previous)
-    households = _ensure_household_columns(households)
-    _warn_row_number_ids(prev, households)
-    if compounds is not None:
-        households = attach_compounds(households, compounds)
-    boundaries = _ensure_boundary_columns(boundaries)
-    units = build_units(
+    boundaries, households, units, _ = district_units(
         boundaries,
         households,
+        rules=rules,
         merge_distance=merge_distance,
-        barriers=barriers_in(barriers, boundaries.crs),
-        compounds=compounds if keep_compounds else None,
-        split_above=rules.max_households,
+        barriers=barriers,
+        compounds=compounds,
+        keep_compounds=keep_compounds,
         compound_buildings_col=compound_buildings_col,
     )
+    _warn_row_number_ids(prev, households)
     u = units.units
     old = prev.grids.to_crs(units.crs)
     points = shapely.points(u[["x", "y"]].to_numpy())
