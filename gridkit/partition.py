@@ -686,6 +686,15 @@ def cut_unit_proof(
     return None
 
 
+def _cut_note(cut: str) -> str:
+    """The report's words for a :func:`cut_unit_proof`."""
+    return (
+        f"proved: no contiguous plan keeps the bounds, because {cut}; the plan keeps the "
+        "bounds as nearly as possible. Merge this area with a neighbouring community or "
+        "change the bounds"
+    )
+
+
 def community_budget(time_limit: float, units: int) -> float:
     """Seconds of search a community of ``units`` units gets: ``time_limit * sqrt(units / 60)``.
 
@@ -864,11 +873,7 @@ def _solve_large(
             )  # fmt: skip
         unreachable = cut is not None or reachable is False
         if cut is not None:
-            notes.append(
-                f"proved: no contiguous plan keeps the bounds, because {cut}; the plan keeps "
-                "the bounds as nearly as possible. Merge this area with a neighbouring "
-                "community or change the bounds"
-            )
+            notes.append(_cut_note(cut))
         else:
             notes.append(
                 f"proved: {total} households cannot be grouped into grids of "
@@ -938,11 +943,7 @@ def _solve_component(
     cut = None if plan.in_bounds else cut_unit_proof(adj, w, rules)
     if cut is not None:
         unreachable = True
-        notes.append(
-            f"proved: no contiguous plan keeps the bounds, because {cut}; the plan keeps the "
-            "bounds as nearly as possible. Merge this area with a neighbouring community or "
-            "change the bounds"
-        )
+        notes.append(_cut_note(cut))
     elif not plan.in_bounds:
         reachable = _cpsat.bounds_reachable(
             w,
