@@ -80,6 +80,21 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 TILE = _png(256, 256, (242, 240, 235))
 
 
+def serve_known(route, url: str) -> bool:
+    """Answer a map's request from gridkit's bundled assets or a blank tile; False if unknown."""
+    asset = maps._local_asset(url)
+    if asset is not None:
+        route.fulfill(path=asset, content_type=CONTENT_TYPES[asset.suffix])
+    elif maps._is_dropped_asset(url):
+        kind = "text/css" if ".css" in url else "application/javascript"
+        route.fulfill(status=200, body="", content_type=kind)
+    elif "tile.openstreetmap.org" in url:
+        route.fulfill(status=200, body=TILE, content_type="image/png")
+    else:
+        return False
+    return True
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.is_file():
@@ -123,15 +138,7 @@ def _open(browser, html: Path, *, offline: bool, n_grids: int):
         if offline:
             route.abort()
             return
-        asset = maps._local_asset(url)
-        if asset is not None:
-            route.fulfill(path=asset, content_type=CONTENT_TYPES[asset.suffix])
-        elif maps._is_dropped_asset(url):
-            kind = "text/css" if ".css" in url else "application/javascript"
-            route.fulfill(status=200, body="", content_type=kind)
-        elif "tile.openstreetmap.org" in url:
-            route.fulfill(status=200, body=TILE, content_type="image/png")
-        else:
+        if not serve_known(route, url):
             errors.append(f"unexpected request {url}")
             route.abort()
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from batchfiles import run_cli
 from hostile import PWNED, SCRIPTS, hostile_previous, write_corpus, write_roster
-from test_browser import CONTENT_TYPES, TILE, browser  # noqa: F401  (the fixture)
+from test_browser import browser, serve_known  # noqa: F401  (the fixture)
 
 from gridkit import maps
 
@@ -62,15 +62,7 @@ def _route(route) -> None:
     if url.startswith(("file:", "data:", "about:")):
         route.continue_()
         return
-    asset = maps._local_asset(url)
-    if asset is not None:
-        route.fulfill(path=asset, content_type=CONTENT_TYPES[asset.suffix])
-    elif maps._is_dropped_asset(url):
-        kind = "text/css" if ".css" in url else "application/javascript"
-        route.fulfill(status=200, body="", content_type=kind)
-    elif "tile.openstreetmap.org" in url:
-        route.fulfill(status=200, body=TILE, content_type="image/png")
-    else:  # the payloads' `src=x` and the like: nothing else is served
+    if not serve_known(route, url):  # the payloads' `src=x` and the like: nothing else
         route.abort()
 
 
