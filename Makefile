@@ -35,7 +35,7 @@ demo: install
 		--communities data/boundaries/sample_communities.geojson \
 		--households data/boundaries/sample_buildings.geojson \
 		--out $(OUT)
-	$(BIN)/python -c "from gridkit.roster import make_roster, write_workers; \
+	$(BIN)/python -c "from gridkit.staffing import make_roster, write_workers; \
 		write_workers(make_roster('$(OUT)', seed=0), '$(OUT)/workers.csv')"
 	$(BIN)/gridkit assign --grids $(OUT) --workers $(OUT)/workers.csv --input-crs wgs84 \
 		--out $(OUT)/staffing

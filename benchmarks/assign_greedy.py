@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gridkit._assign_model import _missing, evaluate, greedy
-from gridkit.assign import _DM, _prepare, assign_workers, read_grids, verify_staffing
-from gridkit.roster import load_policy, make_roster, read_workers
+from gridkit.staffing._model import _missing, evaluate, greedy
+from gridkit.staffing.assign import _DM, _prepare, assign_workers, read_grids, verify_staffing
+from gridkit.staffing.roster import load_policy, make_roster, read_workers
 
 
 def main(argv: list[str] | None = None) -> int:

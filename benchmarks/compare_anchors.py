@@ -51,10 +51,10 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 import gridkit as gk
-import gridkit.pipeline as gk_pipeline
-from gridkit.adjacency import adjacency_matrix, rook_pairs
-from gridkit.datasets import get_path
+import gridkit.pipeline.plan as gk_pipeline
+from gridkit.datasets.synthetic import get_path
 from gridkit.errors import GridkitWarning
+from gridkit.units.adjacency import adjacency_matrix, rook_pairs
 
 MIN_HOUSEHOLDS = 400
 MAX_HOUSEHOLDS = 800
@@ -398,7 +398,7 @@ def _packing_reachable(weights: np.ndarray) -> bool | None:
     if _greedy_packing(weights):
         return True
     try:
-        from gridkit._cpsat import bounds_reachable
+        from gridkit.solver.cpsat import bounds_reachable
     except ImportError:  # pragma: no cover - gridkit moved it
         return None
     return bounds_reachable(
@@ -1072,7 +1072,7 @@ def run_gridkit_jobs(
     worker's) and the elapsed wall time of the whole run.  The plans are the same as
     one at a time: gridkit's output does not depend on ``--jobs``.
     """
-    from gridkit.execute import Failure, Task, open_backend, run_communities
+    from gridkit.pipeline.execute import Failure, Task, open_backend, run_communities
 
     order = sorted(range(len(communities)), key=lambda i: -len(communities[i].units))
     tasks = [

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import gridkit as gk
-from gridkit.datasets import get_path
+from gridkit.datasets.synthetic import get_path
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from gridkit import checks
-from gridkit.datasets import make_sample
-from gridkit.pipeline import make_grids
-from gridkit.regenerate import moved_households, regenerate
-from gridkit.scenarios import change_sample
+from gridkit.datasets.scenarios import change_sample
+from gridkit.datasets.synthetic import make_sample
+from gridkit.pipeline.plan import make_grids
+from gridkit.regenerate.core import moved_households, regenerate
 
 
 def _unit_codes(plan, old_grids, new_ids: set[str]):

@@ -39,9 +39,12 @@ from scipy import sparse
 from scipy.sparse import csgraph
 from scipy.spatial import cKDTree
 
-from gridkit import _columns, _construct, _cpsat, multilevel
-from gridkit.adjacency import adjacency_matrix, rook_pairs
 from gridkit.errors import InputError, format_ids
+from gridkit.solver import construct as _construct
+from gridkit.solver import cpsat as _cpsat
+from gridkit.solver import lower_bound as _columns
+from gridkit.solver import multilevel
+from gridkit.units import adjacency_matrix, rook_pairs
 
 __all__ = [
     "CommunityPlan",

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gridkit.cli import main
-from gridkit.datasets import make_households
+from gridkit.cli.commands import main
+from gridkit.datasets.synthetic import make_households
 
 #: The output files compared byte for byte (map.html holds folium's random element ids).
 COMPARED = ("grids.geojson", "assignments.csv", "buildings.geojson")

@@ -34,9 +34,9 @@ import pytest
 from hypothesis import settings
 
 from gridkit import checks
-from gridkit.datasets import make_sample
+from gridkit.datasets.synthetic import make_sample
 from gridkit.errors import GridkitWarning
-from gridkit.pipeline import GridPlan, make_grids
+from gridkit.pipeline.plan import GridPlan, make_grids
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -28,7 +28,7 @@ import pyproj
 import shapely
 from shapely.geometry import box
 
-from gridkit.export import to_geojson
+from gridkit.export.files import to_geojson
 
 UTM = "EPSG:32650"
 X0, Y0 = pyproj.Transformer.from_crs(4326, UTM, always_xy=True).transform(114.3, 30.6)
@@ -190,7 +190,7 @@ def sample_as_grids():
     Used by the map tests: one "grid" per community with plausible grid columns and a
     few non-``ok`` statuses.  Returns (grids, communities, buildings).
     """
-    from gridkit.datasets import make_sample
+    from gridkit.datasets.synthetic import make_sample
 
     communities, buildings = make_sample(seed=0)
     households = buildings.groupby("community_id")["households"].sum()

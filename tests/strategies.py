@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy import sparse
 from scipy.sparse import csgraph
 
-from gridkit.adjacency import adjacency_matrix
+from gridkit.units.adjacency import adjacency_matrix
 
 __all__ = [
     "Lattice",

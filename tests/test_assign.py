@@ -26,8 +26,9 @@ import pandas as pd
 import pytest
 from shapely.geometry import box
 
-from gridkit import _cli_assign
-from gridkit._assign_model import (
+from gridkit.cli import assign as _cli_assign
+from gridkit.errors import GridkitWarning, InputError
+from gridkit.staffing._model import (
     RoleProblem,
     _hires_value,
     _restaffing_value,
@@ -35,15 +36,14 @@ from gridkit._assign_model import (
     greedy,
     solve_role,
 )
-from gridkit.assign import (
+from gridkit.staffing.assign import (
     ROSTER_COLUMNS,
     SHORTAGE_COLUMNS,
     assign_workers,
     read_grids,
     verify_staffing,
 )
-from gridkit.errors import GridkitWarning, InputError
-from gridkit.roster import (
+from gridkit.staffing.roster import (
     ROLES,
     WORKER_COLUMNS,
     load_policy,
@@ -273,7 +273,7 @@ def test_optimal_plan_beats_greedy_nearest_worker() -> None:
     grids = _grids().iloc[:2]
     plan = assign_workers(grids, workers, policy=policy)
     assert _where(plan, "X") == ["A-002"] and _where(plan, "Y") == ["A-001"]
-    from gridkit.assign import _prepare
+    from gridkit.staffing.assign import _prepare
 
     ctx = _prepare(read_grids(grids), workers, load_policy(policy))
     (ri,) = ctx.roles

@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, box
 
-from gridkit._cli_exchange import register
-from gridkit.audit import PROBLEMS, AuditResult, audit_grids, format_summary, read_grids
+from gridkit.audit.core import PROBLEMS, AuditResult, audit_grids, format_summary, read_grids
+from gridkit.cli.exchange import register
 from gridkit.errors import GridkitWarning, InputError
-from gridkit.export import to_geojson
-from gridkit.io import read_boundaries, read_households
+from gridkit.export.files import to_geojson
+from gridkit.io.readers import read_boundaries, read_households
 
 
 def _audit(grids=None, buildings=None, *, communities=True, **kwargs) -> AuditResult:
@@ -325,7 +325,7 @@ def test_read_grids_rejects_points(tmp_path):
 
 def test_read_grids_follows_the_crs_note_marker():
     from gridkit.crs import from_wgs84
-    from gridkit.exchange import CRS_NOTES
+    from gridkit.export.exchange import CRS_NOTES
 
     g, b, c = make_map()
     shifted = from_wgs84(g, "gcj02").assign(crs_note=CRS_NOTES["gcj02"])
@@ -384,7 +384,7 @@ def test_empty_gaps_file_is_valid_geojson(tmp_path):
 
 def test_audit_of_a_make_grids_result_matches_its_counts(tmp_path):
     """A gridkit-made map audits clean, with the same households and buildings per grid."""
-    from gridkit.pipeline import make_grids
+    from gridkit.pipeline.plan import make_grids
 
     rng = np.random.default_rng(3)
     rows = [

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from gridmaps import sample_as_grids
 
-from gridkit import maps
-from gridkit.datasets import make_households
+from gridkit.datasets.synthetic import make_households
+from gridkit.maps import interactive as maps
 
 pytestmark = pytest.mark.browser
 
@@ -263,7 +263,7 @@ def test_default_partition_map_works_with_no_network(browser, tmp_path, record_p
     """`gridkit partition` with default options: its map.html draws every grid offline."""
     import json
 
-    from gridkit.cli import main
+    from gridkit.cli.commands import main
 
     out = tmp_path / "out"
     root = Path(__file__).resolve().parents[1] / "data" / "boundaries"

@@ -22,9 +22,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridkit.cli import main
+from gridkit.cli.commands import main
 from gridkit.crs import bd09_to_wgs84, wgs84_to_bd09
-from gridkit.io import read_boundaries, read_households
+from gridkit.io.readers import read_boundaries, read_households
 
 TIME_LIMIT = "0.5"
 OUTPUTS = {
@@ -392,7 +392,7 @@ def test_out_is_a_file(files, tmp_path, capsys, where):
 
 def test_summary_never_rounds_up_to_100_percent(capsys):
     """One grid out of bounds among 2,000 must not read as 100.0 %."""
-    from gridkit.cli import print_summary
+    from gridkit.cli.commands import print_summary
 
     report = {
         "gridkit_version": "x",

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from scipy.sparse import csgraph
 from strategies import lattices
 
-from gridkit._columns import connected_groups, group_costs, partition_bounds
+from gridkit.solver.lower_bound import connected_groups, group_costs, partition_bounds
 
 PROPERTY = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -51,7 +51,7 @@ def test_connected_groups_gives_up_past_the_limit():
     idx = np.arange(side * side).reshape(side, side)
     pairs = np.vstack([np.c_[idx[:, :-1].ravel(), idx[:, 1:].ravel()],
                        np.c_[idx[:-1].ravel(), idx[1:].ravel()]])  # fmt: skip
-    from gridkit.adjacency import adjacency_matrix
+    from gridkit.units.adjacency import adjacency_matrix
 
     adj = adjacency_matrix(side * side, pairs[:, 0], pairs[:, 1])
     w = np.full(side * side, 100)

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridkit.cli import main
+from gridkit.cli.commands import main
 from gridkit.errors import InputError
-from gridkit.units import attach_compounds
+from gridkit.units.cells import attach_compounds
 
 SUBSET = ["420204002002", "420204003005", "420204002005"]
 

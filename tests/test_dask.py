@@ -33,10 +33,10 @@ distributed = pytest.importorskip(
     "distributed", reason="Dask distributed is not installed: pip install -e '.[dask]'"
 )
 
-from gridkit.batch import partition_files  # noqa: E402
-from gridkit.io import read_boundaries  # noqa: E402
-from gridkit.pipeline import make_grids  # noqa: E402
-from gridkit.shard import HouseholdFile  # noqa: E402
+from gridkit.io.readers import read_boundaries  # noqa: E402
+from gridkit.pipeline.batch import partition_files  # noqa: E402
+from gridkit.pipeline.plan import make_grids  # noqa: E402
+from gridkit.pipeline.shard import HouseholdFile  # noqa: E402
 
 TIME_LIMIT = 0.5
 DASK = Path(sys.executable).parent / "dask"

@@ -11,8 +11,8 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
-from gridkit import datasets
-from gridkit.datasets import get_path, make_households, make_sample, write_sample
+from gridkit.datasets import synthetic as datasets
+from gridkit.datasets.synthetic import get_path, make_households, make_sample, write_sample
 from gridkit.errors import InputError
 
 METRIC = "EPSG:32650"

@@ -28,11 +28,11 @@ from gridmaps import (
     write_output_dir,
 )
 
-from gridkit._cli_exchange import register
-from gridkit.audit import audit_grids, read_grids
+from gridkit.audit.core import audit_grids, read_grids
+from gridkit.cli.exchange import register
 from gridkit.crs import from_wgs84, to_wgs84
 from gridkit.errors import InputError
-from gridkit.exchange import (
+from gridkit.export.exchange import (
     CRS_NOTES,
     SHAPEFILE_NAMES,
     crs_from_note,

@@ -33,9 +33,9 @@ import pytest
 from batchfiles import run_cli, write_inputs
 from hostile import write_corpus, write_roster
 
-from gridkit import outputs
-from gridkit.cli import main
-from gridkit.outputs import JOURNAL, KILL_ENV, MANIFEST, settle
+from gridkit.cli.commands import main
+from gridkit.export import outputs
+from gridkit.export.outputs import JOURNAL, KILL_ENV, MANIFEST, settle
 
 #: Every file name a command may write (beside its manifest).
 KNOWN = {

@@ -17,8 +17,8 @@ import pytest
 import shapely
 
 import gridkit as gk
-from gridkit import attention
-from gridkit.cli import print_summary
+from gridkit.cli.commands import print_summary
+from gridkit.export import headlines as attention
 
 X0, Y0 = 500_000.0, 3_340_000.0
 CRS = 32650
@@ -172,7 +172,7 @@ def folder(district, tmp_path_factory):
 
 
 def test_audit_accepts_an_output_folder(folder, tmp_path, capsys):
-    from gridkit.cli import main
+    from gridkit.cli.commands import main
 
     households = tmp_path / "xiaoqu.geojson"
     district_points(households)
@@ -211,7 +211,7 @@ def test_default_map_of_a_folder_is_offline(folder):
 def test_png_honours_color_by_and_histogram(folder, tmp_path, capsys):
     from PIL import Image
 
-    from gridkit.cli import main
+    from gridkit.cli.commands import main
 
     pngs = {}
     for color_by in ("households", "status"):
@@ -239,7 +239,7 @@ def test_png_honours_color_by_and_histogram(folder, tmp_path, capsys):
 
 
 def test_shapefile_names_of_staffing_columns_are_readable():
-    from gridkit.exchange import shapefile_names
+    from gridkit.export.exchange import shapefile_names
 
     names = shapefile_names(["grid_worker", "grid_leader", "legal_adviser", "missing_roles",
                              "police", "old_households"])  # fmt: skip
@@ -251,7 +251,7 @@ def test_shapefile_names_of_staffing_columns_are_readable():
 def test_summary_xlsx(folder, tmp_path, capsys):
     import openpyxl
 
-    from gridkit.cli import main
+    from gridkit.cli.commands import main
 
     out = tmp_path / "summary.xlsx"
     assert main(["export", str(folder), "--to", str(out)]) == 0
@@ -275,8 +275,8 @@ def test_regenerate_has_its_report_section_and_warns_about_row_ids(folder, tmp_p
     import json as _json
 
     from gridkit.errors import GridkitWarning
-    from gridkit.io import read_boundaries, read_households
-    from gridkit.regenerate import regenerate
+    from gridkit.io.readers import read_boundaries, read_households
+    from gridkit.regenerate.core import regenerate
 
     points = district_points(tmp_path / "xiaoqu.geojson")
     communities = gpd.read_file(folder / "grids.geojson").dissolve(
@@ -298,7 +298,7 @@ def test_regenerate_has_its_report_section_and_warns_about_row_ids(folder, tmp_p
 
 
 def test_regenerate_cli_takes_partition_layer_options():
-    from gridkit.cli import _build_parser
+    from gridkit.cli.commands import _build_parser
 
     args = _build_parser().parse_args([
         "regenerate", "--previous", "p", "--communities", "c", "--households", "h", "--out", "o",
@@ -313,7 +313,7 @@ def test_regenerate_cli_takes_partition_layer_options():
 def test_cjk_font_is_simplified_chinese():
     from matplotlib import font_manager
 
-    from gridkit import maps
+    from gridkit.maps import interactive as maps
 
     family = maps._cjk_font()
     if family is None:
@@ -369,7 +369,7 @@ def test_a_community_without_notes_is_explained_by_its_infeasible_reason():
 def test_geojson_outputs_read_back_valid_after_rounding(tmp_path):
     """Rounding to 7 decimals can make a narrow grid cross itself; gridkit then refused
     its own grids.geojson (`gridkit map`: "an invalid polygon ... edited or damaged")."""
-    from gridkit.export import to_geojson
+    from gridkit.export.files import to_geojson
 
     narrow = shapely.Polygon([(114.0, 30.0), (114.001, 30.0), (114.0005, 30.00000004),
                               (114.0005, 30.001), (114.0, 30.001)])  # fmt: skip
@@ -397,7 +397,7 @@ def test_units_known_only_by_their_row_are_said_so():
 
 def test_partition_map_follows_lang_and_is_offline(tmp_path):
     """`gridkit partition --lang en` draws its map.html in English, offline by default."""
-    from gridkit.cli import main
+    from gridkit.cli.commands import main
 
     households = district_points(tmp_path / "xiaoqu.geojson")
     communities = tmp_path / "c.geojson"

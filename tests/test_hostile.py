@@ -35,10 +35,10 @@ from hostile import (
     write_roster,
 )
 
-from gridkit import batch
 from gridkit.crs import from_wgs84
-from gridkit.export import original_text, spreadsheet_safe
-from gridkit.shard import DamagedWorkFile, community_key, load_arrays, save_arrays
+from gridkit.export.files import original_text, spreadsheet_safe
+from gridkit.pipeline import batch
+from gridkit.pipeline.shard import DamagedWorkFile, community_key, load_arrays, save_arrays
 
 
 def _partition_argv(paths: dict, out: Path, *extra, quiet: bool = True) -> list[str]:
@@ -112,7 +112,7 @@ def test_no_formula_in_any_csv_gridkit_writes(corpus, tmp_path):
          str(paths["households"]), "--input-crs", "wgs84", "--out", str(tmp_path / "audit"),
          "-q"])  # fmt: skip
     written.append(tmp_path / "audit" / "assignments.csv")
-    from gridkit.roster import read_workers, write_workers
+    from gridkit.staffing.roster import read_workers, write_workers
 
     written.append(write_workers(read_workers(roster, input_crs="wgs84"), tmp_path / "workers.csv"))
     for path in written:
@@ -130,7 +130,7 @@ def test_no_formula_in_any_csv_gridkit_writes(corpus, tmp_path):
 
 def test_regenerate_reads_its_own_neutralised_ids(corpus, tmp_path):
     _, paths, out = corpus
-    from gridkit.regenerate import read_previous
+    from gridkit.regenerate.core import read_previous
 
     previous = read_previous(out)
     raw = pd.read_csv(paths["households"], dtype=str, keep_default_na=False)["household_id"]
@@ -334,7 +334,7 @@ def test_killed_regenerate_worker_is_an_error(corpus, tmp_path, monkeypatch):
     _, paths, out = corpus
     import importlib
 
-    regen_module = importlib.import_module("gridkit.regenerate")  # not the function
+    regen_module = importlib.import_module("gridkit.regenerate.core")  # not the function
     previous = _no_manifest_copy(out, tmp_path / "previous")
     # previous grids of other communities: both communities are solved anew, in workers
     _edit_grids(previous, community_id=lambda g: [f"old-{c}" for c in g["community_id"]])
@@ -402,7 +402,7 @@ def test_stored_results_round_trip_exactly(corpus, tmp_path, monkeypatch):
 
     import shapely
 
-    from gridkit.shard import WorkDir
+    from gridkit.pipeline.shard import WorkDir
 
     _, paths, _ = corpus
     saved = []

@@ -23,7 +23,7 @@ from batchfiles import run_cli
 from hostile import PWNED, SCRIPTS, hostile_previous, write_corpus, write_roster
 from test_browser import browser, serve_known  # noqa: F401  (the fixture)
 
-from gridkit import maps
+from gridkit.maps import interactive as maps
 
 pytestmark = pytest.mark.browser
 
@@ -118,7 +118,7 @@ def corpus(tmp_path_factory):
 
 def test_control_map_with_a_raw_payload_does_run(browser, tmp_path):  # noqa: F811
     """The harness sees a script run: folium's tooltip inserts aliases as HTML."""
-    grids = gpd.read_file(Path(maps.__file__).parents[1] / "data/boundaries/"
+    grids = gpd.read_file(Path(maps.__file__).parents[2] / "data/boundaries/"
                           "sample_communities.geojson").head(2)  # fmt: skip
     m = folium.Map(location=[30.4, 114.9], zoom_start=11)
     folium.GeoJson(

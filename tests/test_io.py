@@ -22,11 +22,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
 
-from gridkit import _validate
-from gridkit import io as gk_io
 from gridkit.crs import bd09_to_wgs84, gcj02_to_wgs84
 from gridkit.errors import GridkitWarning, InputError
-from gridkit.io import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, read_households
+from gridkit.io import readers as gk_io
+from gridkit.io import validate as _validate
+from gridkit.io.readers import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, read_households
 
 X0, Y0, D = 114.30, 30.60, 0.01
 

@@ -15,10 +15,10 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 from gridmaps import sample_as_grids
 
-from gridkit import maps
 from gridkit.crs import wgs84_to_gcj02
-from gridkit.datasets import make_households
+from gridkit.datasets.synthetic import make_households
 from gridkit.errors import GridkitWarning, InputError
+from gridkit.maps import interactive as maps
 
 STATUSES = ("ok", "below_min", "above_max", "oversize_building")
 

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from scipy.sparse import csgraph
 
 import gridkit as gk
-from gridkit import multilevel
 from gridkit.checks import accounted_for, verify_partition
 from gridkit.partition import MULTILEVEL_UNITS, GridRules, partition_community, partition_graph
-from gridkit.units import MAX_BUILDING_SPAN, group_points
+from gridkit.solver import multilevel
+from gridkit.units.cells import MAX_BUILDING_SPAN, group_points
 from tests.strategies import lattice_from_weights, lattices
 
 PROPERTY = settings(

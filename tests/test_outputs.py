@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from gridkit import outputs
 from gridkit.errors import InputError
-from gridkit.outputs import JOURNAL, MANIFEST, OutputSet, check_set, settle
+from gridkit.export import outputs
+from gridkit.export.outputs import JOURNAL, MANIFEST, OutputSet, check_set, settle
 
 
 def _write(folder, files: dict[str, str], **options) -> dict:

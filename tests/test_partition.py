@@ -28,8 +28,6 @@ from strategies import (
     lattices,
 )
 
-from gridkit import _construct, _cpsat
-from gridkit.adjacency import adjacency_matrix, rook_pairs
 from gridkit.checks import is_contiguous, within_bounds
 from gridkit.errors import InputError
 from gridkit.partition import (
@@ -44,6 +42,9 @@ from gridkit.partition import (
     partition_community,
     partition_graph,
 )
+from gridkit.solver import construct as _construct
+from gridkit.solver import cpsat as _cpsat
+from gridkit.units.adjacency import adjacency_matrix, rook_pairs
 
 #: CP-SAT deterministic-time budget of the tests (about 5x that in wall time on a
 #: small CI box); the warm start already meets the bounds, so this is plenty.
@@ -829,8 +830,8 @@ def test_partition_community_rejects_two_communities():
 
 @pytest.fixture(scope="module")
 def sample_units():
-    from gridkit.datasets import make_sample
-    from gridkit.units import build_units
+    from gridkit.datasets.synthetic import make_sample
+    from gridkit.units.cells import build_units
 
     boundaries, buildings = make_sample(seed=0)
     boundaries = boundaries.assign(row=np.arange(1, len(boundaries) + 1))

@@ -30,10 +30,10 @@ from gridmaps import (
     write_output_dir,
 )
 
-from gridkit import exchange
-from gridkit.audit import audit_grids, read_grids
+from gridkit.audit.core import audit_grids, read_grids
 from gridkit.crs import to_wgs84
-from gridkit.exchange import CRS_NOTES, ExportError, export_layers, grids_schema
+from gridkit.export import exchange
+from gridkit.export.exchange import CRS_NOTES, ExportError, export_layers, grids_schema
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "postgis.sh"

@@ -28,10 +28,10 @@ import pandas as pd
 import pytest
 import shapely
 
-from gridkit.cli import main
+from gridkit.cli.commands import main
 from gridkit.errors import GridkitWarning
-from gridkit.io import read_boundaries, read_households
-from gridkit.pipeline import make_grids
+from gridkit.io.readers import read_boundaries, read_households
+from gridkit.pipeline.plan import make_grids
 
 pytestmark = pytest.mark.shared_data
 

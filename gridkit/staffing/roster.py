@@ -44,12 +44,13 @@ import pyogrio
 import shapely
 from pyproj.exceptions import CRSError, ProjError
 
-from gridkit import _validate, io
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.io import readers as io
+from gridkit.io import validate as _validate
 
 if TYPE_CHECKING:
-    from gridkit.assign import GridsLike
+    from gridkit.staffing.assign import GridsLike
 
 __all__ = [
     "ROLES",
@@ -966,7 +967,7 @@ def make_roster(
     >>> sorted(set(roster["role"])) == sorted(ROLE_LABELS.values())
     True
     """
-    from gridkit.assign import read_grids  # assign imports this module
+    from gridkit.staffing.assign import read_grids  # assign imports this module
 
     layer = read_grids(grids)
     rules = load_policy(policy)

@@ -32,7 +32,7 @@ __all__ = ["get_path", "make_households", "make_point_community", "make_sample",
 logger = logging.getLogger(__name__)
 
 #: Folder of the bundled sample files in a repository checkout.
-DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "boundaries"
+DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "boundaries"
 
 _FILES = {
     "communities": "sample_communities.geojson",

@@ -19,13 +19,12 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit import __version__
-from gridkit.attention import attention, count_in_bounds
 from gridkit.codes import grid_code, grid_name
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, SolverError, format_ids
-from gridkit.execute import Failure, Task, default_jobs, open_backend, run_communities
+from gridkit.export import attention, count_in_bounds
 from gridkit.partition import CommunityPlan, GridRules, partition_community
+from gridkit.pipeline.execute import Failure, Task, default_jobs, open_backend, run_communities
 from gridkit.units import (
     MERGE_DISTANCE,
     UNASSIGNED_REASONS,
@@ -33,6 +32,7 @@ from gridkit.units import (
     attach_compounds,
     build_units,
 )
+from gridkit.utils import __version__
 
 __all__ = [
     "GRID_COLUMNS",

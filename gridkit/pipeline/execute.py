@@ -44,8 +44,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gridkit._utils import progress_class
 from gridkit.errors import GridkitError, InputError
+from gridkit.utils import progress_class
 
 tqdm = progress_class()
 
@@ -138,8 +138,9 @@ def _source_digest() -> bytes:
     long-running worker is up does not change the fingerprint of the code it runs.
     """
     h = hashlib.sha256()
-    for source in sorted(Path(__file__).resolve().parent.glob("*.py")):
-        h.update(source.name.encode())
+    package = Path(__file__).resolve().parents[1]
+    for source in sorted(package.rglob("*.py")):
+        h.update(source.relative_to(package).as_posix().encode())
         h.update(source.read_bytes())
     return h.digest()
 
@@ -159,7 +160,7 @@ def code_fingerprint() -> str:
     import pyproj
     import shapely
 
-    from gridkit import __version__
+    from gridkit.utils import __version__
 
     h = hashlib.sha256(_SOURCE_DIGEST)
     parts = [
@@ -180,7 +181,7 @@ def worker_environment() -> dict[str, str]:
     """What a worker runs: the code fingerprint and readable versions (sent to the client)."""
     import shapely
 
-    from gridkit import __version__
+    from gridkit.utils import __version__
 
     return {
         "fingerprint": code_fingerprint(),
@@ -620,7 +621,7 @@ class DaskBackend(Backend):
 
 def default_jobs() -> int:
     """Processes (or local Dask workers) by default: one per core, one CP-SAT thread each."""
-    from gridkit.pipeline import WORKERS
+    from gridkit.pipeline.plan import WORKERS
 
     return max(1, (os.cpu_count() or 1) // WORKERS)
 

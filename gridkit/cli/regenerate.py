@@ -22,7 +22,7 @@ def register(subparsers: Any) -> None:
     subparsers
         What ``argparse.ArgumentParser.add_subparsers()`` returned.
     """
-    from gridkit.cli import (
+    from gridkit.cli.commands import (
         add_grid_options,
         add_input_options,
         add_layer_options,
@@ -87,7 +87,7 @@ def format_summary(summary: dict, lang: str = "en") -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridkit regenerate``; returns the exit code."""
-    from gridkit.cli import (
+    from gridkit.cli.commands import (
         check_out_dir,
         print_summary,
         read_compounds,

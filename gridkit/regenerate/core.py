@@ -57,11 +57,7 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
 
-from gridkit import _cpsat
-from gridkit._utils import progress_class
-from gridkit.adjacency import adjacency_matrix, rook_pairs
 from gridkit.errors import GridkitWarning, InputError
-from gridkit.execute import BackendError, die_with_parent
 from gridkit.partition import (
     OWN_GRID_STATUSES,
     CommunityPlan,
@@ -76,12 +72,16 @@ from gridkit.partition import (
     partition_community,
 )
 from gridkit.pipeline import (
+    BackendError,
     GridPlan,
     _pct_floor,
     assemble,
+    die_with_parent,
     district_units,
 )
-from gridkit.units import MERGE_DISTANCE
+from gridkit.solver import cpsat as _cpsat
+from gridkit.units import MERGE_DISTANCE, adjacency_matrix, rook_pairs
+from gridkit.utils import progress_class
 
 tqdm = progress_class()
 
@@ -157,8 +157,7 @@ def read_previous(previous: str | os.PathLike | gpd.GeoDataFrame) -> Previous:
     ``codes.json`` beside the grids (written by :func:`regenerate`) adds the codes
     issued in earlier generations; without it, the codes in use are all that is known.
     """
-    from gridkit.export import original_text
-    from gridkit.outputs import check_set, read_output_layer
+    from gridkit.export import check_set, original_text, read_output_layer
 
     codes_path = assignments = None
     fix = (
@@ -758,12 +757,12 @@ class RegenPlan:
         """
         from gridkit.export import (
             PLAN_FILES,
+            OutputSet,
             to_assignments_csv,
             to_geojson,
             to_report_json,
             write_plan_files,
         )
-        from gridkit.outputs import OutputSet
 
         names = {k: v for k, v in PLAN_FILES.items() if k != "map"}
         names.update({**REGEN_FILES, "map": PLAN_FILES["map"]})

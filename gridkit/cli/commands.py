@@ -10,10 +10,10 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from gridkit import __version__
 from gridkit.errors import GridkitError, InputError
 from gridkit.partition import PROGRESS_ENV
 from gridkit.units import MERGE_DISTANCE
+from gridkit.utils import __version__
 
 __all__ = ["main"]
 
@@ -202,7 +202,7 @@ def add_input_options(p: argparse.ArgumentParser) -> None:
 
 def _add_execution_options(p: argparse.ArgumentParser) -> None:
     """Where communities are solved, the work folder and resuming (docs/cluster.md)."""
-    from gridkit.shard import DEFAULT_CHUNK_ROWS
+    from gridkit.pipeline import DEFAULT_CHUNK_ROWS
 
     e = p.add_argument_group("execution (docs/cluster.md)")
     e.add_argument(
@@ -260,13 +260,13 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_execution_options(p)
     p.set_defaults(handler=_partition)
     _add_map_parser(sub)
-    from gridkit._cli_exchange import register as register_exchange
+    from gridkit.cli.exchange import register as register_exchange
 
     register_exchange(sub)
-    from gridkit import _cli_assign
+    from gridkit.cli import assign as _cli_assign
 
     _cli_assign.register(sub)
-    from gridkit._cli_regenerate import register as register_regenerate
+    from gridkit.cli.regenerate import register as register_regenerate
 
     register_regenerate(sub)
     return parser
@@ -340,7 +340,7 @@ def _map(args: argparse.Namespace) -> int:
             f"no grid layer at '{path}': pass the folder written by `gridkit partition` "
             "(it holds grids.geojson) or a grids.geojson file."
         )
-    from gridkit.outputs import check_set, read_output_layer
+    from gridkit.export import check_set, read_output_layer
 
     if path.name == "grids.geojson":
         check_set(path.parent, ["grids.geojson", "buildings.geojson"])
@@ -401,7 +401,7 @@ def _map(args: argparse.Namespace) -> int:
         written.append(
             size_histogram_png(grids, args.histogram, lang=args.lang, **_bounds_of(path.parent))
         )
-    from gridkit.attention import headline
+    from gridkit.export import headline
 
     counts = {str(k): int(v) for k, v in grids["status"].value_counts().items()}
     print(headline(counts, lang=args.lang))
@@ -437,7 +437,7 @@ def print_summary(
     lang
         {"zh", "en"}: language of the headline and the attention list.
     """
-    from gridkit.attention import attention_lines, headline, information_line
+    from gridkit.export import attention_lines, headline, information_line
 
     t = report["totals"]
     zh = lang == "zh"
@@ -566,7 +566,7 @@ def read_household_rows(args: argparse.Namespace):
 
 def read_inputs(args: argparse.Namespace):
     """Communities and households, checked against each other for swapped lon/lat."""
-    from gridkit._validate import check_swapped_against
+    from gridkit.io import check_swapped_against
 
     communities = read_communities(args)
     households = read_household_rows(args)
@@ -612,12 +612,11 @@ def read_compounds(args: argparse.Namespace):
 
 
 def _partition(args: argparse.Namespace) -> int:
-    from gridkit._utils import progress_class
+    from gridkit.utils import progress_class
 
     tqdm = progress_class()
 
-    from gridkit.batch import DEFAULT_WORK, partition_files
-    from gridkit.shard import HouseholdFile
+    from gridkit.pipeline import DEFAULT_WORK, HouseholdFile, partition_files
 
     check_out_dir(args.out)
     communities = read_communities(args)

@@ -32,8 +32,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridkit.attention import CAUSES, IN_BOUNDS_STATUSES, STATUS_WORDS, attention
 from gridkit.errors import InputError
+from gridkit.export.headlines import CAUSES, IN_BOUNDS_STATUSES, STATUS_WORDS, attention
 
 __all__ = ["GRID_HEADERS", "ROLE_HEADERS", "summary_tables", "write_summary_xlsx"]
 
@@ -77,7 +77,7 @@ def _names(values: pd.Series) -> set[str]:
 
 
 def _read_folder(folder: Path) -> tuple[gpd.GeoDataFrame, dict | None, pd.DataFrame | None]:
-    from gridkit.outputs import check_set, read_output_layer
+    from gridkit.export.outputs import check_set, read_output_layer
 
     path = folder / "grids.geojson"
     if not path.is_file():
@@ -101,7 +101,7 @@ def _read_folder(folder: Path) -> tuple[gpd.GeoDataFrame, dict | None, pd.DataFr
     roster = None
     roster_path = folder / "roster.csv"
     if roster_path.is_file():
-        from gridkit.export import original_text
+        from gridkit.export.files import original_text
 
         check_set(folder, ["roster.csv"])
         roster = pd.read_csv(roster_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -321,8 +321,8 @@ def write_summary_xlsx(src: str | os.PathLike, path: str | os.PathLike) -> Path:
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
-    from gridkit.export import spreadsheet_safe
-    from gridkit.outputs import atomic_write_bytes
+    from gridkit.export.files import spreadsheet_safe
+    from gridkit.export.outputs import atomic_write_bytes
 
     folder = Path(src)
     grids, report, roster = _read_folder(folder)

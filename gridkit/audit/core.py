@@ -52,11 +52,12 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridkit import __version__, _validate
-from gridkit import io as _io
 from gridkit.crs import local_metric_crs, normalise_crs_name
 from gridkit.errors import GridkitWarning, InputError, format_ids
 from gridkit.io import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, read_households
+from gridkit.io import readers as _io
+from gridkit.io import validate as _validate
+from gridkit.utils import __version__
 
 __all__ = [
     "AUDIT_COLUMNS",
@@ -142,7 +143,7 @@ PathOrFrame = str | os.PathLike[str] | pd.DataFrame
 
 def _marker_system(frame: pd.DataFrame) -> str | None:
     """``"gcj02"``/``"bd09"`` when a gridkit export marked the file with ``crs_note``."""
-    from gridkit.exchange import crs_from_note
+    from gridkit.export import crs_from_note
 
     cols = [c for c in frame.columns if str(c).strip().lower() == "crs_note"]
     if not cols:
@@ -154,7 +155,7 @@ def _marker_system(frame: pd.DataFrame) -> str | None:
 
 def _own_wgs84_layer(path: Any, frame: pd.DataFrame) -> bool:
     """Whether ``path`` is a WGS84 grid layer gridkit wrote (partition, regenerate, assign)."""
-    from gridkit.outputs import read_manifest
+    from gridkit.export import read_manifest
     from gridkit.pipeline import GRID_COLUMNS
 
     if not isinstance(path, str | os.PathLike):
@@ -245,7 +246,7 @@ def read_grids(
     """
     what = "grid map"
     if isinstance(path, str | os.PathLike) and Path(path).is_file():
-        from gridkit.outputs import check_set
+        from gridkit.export import check_set
 
         check_set(Path(path).parent, [Path(path).name])  # a set gridkit wrote is whole
     source, frame, is_table = _io._load(path, layer=layer, what=what, tables=False)
@@ -564,8 +565,7 @@ class AuditResult:
         dict
             The path of each file, keyed ``audit``, ``gaps``, ``assignments``, ``report``.
         """
-        from gridkit.export import to_assignments_csv, to_geojson, to_report_json
-        from gridkit.outputs import OutputSet
+        from gridkit.export import OutputSet, to_assignments_csv, to_geojson, to_report_json
 
         with OutputSet(out_dir, "audit", known=AUDIT_FILES.values()) as out:
             to_geojson(self.grids, out.path(AUDIT_FILES["audit"]))
@@ -1106,7 +1106,7 @@ def format_summary(report: dict, *, limit: int = 20, lang: str = "en") -> str:
     str
         Several lines, without a trailing newline.
     """
-    from gridkit.attention import headline
+    from gridkit.export import headline
 
     p = report["parameters"]
     by_bounds = {k: int(report["problems"].get(k, 0)) for k in ("below_min", "above_max")}

@@ -30,7 +30,7 @@ import pandas as pd
 import shapely
 
 if TYPE_CHECKING:
-    from gridkit.outputs import OutputSet
+    from gridkit.export.outputs import OutputSet
     from gridkit.pipeline import GridPlan
 
 __all__ = [
@@ -264,7 +264,7 @@ def write_outputs(
     :class:`gridkit.outputs.OutputSet`: an interrupted write leaves the previous set
     whole, and a ``map.html`` of an earlier run is removed when none is written.
     """
-    from gridkit.outputs import OutputSet
+    from gridkit.export.outputs import OutputSet
 
     with OutputSet(out_dir, "partition", known=PLAN_FILES.values()) as outputs:
         paths = write_plan_files(plan, outputs, map_html=map_html, offline=offline)

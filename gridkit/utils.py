@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+#: The installed gridkit's version (also ``gridkit.__version__``).
+__version__ = "0.1.0"
+
 import importlib.metadata
 import importlib.util
 import platform
 import sys
 
-__all__ = ["progress_class", "show_versions"]
+__all__ = ["__version__", "progress_class", "show_versions"]
 
 _PACKAGES = (
     "gridkit",

@@ -47,9 +47,9 @@ import pyproj
 import shapely
 from pyproj.exceptions import CRSError, ProjError
 
-from gridkit import _validate
 from gridkit.crs import SYSTEMS, normalise_crs_name, to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.io import validate as _validate
 
 __all__ = [
     "BOUNDARY_COLUMNS",
@@ -58,7 +58,7 @@ __all__ = [
     "read_households",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("gridkit.io")  # the stage's logger: stable for users who configure it
 
 #: Columns of :func:`read_boundaries`' result, in order (other source columns follow).
 BOUNDARY_COLUMNS = ("community_id", "community_name", "street", "row", "geometry")

@@ -71,7 +71,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="write full phone numbers to roster.csv (personal data; masked as "
                    "138****5678 otherwise)")
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
-    from gridkit.cli import add_lang_option, add_map_mode_options
+    from gridkit.cli.commands import add_lang_option, add_map_mode_options
 
     add_map_mode_options(o)
     add_lang_option(o)
@@ -88,7 +88,7 @@ def _summary_lines(
     grids: Any = None,
     lang: str = "en",
 ) -> list[str]:
-    from gridkit.attention import headline
+    from gridkit.export import headline
 
     t = summary["totals"]
     lines = [
@@ -137,8 +137,7 @@ def run(args: argparse.Namespace) -> int:
     summary (unless ``--quiet``).  A :class:`~gridkit.errors.GridkitError` is printed as
     ``error: ...`` to stderr and gives exit code 2.
     """
-    from gridkit.assign import assign_workers, read_grids
-    from gridkit.roster import read_workers
+    from gridkit.staffing import assign_workers, read_grids, read_workers
 
     try:
         grids = read_grids(args.grids)

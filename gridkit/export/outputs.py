@@ -449,7 +449,7 @@ class OutputSet:
         stale.discard(MANIFEST)
         moves = list(present)
         if self.manifest:
-            from gridkit import __version__
+            from gridkit.utils import __version__
 
             files = {
                 n: {"bytes": (self.staging / n).stat().st_size,

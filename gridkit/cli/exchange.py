@@ -71,7 +71,7 @@ def _register_audit(subparsers: Any) -> None:
         help="community id column of --communities (default: community_id, id or code)",
     )
     g.add_argument("--communities-layer", metavar="NAME", help="layer of a multi-layer file")
-    from gridkit.cli import add_household_options
+    from gridkit.cli.commands import add_household_options
 
     add_household_options(g)
     g.add_argument(
@@ -115,7 +115,7 @@ def _register_audit(subparsers: Any) -> None:
     )
     o.add_argument("-q", "--quiet", action="store_true", help="no summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
-    from gridkit.cli import add_lang_option
+    from gridkit.cli.commands import add_lang_option
 
     add_lang_option(o)
     p.set_defaults(handler=run_audit)
@@ -158,7 +158,7 @@ def _register_export(subparsers: Any) -> None:
 def run_audit(args: argparse.Namespace) -> int:
     """Run ``gridkit audit``; return the exit code (0, or 1 with ``--strict`` and problems)."""
     from gridkit.audit import audit_grids, format_summary, read_grids
-    from gridkit.cli import read_communities, read_household_rows, resolve_grids_path
+    from gridkit.cli.commands import read_communities, read_household_rows, resolve_grids_path
 
     grids = read_grids(
         resolve_grids_path(args.grids, "--grids"),
@@ -197,7 +197,7 @@ def run_audit(args: argparse.Namespace) -> int:
 def run_export(args: argparse.Namespace) -> int:
     """Run ``gridkit export``; return the exit code (0)."""
     from gridkit.crs import normalise_crs_name
-    from gridkit.exchange import CRS_NOTES, ExportError, export_layers
+    from gridkit.export import CRS_NOTES, ExportError, export_layers
 
     started = time.perf_counter()
     try:
@@ -208,7 +208,7 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         shown = args.to
         if "://" in str(args.to):
-            from gridkit.exchange import _postgis_url
+            from gridkit.export import _postgis_url
 
             shown = _postgis_url(str(args.to))[2]
         print(

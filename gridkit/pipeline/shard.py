@@ -61,8 +61,8 @@ import pyogrio
 import shapely
 from tqdm.auto import tqdm
 
-from gridkit import io as _io
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.io import readers as _io
 from gridkit.units import _locate
 
 __all__ = [
@@ -423,7 +423,7 @@ class WorkDir:
 
     def load_result(self, community_id: str, input_hash: str):
         """The stored result of a community made from ``input_hash``, else None."""
-        from gridkit.batch import CommunityResult
+        from gridkit.pipeline.batch import CommunityResult
 
         path = self.result_path(community_id)
         try:
@@ -808,8 +808,8 @@ def shard_households(
     GridkitWarning
         The reader's warnings (each once), and rows outside every community.
     """
-    from gridkit._validate import check_swapped_against
-    from gridkit.pipeline import _ensure_household_columns
+    from gridkit.io import check_swapped_against
+    from gridkit.pipeline.plan import _ensure_household_columns
     from gridkit.units import attach_compounds
 
     if chunk_rows < 1:

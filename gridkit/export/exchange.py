@@ -362,7 +362,7 @@ def _export_set(to: Path):
     A kill while the layers are moved into place is finished by the next export to the
     same target, so the folder never keeps new grids beside old buildings.
     """
-    from gridkit.outputs import OutputSet
+    from gridkit.export.outputs import OutputSet
 
     return OutputSet(to.parent, "export", label=to.name, manifest=False)
 
@@ -439,7 +439,7 @@ def _csv_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
 
 def _write_csv(frames: dict[str, gpd.GeoDataFrame], to: Path) -> list[Path]:
     """CSV layers, spreadsheet-safe (:func:`gridkit.export.spreadsheet_safe`)."""
-    from gridkit.export import spreadsheet_safe
+    from gridkit.export.files import spreadsheet_safe
 
     with _export_set(to) as outputs:
         for layer, gdf in frames.items():
@@ -761,7 +761,7 @@ def export_layers(
         )
         raise InputError(msg)
     if not _is_url(to) and Path(to).suffix.lower() == ".xlsx":
-        from gridkit.workbook import write_summary_xlsx
+        from gridkit.export.workbook import write_summary_xlsx
 
         return [write_summary_xlsx(src, to)]  # the summary workbook (gridkit.workbook)
     if _is_url(to):
@@ -786,7 +786,7 @@ def export_layers(
             )
             raise InputError(msg)
         srid = epsg
-    from gridkit.outputs import check_set
+    from gridkit.export.outputs import check_set
 
     check_set(src)  # an interrupted write is finished before anything is read
     names = _parse_layers(layers, src)

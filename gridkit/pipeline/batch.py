@@ -46,7 +46,9 @@ import shapely
 
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
-from gridkit.execute import (
+from gridkit.export import PLAN_FILES, OutputSet, spreadsheet_safe
+from gridkit.partition import CommunityPlan, GridRules, partition_community
+from gridkit.pipeline.execute import (
     Backend,
     Failure,
     LocalBackend,
@@ -55,10 +57,7 @@ from gridkit.execute import (
     open_backend,
     run_communities,
 )
-from gridkit.export import PLAN_FILES, spreadsheet_safe
-from gridkit.outputs import OutputSet
-from gridkit.partition import CommunityPlan, GridRules, partition_community
-from gridkit.pipeline import (
+from gridkit.pipeline.plan import (
     WORKERS,
     GridRow,
     RowTotals,
@@ -73,7 +72,7 @@ from gridkit.pipeline import (
     report_from,
     split_compounds_of,
 )
-from gridkit.shard import (
+from gridkit.pipeline.shard import (
     DEFAULT_CHUNK_ROWS,
     DamagedWorkFile,
     HouseholdFile,
@@ -238,7 +237,7 @@ class CommunityResult:
         gridkit.shard.DamagedWorkFile
             The arrays are not a result gridkit stored.
         """
-        from gridkit.shard import DamagedWorkFile
+        from gridkit.pipeline.shard import DamagedWorkFile
 
         try:
             meta = json.loads(str(arrays["meta"][0]))

@@ -52,9 +52,9 @@ import shapely
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
 from jinja2 import Template
 
-from gridkit.attention import IN_BOUNDS_STATUSES
 from gridkit.crs import from_wgs84, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.export import IN_BOUNDS_STATUSES
 
 if TYPE_CHECKING:
     from matplotlib.path import Path as MplPath
@@ -70,14 +70,14 @@ __all__ = [
     "size_histogram_png",
 ]
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("gridkit.maps")  # the stage's logger: stable for users who configure it
 
 Basemap = Literal["osm", "amap", "tianditu", "none"]
 ColorBy = Literal["households", "status"]
 Lang = Literal["zh", "en"]
 
 #: Folder of the vendored JavaScript / CSS used by offline maps (see its README.md).
-STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 
 #: Point layers with more points than this are drawn as a marker cluster.
 CLUSTER_THRESHOLD = 2000

@@ -31,13 +31,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit import __version__, _validate, io
-from gridkit._assign_model import RoleProblem, RoleSolution, solve_role
-from gridkit._utils import progress_class
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.io import readers as io
+from gridkit.io import validate as _validate
 from gridkit.pipeline import GRID_COLUMNS, _dissolve
-from gridkit.roster import (
+from gridkit.staffing._model import RoleProblem, RoleSolution, solve_role
+from gridkit.staffing.roster import (
     ROLE_LABELS,
     ROLES,
     WORKER_COLUMNS,
@@ -47,6 +47,7 @@ from gridkit.roster import (
     mask_phone,
     read_workers,
 )
+from gridkit.utils import __version__, progress_class
 
 tqdm = progress_class()
 
@@ -153,7 +154,7 @@ def read_grids(grids: GridsLike) -> gpd.GeoDataFrame:
             )
             raise InputError(msg)
         if path.name == "grids.geojson":
-            from gridkit.outputs import check_set
+            from gridkit.export import check_set
 
             check_set(path.parent, ["grids.geojson"])
         grids = path
@@ -273,8 +274,7 @@ class StaffingPlan:
             Paths by output name.  Files are byte-identical for identical input (the
             report leaves out the run times).
         """
-        from gridkit.export import to_assignments_csv, to_geojson, to_report_json
-        from gridkit.outputs import OutputSet
+        from gridkit.export import OutputSet, to_assignments_csv, to_geojson, to_report_json
 
         report = {k: v for k, v in self.summary.items() if k != "timing"}
         with OutputSet(out_dir, "assign", known=STAFFING_FILES.values()) as out:
@@ -619,7 +619,7 @@ def read_previous(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame 
             "leave out --previous to staff the grids afresh."
         )
         if folder is not None:
-            from gridkit.outputs import check_set, read_output_layer
+            from gridkit.export import check_set, read_output_layer
 
             check_set(folder, ["roster.csv", "grids.geojson"])
             path = folder / "roster.csv"

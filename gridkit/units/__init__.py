@@ -1,0 +1,48 @@
+"""From households to units: buildings grouped from points, Voronoi cells inside blocks, compounds,
+and their rook adjacency.
+
+This folder's public door: import from ``gridkit.units``."""
+
+from __future__ import annotations
+
+from gridkit.units.adjacency import (
+    adjacency_matrix,
+    rook_pairs,
+)
+from gridkit.units.cells import (
+    COMPOUND_BUILDING_COLUMNS,
+    COMPOUND_NAME_COLUMNS,
+    MERGE_DISTANCE,
+    UNASSIGNED_REASONS,
+    Units,
+    _locate,
+    attach_compounds,
+    block_cells,
+    build_units,
+    community_blocks,
+    compound_buildings_column,
+    compound_shares,
+    group_points,
+    split_compound,
+    unit_cells,
+)
+
+__all__ = [
+    "COMPOUND_BUILDING_COLUMNS",
+    "COMPOUND_NAME_COLUMNS",
+    "MERGE_DISTANCE",
+    "UNASSIGNED_REASONS",
+    "Units",
+    "_locate",
+    "adjacency_matrix",
+    "attach_compounds",
+    "block_cells",
+    "build_units",
+    "community_blocks",
+    "compound_buildings_column",
+    "compound_shares",
+    "group_points",
+    "rook_pairs",
+    "split_compound",
+    "unit_cells",
+]
