@@ -74,19 +74,6 @@ def _progress(message: str) -> None:
     if os.environ.get(PROGRESS_ENV) == "1":
         print(text, file=sys.stderr, flush=True)
 
-STATUSES = (
-    "ok",
-    "below_min",
-    "above_max",
-    "oversize_building",
-    "oversize_compound",
-    "split_compound",
-    "multi_part",
-)
-#: Statuses of a grid made of one unit that stands alone (see :func:`own_grid_kinds`).
-OWN_GRID_STATUSES = ("oversize_building", "oversize_compound", "split_compound")
-
-
 @dataclass(frozen=True)
 class GridRules:
     """What makes a good grid.
@@ -1097,7 +1084,7 @@ def partition_graph(
         never merges units of two groups into one coarse unit.
     own_status
         Per unit, ``""`` or the status of the grid it forms on its own (one of
-        :data:`OWN_GRID_STATUSES`, see :func:`own_grid_kinds`).  Units above
+        :data:`gridkit.contracts.OWN_GRID_STATUSES`, see :func:`own_grid_kinds`).  Units above
         ``max_households`` always form grids of their own (``oversize_building``
         unless said otherwise).
     perimeter, shared

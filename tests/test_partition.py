@@ -29,10 +29,10 @@ from strategies import (
 )
 
 from gridkit.checks import is_contiguous, within_bounds
+from gridkit.contracts import STATUSES
 from gridkit.errors import InputError
 from gridkit.partition import (
     GROUP_UNITS,
-    STATUSES,
     GraphPartition,
     GridRules,
     _count_floors,

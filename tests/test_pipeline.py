@@ -21,9 +21,9 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 from shapely.geometry import Point
 
+from gridkit.contracts import STATUSES
 from gridkit.datasets.synthetic import make_households
 from gridkit.errors import GridkitWarning
-from gridkit.partition import STATUSES
 from gridkit.pipeline.plan import GRID_COLUMNS, make_grids
 
 TIME_LIMIT = 0.5

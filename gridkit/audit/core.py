@@ -155,8 +155,8 @@ def _marker_system(frame: pd.DataFrame) -> str | None:
 
 def _own_wgs84_layer(path: Any, frame: pd.DataFrame) -> bool:
     """Whether ``path`` is a WGS84 grid layer gridkit wrote (partition, regenerate, assign)."""
+    from gridkit.contracts import GRID_COLUMNS
     from gridkit.export import read_manifest
-    from gridkit.pipeline import GRID_COLUMNS
 
     if not isinstance(path, str | os.PathLike):
         return False

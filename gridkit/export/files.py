@@ -29,6 +29,8 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.contracts import PLAN_FILES
+
 if TYPE_CHECKING:
     from gridkit.export.outputs import OutputSet
     from gridkit.pipeline import GridPlan
@@ -51,15 +53,6 @@ __all__ = [
 FORMULA_START = "=+-@|\t\r"
 _NEEDS_QUOTE = re.compile(r"^[=+\-@|\t\r']")
 _NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
-
-#: Files of a grid plan (``partition``; ``regenerate`` adds its own), by kind.
-PLAN_FILES = {
-    "grids": "grids.geojson",
-    "assignments": "assignments.csv",
-    "report": "report.json",
-    "buildings": "buildings.geojson",
-    "map": "map.html",
-}
 
 log = logging.getLogger(__name__)
 

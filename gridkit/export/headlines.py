@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
+from gridkit.contracts import IN_BOUNDS_STATUSES, STATUS_WORDS
+
 __all__ = [
     "CAUSES",
     "IN_BOUNDS_STATUSES",
@@ -44,41 +46,6 @@ __all__ = [
 ]
 
 Lang = Literal["zh", "en"]
-
-#: Grid statuses that are within the household bounds (``split_compound``: one of the
-#: fewest grids a big compound is split into; ``multi_part``: in bounds, with an island).
-IN_BOUNDS_STATUSES = ("ok", "split_compound", "multi_part")
-
-#: Statuses in words, for headlines and spreadsheets.
-STATUS_WORDS: dict[str, dict[str, str]] = {
-    "zh": {
-        "ok": "达标",
-        "split_compound": "达标（拆分小区）",
-        "multi_part": "达标（含飞地）",
-        "below_min": "户数不足",
-        "above_max": "户数超标",
-        "oversize_building": "超大楼栋",
-        "oversize_compound": "超大小区（楼栋不详）",
-        "not_contiguous": "不连续",
-        "overlap": "重叠",
-        "outside_community": "超出社区",
-        "crosses_community": "跨社区",
-    },
-    "en": {
-        "ok": "in bounds",
-        "split_compound": "in bounds (part of a split compound)",
-        "multi_part": "in bounds (with an island)",
-        "below_min": "below the minimum",
-        "above_max": "above the maximum",
-        "oversize_building": "oversize building",
-        "oversize_compound": "oversize compound (buildings unknown)",
-        "not_contiguous": "not contiguous",
-        "overlap": "overlapping",
-        "outside_community": "outside its community",
-        "crosses_community": "crossing a community line",
-    },
-}
-
 
 @dataclass(frozen=True)
 class Cause:

@@ -32,8 +32,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridkit.contracts import IN_BOUNDS_STATUSES, STATUS_WORDS
 from gridkit.errors import InputError
-from gridkit.export.headlines import CAUSES, IN_BOUNDS_STATUSES, STATUS_WORDS, attention
+from gridkit.export.headlines import CAUSES, attention
 
 __all__ = ["GRID_HEADERS", "ROLE_HEADERS", "summary_tables", "write_summary_xlsx"]
 

@@ -52,9 +52,9 @@ import shapely
 from branca.element import CssLink, Element, Figure, JavascriptLink, MacroElement
 from jinja2 import Template
 
+from gridkit.contracts import IN_BOUNDS_STATUSES
 from gridkit.crs import from_wgs84, local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
-from gridkit.export import IN_BOUNDS_STATUSES
 
 if TYPE_CHECKING:
     from matplotlib.path import Path as MplPath

@@ -44,9 +44,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.contracts import PLAN_FILES
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
-from gridkit.export import PLAN_FILES, OutputSet, spreadsheet_safe
+from gridkit.export import OutputSet, spreadsheet_safe
 from gridkit.partition import CommunityPlan, GridRules, partition_community
 from gridkit.pipeline.execute import (
     Backend,

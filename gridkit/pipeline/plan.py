@@ -20,6 +20,7 @@ import pandas as pd
 import shapely
 
 from gridkit.codes import grid_code, grid_name
+from gridkit.contracts import GRID_COLUMNS
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, SolverError, format_ids
 from gridkit.export import attention, count_in_bounds
@@ -31,6 +32,7 @@ from gridkit.units import (
     Units,
     attach_compounds,
     build_units,
+    dissolve_cells,
 )
 from gridkit.utils import __version__
 
@@ -57,22 +59,6 @@ REASONS = {
     "community_failed": "the community could not be partitioned (see `failed_communities`); "
     "re-run with --resume to retry it",
 }
-
-#: Columns of the grid layer, in order (the contract of ``grids.geojson``).
-GRID_COLUMNS = [
-    "grid_code",
-    "grid_name",
-    "community_id",
-    "community_name",
-    "street",
-    "households",
-    "buildings",
-    "area_m2",
-    "compactness",
-    "status",
-    "compound",
-]
-
 
 def split_compounds_of(codes: np.ndarray, split_of: np.ndarray) -> dict[str, str]:
     """Grid code -> the compound whose strip it holds (compounds split by building number).
@@ -384,27 +370,6 @@ def _polsby_popper(geoms: np.ndarray) -> np.ndarray:
     return pp
 
 
-def _dissolve(cells: np.ndarray, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Union cells by key; cells form a coverage, so try the fast coverage union first.
-
-    Cells built in blocks (:func:`gridkit.units.block_cells`) meet along a road or a
-    wall without always sharing its vertices; GEOS's coverage union refuses such
-    input, and the ordinary union takes over.
-    """
-    uniq, inverse = np.unique(keys, return_inverse=True)
-    out = np.empty(len(uniq), dtype=object)
-    for k in range(len(uniq)):
-        members = cells[inverse == k]
-        try:
-            merged = shapely.coverage_union_all(members) if len(members) > 1 else members[0]
-        except shapely.errors.GEOSException:
-            merged = None
-        if merged is None or not shapely.is_valid(merged):
-            merged = shapely.union_all(members)
-        out[k] = merged
-    return uniq, out
-
-
 #: One grid before numbering and measuring: code, community, households, buildings,
 #: geometry (metric CRS) and status.
 GridRow = tuple[str, str, int, int, shapely.Geometry, str]
@@ -434,7 +399,7 @@ def community_grids(units: pd.DataFrame, plan: CommunityPlan) -> tuple[np.ndarra
     if not len(units):
         return codes, rows
     keys = codes.astype(str)
-    uniq, geoms = _dissolve(units.geometry.to_numpy(), keys)
+    uniq, geoms = dissolve_cells(units.geometry.to_numpy(), keys)
     hh = units.groupby(keys)["households"].sum()
     # buildings: a unit is one building, a compound row its known buildings
     if "buildings" in units:

@@ -57,9 +57,9 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse import csgraph
 
+from gridkit.contracts import OWN_GRID_STATUSES
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.partition import (
-    OWN_GRID_STATUSES,
     CommunityPlan,
     GridRules,
     _balance_weight,

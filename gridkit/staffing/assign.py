@@ -31,11 +31,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.contracts import GRID_COLUMNS, ROSTER_COLUMNS, SHORTAGE_COLUMNS
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, format_ids
 from gridkit.io import readers as io
 from gridkit.io import validate as _validate
-from gridkit.pipeline import GRID_COLUMNS, _dissolve
 from gridkit.staffing._model import RoleProblem, RoleSolution, solve_role
 from gridkit.staffing.roster import (
     ROLE_LABELS,
@@ -47,6 +47,7 @@ from gridkit.staffing.roster import (
     mask_phone,
     read_workers,
 )
+from gridkit.units import dissolve_cells
 from gridkit.utils import __version__, progress_class
 
 tqdm = progress_class()
@@ -77,29 +78,6 @@ GridsLike = gpd.GeoDataFrame | str | os.PathLike[str]
 WorkersLike = pd.DataFrame | str | os.PathLike[str]
 PolicyLike = StaffingPolicy | Mapping[str, Any] | str | os.PathLike[str] | None
 
-#: Columns of ``roster.csv`` (``phone`` follows when the roster has phone numbers).
-ROSTER_COLUMNS = (
-    "grid_code",
-    "role",
-    "worker_id",
-    "name",
-    "distance_m",
-    "community_id",
-    "scope",
-    "status",
-)
-#: Columns of ``shortages.csv``.
-SHORTAGE_COLUMNS = (
-    "scope",
-    "grid_code",
-    "community_id",
-    "community_name",
-    "role",
-    "role_zh",
-    "required",
-    "assigned",
-    "missing",
-)
 #: Column of the enriched grid layer listing what a grid lacks, e.g. ``police:1``.
 MISSING_COLUMN = "missing_roles"
 _SEPARATOR = "、"  # between names in the grid layer
@@ -344,7 +322,7 @@ class _Context:
 
 def _community_units(layer: gpd.GeoDataFrame, metric: np.ndarray) -> tuple[_Units, np.ndarray]:
     """Communities as units (their grids dissolved), and the community index of each grid."""
-    ids, geoms = _dissolve(metric, layer["community_id"].to_numpy(dtype=str))
+    ids, geoms = dissolve_cells(metric, layer["community_id"].to_numpy(dtype=str))
     comm_of_grid = np.searchsorted(ids, layer["community_id"].to_numpy(dtype=str))
     hh = np.bincount(comm_of_grid, weights=layer["households"], minlength=len(ids))
     return (

@@ -44,6 +44,7 @@ import pyogrio
 import shapely
 from pyproj.exceptions import CRSError, ProjError
 
+from gridkit.contracts import ROLE_LABELS, ROLES, WORKER_COLUMNS
 from gridkit.crs import local_metric_crs, to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
 from gridkit.io import readers as io
@@ -68,28 +69,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: The roles, in the order of the enriched grid layer's columns.
-ROLES: tuple[str, ...] = (
-    "grid_worker",
-    "grid_leader",
-    "police",
-    "part_time",
-    "volunteer",
-    "mediator",
-    "legal_adviser",
-)
-
-#: Chinese name of each role (accepted in rosters, used in messages and generated rosters).
-ROLE_LABELS: dict[str, str] = {
-    "grid_worker": "专职网格员",
-    "grid_leader": "网格长",
-    "police": "民警",
-    "part_time": "兼职网格员",
-    "volunteer": "志愿者",
-    "mediator": "民调员",
-    "legal_adviser": "法律顾问",
-}
-
 _ROLE_ALIASES: dict[str, str] = {
     **{role: role for role in ROLES},
     **{label: role for role, label in ROLE_LABELS.items()},
@@ -110,22 +89,6 @@ _ROLE_ALIASES: dict[str, str] = {
     "律师": "legal_adviser",
     "志愿": "volunteer",
 }
-
-#: Columns of :func:`read_workers`' result, in order (other source columns follow).
-WORKER_COLUMNS: tuple[str, ...] = (
-    "worker_id",
-    "name",
-    "role",
-    "home_community",
-    "phone",
-    "max_grids",
-    "max_communities",
-    "max_households",
-    "pinned_grid",
-    "unavailable",
-    "row",
-    "geometry",
-)
 
 _WHAT = "workers"
 _ID_NAMES = ("worker_id", "id", "工号", "编号", "人员编号")

@@ -26,6 +26,7 @@ from gridkit.units.cells import (
     split_compound,
     unit_cells,
 )
+from gridkit.units.dissolve import dissolve_cells
 
 __all__ = [
     "COMPOUND_BUILDING_COLUMNS",
@@ -41,6 +42,7 @@ __all__ = [
     "community_blocks",
     "compound_buildings_column",
     "compound_shares",
+    "dissolve_cells",
     "group_points",
     "rook_pairs",
     "split_compound",

@@ -1,0 +1,163 @@
+"""The output vocabulary other systems read: column names, statuses, roles and file names.
+
+One place for the names written into ``grids.geojson``, ``roster.csv`` and the other files
+of an output set (the contract in ``gridkit/schemas`` and the README's "Outputs" tables).
+Modules that write or read those files import the names from here.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "GRID_COLUMNS",
+    "IN_BOUNDS_STATUSES",
+    "OWN_GRID_STATUSES",
+    "PLAN_FILES",
+    "ROLES",
+    "ROLE_LABELS",
+    "ROSTER_COLUMNS",
+    "SHORTAGE_COLUMNS",
+    "STATUSES",
+    "STATUS_WORDS",
+    "WORKER_COLUMNS",
+]
+
+# -- the grid layer (grids.geojson) ---------------------------------------------------
+
+#: Columns of the grid layer, in order (the contract of ``grids.geojson``).
+GRID_COLUMNS = [
+    "grid_code",
+    "grid_name",
+    "community_id",
+    "community_name",
+    "street",
+    "households",
+    "buildings",
+    "area_m2",
+    "compactness",
+    "status",
+    "compound",
+]
+
+#: Every status a grid of a plan can have (``status`` column).
+STATUSES = (
+    "ok",
+    "below_min",
+    "above_max",
+    "oversize_building",
+    "oversize_compound",
+    "split_compound",
+    "multi_part",
+)
+
+#: Statuses of a grid made of one unit that stands alone (see :func:`own_grid_kinds`).
+OWN_GRID_STATUSES = ("oversize_building", "oversize_compound", "split_compound")
+
+#: Grid statuses that are within the household bounds (``split_compound``: one of the
+#: fewest grids a big compound is split into; ``multi_part``: in bounds, with an island).
+IN_BOUNDS_STATUSES = ("ok", "split_compound", "multi_part")
+
+#: Statuses in words, for headlines and spreadsheets.
+STATUS_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        "ok": "达标",
+        "split_compound": "达标（拆分小区）",
+        "multi_part": "达标（含飞地）",
+        "below_min": "户数不足",
+        "above_max": "户数超标",
+        "oversize_building": "超大楼栋",
+        "oversize_compound": "超大小区（楼栋不详）",
+        "not_contiguous": "不连续",
+        "overlap": "重叠",
+        "outside_community": "超出社区",
+        "crosses_community": "跨社区",
+    },
+    "en": {
+        "ok": "in bounds",
+        "split_compound": "in bounds (part of a split compound)",
+        "multi_part": "in bounds (with an island)",
+        "below_min": "below the minimum",
+        "above_max": "above the maximum",
+        "oversize_building": "oversize building",
+        "oversize_compound": "oversize compound (buildings unknown)",
+        "not_contiguous": "not contiguous",
+        "overlap": "overlapping",
+        "outside_community": "outside its community",
+        "crosses_community": "crossing a community line",
+    },
+}
+
+# -- staffing (roster.csv, shortages.csv, the enriched grid layer) -----------------
+
+#: The roles, in the order of the enriched grid layer's columns.
+ROLES: tuple[str, ...] = (
+    "grid_worker",
+    "grid_leader",
+    "police",
+    "part_time",
+    "volunteer",
+    "mediator",
+    "legal_adviser",
+)
+
+#: Chinese name of each role (accepted in rosters, used in messages and generated rosters).
+ROLE_LABELS: dict[str, str] = {
+    "grid_worker": "专职网格员",
+    "grid_leader": "网格长",
+    "police": "民警",
+    "part_time": "兼职网格员",
+    "volunteer": "志愿者",
+    "mediator": "民调员",
+    "legal_adviser": "法律顾问",
+}
+
+#: Columns of :func:`read_workers`' result, in order (other source columns follow).
+WORKER_COLUMNS: tuple[str, ...] = (
+    "worker_id",
+    "name",
+    "role",
+    "home_community",
+    "phone",
+    "max_grids",
+    "max_communities",
+    "max_households",
+    "pinned_grid",
+    "unavailable",
+    "row",
+    "geometry",
+)
+
+#: Columns of ``roster.csv`` (``phone`` follows when the roster has phone numbers).
+ROSTER_COLUMNS = (
+    "grid_code",
+    "role",
+    "worker_id",
+    "name",
+    "distance_m",
+    "community_id",
+    "scope",
+    "status",
+)
+
+#: Columns of ``shortages.csv``.
+SHORTAGE_COLUMNS = (
+    "scope",
+    "grid_code",
+    "community_id",
+    "community_name",
+    "role",
+    "role_zh",
+    "required",
+    "assigned",
+    "missing",
+)
+
+# -- files --------------------------------------------------------------------------
+
+#: Files of a grid plan (``partition``; ``regenerate`` adds its own), by kind.
+PLAN_FILES = {
+    "grids": "grids.geojson",
+    "assignments": "assignments.csv",
+    "report": "report.json",
+    "buildings": "buildings.geojson",
+    "map": "map.html",
+}
