@@ -148,7 +148,7 @@ class GraphPartition:
 # --------------------------------------------------------------------------- core
 
 
-def _grid_status(load: int, has_oversize: bool | str, rules: GridRules) -> str:
+def status_of_grid(load: int, has_oversize: bool | str, rules: GridRules) -> str:
     """Status of a grid; ``has_oversize`` is its own-grid kind (``True``: an oversize building)."""
     kind = "oversize_building" if has_oversize is True else (has_oversize or "")
     if kind in ("oversize_building", "oversize_compound"):
@@ -162,7 +162,7 @@ def _grid_status(load: int, has_oversize: bool | str, rules: GridRules) -> str:
     return "ok"
 
 
-def _balance_weight(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules: GridRules) -> int:
+def balance_weight(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules: GridRules) -> int:
     """Balance weight in metres per household: ``balance_weight * r_T``.
 
     ``r_T`` is the radius of a round grid of target size at the community's
@@ -183,7 +183,7 @@ def _balance_weight(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules
 RADIUS_FACTOR = 2.0
 
 
-def _max_radius(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules: GridRules) -> float:
+def max_radius(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules: GridRules) -> float:
     """Largest centre-to-unit distance allowed in the model (metres)."""
     coo = sparse.triu(adj, k=1).tocoo()
     if coo.nnz == 0:
@@ -194,7 +194,7 @@ def _max_radius(adj: sparse.csr_matrix, w: np.ndarray, xy: np.ndarray, rules: Gr
     return RADIUS_FACTOR * max(r_max, spacing)
 
 
-def _centre_for(members: np.ndarray, adj: sparse.csr_matrix, w, xy, graph_dist) -> int:
+def centre_for(members: np.ndarray, adj: sparse.csr_matrix, w, xy, graph_dist) -> int:
     """Best precedence-compatible centre of a connected grid (min weighted distance).
 
     A centre ``c`` is compatible when every other member has a member
@@ -243,7 +243,7 @@ EXACT_SHARE = 0.3
 LNS_STAGES = ((2, 0.25), (3, 0.5))
 
 
-def _graph_distances(adj: sparse.csr_matrix, xy: np.ndarray) -> np.ndarray:
+def graph_distances(adj: sparse.csr_matrix, xy: np.ndarray) -> np.ndarray:
     """All-pairs shortest-path lengths (metres) along the adjacency graph."""
     coo = adj.tocoo()
     lengths = np.hypot(*(xy[coo.row] - xy[coo.col]).T) + 1e-3
@@ -332,9 +332,9 @@ def _lns_stage(
                 continue  # proved optimal as it stands: nothing to gain
             sub = adj[nodes][:, nodes].tocsr()
             sw, sxy = w[nodes], xy[nodes]
-            dist = _graph_distances(sub, sxy)
+            dist = graph_distances(sub, sxy)
             centres = {
-                int(lab): _centre_for(np.flatnonzero(local == lab), sub, sw, sxy, dist)
+                int(lab): centre_for(np.flatnonzero(local == lab), sub, sw, sxy, dist)
                 for lab in np.unique(local)
             }
             current = _plan_objective(local, centres, sw, sxy, lam, rules)
@@ -749,7 +749,7 @@ def _solve_large(
     """
     started = time.perf_counter()
     n, total = len(w), int(w.sum())
-    lam = _balance_weight(adj, w, xy, rules)
+    lam = balance_weight(adj, w, xy, rules)
     mass = multilevel.unit_mass(w, area, AREA_SHARE)
     share = 1.0 - AREA_SHARE if area is not None else 1.0
     balance = LOCAL_BALANCE * lam * share / max(float(w.mean()), 1e-9)
@@ -913,7 +913,7 @@ def _solve_component(
             area=area, separate=separate, outline=outline,
         )  # fmt: skip
     notes: list[str] = []
-    graph_dist = _graph_distances(adj, xy)
+    graph_dist = graph_distances(adj, xy)
     plan = _construct.tree_partition(
         adj,
         w,
@@ -922,9 +922,9 @@ def _solve_component(
         target=rules.target,
         seed=seed,
     )
-    lam = _balance_weight(adj, w, xy, rules)
+    lam = balance_weight(adj, w, xy, rules)
     centres = {
-        int(lab): _centre_for(np.flatnonzero(plan.labels == lab), adj, w, xy, graph_dist)
+        int(lab): centre_for(np.flatnonzero(plan.labels == lab), adj, w, xy, graph_dist)
         for lab in np.unique(plan.labels)
     }
     heuristic_labels = np.array([centres[int(lab)] for lab in plan.labels], dtype=np.int64)
@@ -967,7 +967,7 @@ def _solve_component(
         target=rules.target,
         balance_weight=lam,
         hard=plan.in_bounds,
-        max_radius=_max_radius(adj, w, xy, rules),
+        max_radius=max_radius(adj, w, xy, rules),
         keep={(i, centres[int(lab)]) for i, lab in enumerate(plan.labels)},
     )
     budget = time_limit * (EXACT_SHARE if large else 1.0)
@@ -1229,7 +1229,7 @@ def partition_graph(
             bound += bnd
     loads = np.bincount(labels, weights=w, minlength=next_label).astype(np.int64)
     grid_status = [
-        _grid_status(int(loads[g]), grid_has_oversize[g], rules) for g in range(next_label)
+        status_of_grid(int(loads[g]), grid_has_oversize[g], rules) for g in range(next_label)
     ]
     if not statuses or all(s in ("OPTIMAL", "TRIVIAL") for s in statuses):
         solver_status = "OPTIMAL"

@@ -944,10 +944,10 @@ _TEXT_COLUMNS = st.one_of(
 def test_property_vectorised_text_matches_cell_by_cell(cells):
     """The vectorised id conversion gives exactly what converting each cell gives."""
     values = pd.Series(cells, dtype=object)
-    expected = [gk_io._text(v) for v in cells]
+    expected = [gk_io.cell_text(v) for v in cells]
     assert gk_io._texts(values).tolist() == expected
     typed = pd.Series(cells)  # as pandas would type the column itself
-    assert gk_io._texts(typed).tolist() == [gk_io._text(v) for v in typed.tolist()]
+    assert gk_io._texts(typed).tolist() == [gk_io.cell_text(v) for v in typed.tolist()]
 
 
 def _problems() -> _validate.Problems:

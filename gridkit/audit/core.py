@@ -249,7 +249,7 @@ def read_grids(
         from gridkit.export import check_set
 
         check_set(Path(path).parent, [Path(path).name])  # a set gridkit wrote is whole
-    source, frame, is_table = _io._load(path, layer=layer, what=what, tables=False)
+    source, frame, is_table = _io.load_file(path, layer=layer, what=what, tables=False)
     if is_table:
         msg = (
             f"{what} '{source}' has no geometry column: grids must be polygons; pass a "
@@ -269,7 +269,7 @@ def read_grids(
             else "no grid code column found (looked for `grid_code`, case-insensitive)"
         )
         msg = (
-            f"{what} '{source}': {given}; available columns: {_io._columns_text(columns)}. "
+            f"{what} '{source}': {given}; available columns: {_io.columns_text(columns)}. "
             "Pass the column holding the grid codes as `grid_code_col=...` "
             "(CLI `--grid-code-col COL`)."
         )
@@ -278,7 +278,7 @@ def read_grids(
     if community_col is not None and comm_src is None:
         msg = (
             f"{what} '{source}': column {community_col!r} given as `community_col` does not "
-            f"exist; available columns: {_io._columns_text(columns)}. Pass one of them "
+            f"exist; available columns: {_io.columns_text(columns)}. Pass one of them "
             "(CLI `--grid-community-col COL`)."
         )
         raise InputError(msg)
@@ -305,12 +305,12 @@ def read_grids(
             )
         input_crs = marker
     kind = "boundaries"  # same `--input-crs` flag in messages
-    crs = _io._resolve_crs(
+    crs = _io.resolve_input_crs(
         frame.crs, input_crs, source=source, what=what, kind=kind, is_table=False
     )
     n = len(frame)
     rows = np.arange(1, n + 1, dtype=np.int64)
-    codes = _io._as_text(frame[code_src])
+    codes = _io.as_text(frame[code_src])
     _validate.check_ids(
         codes,
         rows,
@@ -330,7 +330,7 @@ def read_grids(
         "delete these features.",
         problems=problems,
     )
-    _io._check_coordinates(
+    _io.check_coordinates(
         geoms,
         rows,
         crs,
@@ -344,14 +344,14 @@ def read_grids(
     geoms, repaired = _validate.repair_geometries(geoms, rows, labels, problems=problems)
     problems.raise_if_any()
     community = (
-        _io._as_optional_text(frame[comm_src])
+        _io.as_optional_text(frame[comm_src])
         if comm_src is not None
         else pd.Series([None] * n, dtype=object)
     )
     contract = {"grid_code": codes, "community_id": community, "row": rows}
     used = {code_src, comm_src} - {None}
-    out = _io._assemble(contract, geoms, frame, used, source=source)
-    out = _io._to_wgs84(out, crs, kind=kind, problems=problems)
+    out = _io.assemble_frame(contract, geoms, frame, used, source=source)
+    out = _io.frame_to_wgs84(out, crs, kind=kind, problems=problems)
     if repaired:
         warnings.warn(f"{what} '{source}': {repaired}", GridkitWarning, stacklevel=2)
     log.info("read %d grids from %s (code column %r, CRS %s)", n, source, code_src, crs.label)

@@ -208,9 +208,9 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         shown = args.to
         if "://" in str(args.to):
-            from gridkit.export import _postgis_url
+            from gridkit.export import postgis_url
 
-            shown = _postgis_url(str(args.to))[2]
+            shown = postgis_url(str(args.to))[2]
         print(
             f"gridkit export: {len(written)} {'table' if '://' in str(args.to) else 'file'}"
             f"{'s' if len(written) != 1 else ''} to {shown} in {elapsed:.2f} s "

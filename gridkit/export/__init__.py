@@ -11,10 +11,10 @@ from gridkit.export.exchange import (
     PRIMARY_KEYS,
     SHAPEFILE_NAMES,
     ExportError,
-    _postgis_url,
     crs_from_note,
     export_layers,
     grids_schema,
+    postgis_url,
     shapefile_names,
 )
 from gridkit.export.files import (
@@ -87,7 +87,6 @@ __all__ = [
     "ExportError",
     "Finding",
     "OutputSet",
-    "_postgis_url",
     "atomic_write_bytes",
     "attention",
     "attention_lines",
@@ -104,6 +103,7 @@ __all__ = [
     "on_output_grid",
     "original_text",
     "pct_text",
+    "postgis_url",
     "read_manifest",
     "read_output_layer",
     "reset_fault_steps",

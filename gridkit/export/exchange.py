@@ -614,7 +614,7 @@ def _swap(conn: Any, schema: str, layer: str) -> None:
         cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, layer)))
 
 
-def _postgis_url(to: str) -> tuple[Any, str, str]:
+def postgis_url(to: str) -> tuple[Any, str, str]:
     """``(sqlalchemy URL for psycopg, schema, URL shown in messages)``."""
     sqlalchemy = _require_postgis_deps()
     try:
@@ -645,7 +645,7 @@ def _write_postgis(
     sqlalchemy = _require_postgis_deps()
     import psycopg
 
-    url, schema, shown = _postgis_url(to)
+    url, schema, shown = postgis_url(to)
     engine = sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
     step = "connecting"
     try:

@@ -67,7 +67,7 @@ HOUSEHOLD_COLUMNS = ("household_id", "households", "building_id", "row", "geomet
 
 VECTOR_FORMATS = "GeoJSON (.geojson, .json), GeoPackage (.gpkg), Shapefile (.shp or zipped .zip)"
 TABLE_FORMATS = "CSV/TSV/TXT with lon/lat columns (.csv, .tsv, .txt)"
-_TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
 
 # Auto-detected column names (compared case-insensitively, blanks stripped).
 _ID_NAMES = ("community_id", "id", "code")
@@ -121,11 +121,11 @@ def _norm(name: Any) -> str:
     return str(name).strip().lower()
 
 
-def _columns_text(columns: list[Any]) -> str:
+def columns_text(columns: list[Any]) -> str:
     return format_ids([str(c) for c in columns], limit=30) if columns else "(none)"
 
 
-def _text(value: Any) -> str | None:
+def cell_text(value: Any) -> str | None:
     """One id/name cell as text: integral numbers without ``.0``, blanks as ``None``."""
     if value is None or (np.ndim(value) == 0 and pd.isna(value)):
         return None
@@ -140,7 +140,7 @@ def _text(value: Any) -> str | None:
 
 
 def _texts(values: pd.Series) -> np.ndarray:
-    """:func:`_text` of every cell, as an object array of ``str`` or ``None``.
+    """:func:`cell_text` of every cell, as an object array of ``str`` or ``None``.
 
     Columns of only text, only integers or only floats (what CSV, Excel and
     GeoJSON readers give) are converted with vectorised string operations; any
@@ -176,22 +176,22 @@ def _texts(values: pd.Series) -> np.ndarray:
             whole &= np.abs(numbers) < 2.0**63  # fits int64; larger ones cell by cell
             text = np.empty(len(numbers), dtype=object)
             text[whole] = numbers[whole].astype(np.int64).astype(str)
-            text[~whole] = [_text(float(x)) for x in numbers[~whole]]
+            text[~whole] = [cell_text(float(x)) for x in numbers[~whole]]
             out[~missing] = text
             return out
     except (OverflowError, TypeError, ValueError):
         pass  # e.g. integers beyond int64: cell by cell below
-    return np.array([_text(v) for v in cells], dtype=object)
+    return np.array([cell_text(v) for v in cells], dtype=object)
 
 
-def _as_text(values: pd.Series) -> pd.Series:
+def as_text(values: pd.Series) -> pd.Series:
     """Values as a pandas ``str`` Series (NaN where missing or blank), fresh RangeIndex."""
     if isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu":  # numpy ints: no NA
         return pd.Series(values.astype(str).to_numpy(), dtype="str")
     return pd.Series(_texts(values), dtype="str")
 
 
-def _as_optional_text(values: pd.Series) -> pd.Series:
+def as_optional_text(values: pd.Series) -> pd.Series:
     """Values as an object Series of ``str`` or ``None``, fresh RangeIndex."""
     return pd.Series(_texts(values), dtype=object)
 
@@ -216,7 +216,7 @@ def _pick(
             return matches[0]
         problems.add(
             f"column {explicit!r} given as {_opt(kind, param, explicit)} does not exist; "
-            f"available columns: {_columns_text(columns)}. Pass one of them."
+            f"available columns: {columns_text(columns)}. Pass one of them."
         )
         return None
     for name in candidates:
@@ -232,7 +232,7 @@ def _pick(
     if required:
         problems.add(
             f"no {label} column found (looked for {', '.join(candidates)}, case-insensitive); "
-            f"available columns: {_columns_text(columns)}. Pass the right one as "
+            f"available columns: {columns_text(columns)}. Pass the right one as "
             f"{_opt(kind, param)}."
         )
     return None
@@ -243,7 +243,7 @@ def _pick(
 # ---------------------------------------------------------------------------
 
 
-def _load(
+def load_file(
     path: PathOrFrame, *, layer: str | int | None, what: str, tables: bool
 ) -> tuple[str, pd.DataFrame, bool]:
     """Read ``path`` into a (Geo)DataFrame: ``(source, frame, is_table)``."""
@@ -267,7 +267,7 @@ def _load(
             f"the working directory ({Path.cwd()})."
         )
         raise InputError(msg)
-    if p.suffix.lower() in _TABLE_SUFFIXES:
+    if p.suffix.lower() in TABLE_SUFFIXES:
         if not tables:
             msg = (
                 f"{what} file '{source}' is a table, but boundaries must be polygons: save "
@@ -275,11 +275,11 @@ def _load(
             )
             raise InputError(msg)
         return source, _read_table(p, source, what=what, formats=formats), True
-    frame = _read_vector(p, source, layer=layer, what=what, formats=formats, tables=tables)
+    frame = read_vector(p, source, layer=layer, what=what, formats=formats, tables=tables)
     return source, frame, not isinstance(frame, gpd.GeoDataFrame)
 
 
-def _read_vector(
+def read_vector(
     p: Path, source: str, *, layer: str | int | None, what: str, formats: str, tables: bool
 ) -> pd.DataFrame:
     """Read a vector file with pyogrio, choosing/validating the layer first."""
@@ -315,7 +315,7 @@ def _read_vector(
         raise InputError(msg) from err
 
 
-def _guess_separator(head: bytes, suffix: str) -> str:
+def guess_separator(head: bytes, suffix: str) -> str:
     """The delimiter of a delimited text file, from its header line."""
     if suffix == ".tsv":
         return "\t"
@@ -329,7 +329,7 @@ def _read_table(p: Path, source: str, *, what: str, formats: str) -> pd.DataFram
     """Read a CSV/TSV/TXT as text columns (UTF-8, falling back to GB18030)."""
     with p.open("rb") as fh:
         head = fh.read(65536)
-    sep = _guess_separator(head, p.suffix.lower())
+    sep = guess_separator(head, p.suffix.lower())
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             frame = pd.read_csv(
@@ -368,7 +368,7 @@ class _Crs(NamedTuple):
     assumed: bool  # WGS84 assumed for a table without input_crs
 
 
-def _resolve_crs(
+def resolve_input_crs(
     declared: Any, input_crs: Any, *, source: str, what: str, kind: str, is_table: bool
 ) -> _Crs:
     """Decide the CRS of the input: ``input_crs`` > declared CRS > WGS84 for tables."""
@@ -399,7 +399,7 @@ def _resolve_crs(
     raise InputError(msg)
 
 
-def _check_coordinates(
+def check_coordinates(
     geoms: np.ndarray,
     rows: np.ndarray,
     crs: _Crs,
@@ -422,7 +422,7 @@ def _check_coordinates(
         )
 
 
-def _to_wgs84(
+def frame_to_wgs84(
     gdf: gpd.GeoDataFrame, crs: _Crs, *, kind: str, problems: _validate.Problems
 ) -> gpd.GeoDataFrame:
     """Convert to EPSG:4326 and report features the transformation broke."""
@@ -451,7 +451,7 @@ def _to_wgs84(
 # ---------------------------------------------------------------------------
 
 
-def _assemble(
+def assemble_frame(
     contract: dict[str, Any],
     geoms: np.ndarray,
     frame: pd.DataFrame,
@@ -545,7 +545,7 @@ def read_boundaries(
     communities are digitising slivers and are tolerated.
     """
     kind, what = "boundaries", "community boundaries"
-    source, frame, is_table = _load(path, layer=layer, what=what, tables=False)
+    source, frame, is_table = load_file(path, layer=layer, what=what, tables=False)
     if is_table:
         msg = (
             f"{what} '{source}' have no geometry column: boundaries must be polygons; pass a "
@@ -592,11 +592,13 @@ def read_boundaries(
         problems=problems,
     )
     problems.raise_if_any()
-    crs = _resolve_crs(frame.crs, input_crs, source=source, what=what, kind=kind, is_table=False)
+    crs = resolve_input_crs(
+        frame.crs, input_crs, source=source, what=what, kind=kind, is_table=False
+    )
 
     n = len(frame)
     rows = np.arange(1, n + 1, dtype=np.int64)
-    ids = _as_text(frame[id_src])
+    ids = as_text(frame[id_src])
     _validate.check_ids(
         ids,
         rows,
@@ -617,7 +619,7 @@ def read_boundaries(
         "`shapely.polygonize` or delete these features.",
         problems=problems,
     )
-    _check_coordinates(
+    check_coordinates(
         geoms,
         rows,
         crs,
@@ -631,17 +633,17 @@ def read_boundaries(
     geoms, repaired = _validate.repair_geometries(geoms, rows, labels, problems=problems)
     problems.raise_if_any()
 
-    names = _as_text(frame[name_src]) if name_src is not None else ids
+    names = as_text(frame[name_src]) if name_src is not None else ids
     names = names.fillna(ids)
     streets = (
-        _as_optional_text(frame[street_src])
+        as_optional_text(frame[street_src])
         if street_src is not None
         else pd.Series([None] * n, dtype=object)
     )
     contract = {"community_id": ids, "community_name": names, "street": streets, "row": rows}
     used = {id_src, name_src, street_src} - {None}
-    out = _assemble(contract, geoms, frame, used, source=source)
-    out = _to_wgs84(out, crs, kind=kind, problems=problems)
+    out = assemble_frame(contract, geoms, frame, used, source=source)
+    out = frame_to_wgs84(out, crs, kind=kind, problems=problems)
     _validate.check_boundaries_overlap(out, stacklevel=3)
 
     if repaired:
@@ -657,7 +659,7 @@ def read_boundaries(
     return out
 
 
-def _pick_lonlat(
+def pick_lonlat_columns(
     columns: list[Any],
     lon_col: str | None,
     lat_col: str | None,
@@ -744,7 +746,7 @@ def _pick_lonlat(
     problems.add(
         f"no longitude/latitude columns found (looked for {', '.join((*_LON_NAMES, 'x'))} / "
         f"{', '.join((*_LAT_NAMES, 'y'))}, case-insensitive, also with suffixes such as "
-        f"lng_wgs84); available columns: {_columns_text(columns)}. Pass them as "
+        f"lng_wgs84); available columns: {columns_text(columns)}. Pass them as "
         f"{_opt(kind, 'lon_col')} and {_opt(kind, 'lat_col')}.{hint}"
     )
     return None, None
@@ -857,7 +859,7 @@ def read_households(
     Polygon; Z coordinates are dropped.
     """
     kind, what = "households", "households"
-    source, frame, is_table = _load(path, layer=layer, what=what, tables=True)
+    source, frame, is_table = load_file(path, layer=layer, what=what, tables=True)
     if len(frame) == 0:
         msg = f"{what} file '{source}' contains no rows: check the file and {_opt(kind, 'layer')}."
         raise InputError(msg)
@@ -902,9 +904,9 @@ def read_households(
     )
     lon_src = lat_src = None
     if is_table:
-        lon_src, lat_src = _pick_lonlat(columns, lon_col, lat_col, problems=problems)
+        lon_src, lat_src = pick_lonlat_columns(columns, lon_col, lat_col, problems=problems)
     problems.raise_if_any()
-    crs = _resolve_crs(
+    crs = resolve_input_crs(
         None if is_table else frame.crs,
         input_crs,
         source=source,
@@ -916,7 +918,7 @@ def read_households(
     n = len(frame)
     rows = np.arange(1, n + 1, dtype=np.int64)
     if id_src is not None:
-        ids = _as_text(frame[id_src])
+        ids = as_text(frame[id_src])
         _validate.check_ids(
             ids,
             rows,
@@ -954,7 +956,7 @@ def read_households(
             f"pass {_opt(kind, 'lon_col', lat_src)} and {_opt(kind, 'lat_col', lon_src)} "
             "if the columns are swapped, or correct these rows."
         )
-        _check_coordinates(
+        check_coordinates(
             geoms,
             rows,
             crs,
@@ -964,7 +966,7 @@ def read_households(
             bounds=np.column_stack([x, y, x, y]),
         )
     else:
-        geoms = _simplify_single_parts(
+        geoms = simplify_single_parts(
             shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
         )
         _validate.check_geometries(
@@ -975,7 +977,7 @@ def read_households(
             "centroids (`gdf.centroid`) or delete these features.",
             problems=problems,
         )
-        _check_coordinates(
+        check_coordinates(
             geoms,
             rows,
             crs,
@@ -991,7 +993,7 @@ def read_households(
         problems.raise_if_any()
 
     buildings = (
-        _as_optional_text(frame[building_src])
+        as_optional_text(frame[building_src])
         if building_src is not None
         else pd.Series([None] * n, dtype=object)
     )
@@ -1002,8 +1004,8 @@ def read_households(
         "row": rows,
     }
     used = {id_src, hh_src, building_src, lon_src, lat_src} - {None}
-    out = _assemble(contract, geoms, frame, used, source=source)
-    out = _to_wgs84(out, crs, kind=kind, problems=problems)
+    out = assemble_frame(contract, geoms, frame, used, source=source)
+    out = frame_to_wgs84(out, crs, kind=kind, problems=problems)
 
     if crs.assumed:
         warnings.warn(
@@ -1039,7 +1041,7 @@ def read_households(
     return out
 
 
-def _simplify_single_parts(geoms: np.ndarray) -> np.ndarray:
+def simplify_single_parts(geoms: np.ndarray) -> np.ndarray:
     """Single-part MultiPoint / MultiPolygon -> Point / Polygon (new array)."""
     out = np.array(geoms, dtype=object)
     type_ids = shapely.get_type_id(out)

@@ -31,11 +31,11 @@ from gridkit.pipeline.plan import (
     GRID_COLUMNS,
     REASONS,
     GridPlan,
-    _pct_floor,
     assemble,
     district_units,
     make_grids,
     partition_units,
+    pct_floor,
 )
 from gridkit.pipeline.shard import (
     DamagedWorkFile,
@@ -66,7 +66,6 @@ __all__ = [
     "LocalBackend",
     "Task",
     "WorkDir",
-    "_pct_floor",
     "assemble",
     "code_fingerprint",
     "community_key",
@@ -79,6 +78,7 @@ __all__ = [
     "open_backend",
     "partition_files",
     "partition_units",
+    "pct_floor",
     "run_communities",
     "save_arrays",
     "shard_households",

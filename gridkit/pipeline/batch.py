@@ -62,13 +62,13 @@ from gridkit.pipeline.plan import (
     WORKERS,
     GridRow,
     RowTotals,
-    _barriers_near,
-    _ensure_boundary_columns,
     barriers_in,
+    barriers_near,
     buildings_layer,
     check_settings,
     community_grids,
     empty_grid,
+    ensure_boundary_columns,
     grid_layer,
     report_from,
     split_compounds_of,
@@ -349,7 +349,7 @@ def solve_community(task: CommunityInput) -> CommunityResult:
         seed=task.seed,
         workers=task.workers,
         keep_compounds=task.keep_compounds,
-        barriers=_barriers_near(task.barriers, u),
+        barriers=barriers_near(task.barriers, u),
         prove=task.prove,
     )
     solved = time.perf_counter()
@@ -462,7 +462,7 @@ class _BarrierIndex:
         self.tree = None if barriers is None else shapely.STRtree(barriers.geometry.to_numpy())
 
     def near(self, geometry: shapely.Geometry) -> gpd.GeoDataFrame | None:
-        """A superset of the barriers :func:`gridkit.pipeline._barriers_near` keeps."""
+        """A superset of the barriers :func:`gridkit.pipeline.barriers_near` keeps."""
         if self.barriers is None:
             return None
         xmin, ymin, xmax, ymax = geometry.bounds
@@ -579,7 +579,7 @@ def partition_files(
         households = HouseholdFile(os.fspath(households))
     if isinstance(households, HouseholdFile):
         households.check()
-    boundaries = _ensure_boundary_columns(boundaries).reset_index(drop=True)
+    boundaries = ensure_boundary_columns(boundaries).reset_index(drop=True)
     out = Path(out)
     created_out = not out.exists()
     default_work = work_dir is None

@@ -221,10 +221,10 @@ def district_units(
         The checked inputs, the units, and the barriers checked and in the units'
         metric CRS (``None`` without barriers).
     """
-    households = _ensure_household_columns(households)
+    households = ensure_household_columns(households)
     if compounds is not None:
         households = attach_compounds(households, compounds)
-    boundaries = _ensure_boundary_columns(boundaries)
+    boundaries = ensure_boundary_columns(boundaries)
     crs = local_metric_crs(boundaries)
     metric_barriers = barriers_in(barriers, crs)
     units = build_units(
@@ -240,7 +240,7 @@ def district_units(
     return boundaries, households, units, metric_barriers
 
 
-def _barriers_near(barriers: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame):
+def barriers_near(barriers: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame):
     """The barriers that touch the community's bounding box (keeps tasks small)."""
     if barriers is None:
         return None
@@ -285,7 +285,7 @@ def _solve_units(
             community_id=cid,
             key=f"gridkit-units-{hashlib.sha1(cid.encode()).hexdigest()[:12]}-{run}",
             payload=(
-                g, rules, time_limit, seed, WORKERS, keep_compounds, _barriers_near(barriers, g),
+                g, rules, time_limit, seed, WORKERS, keep_compounds, barriers_near(barriers, g),
                 prove,
             ),
         )
@@ -541,12 +541,12 @@ def assemble(
     return GridPlan(grids=grids_4326, assignments=assignments, report=report, units=units)
 
 
-def _pct_floor(part: int, whole: int) -> float:
+def pct_floor(part: int, whole: int) -> float:
     """``100 * part / whole`` rounded *down* to 2 decimals: only all of them reads 100.0.
 
     Examples
     --------
-    >>> _pct_floor(19999, 20000), _pct_floor(3, 3), _pct_floor(0, 0)
+    >>> pct_floor(19999, 20000), pct_floor(3, 3), pct_floor(0, 0)
     (99.99, 100.0, 100.0)
     """
     if whole == 0:
@@ -714,10 +714,10 @@ def report_from(
             },
             "grids_by_status": dict(sorted(Counter(grids["status"]).items())),
             "grids_in_bounds": all_in_bounds,
-            "pct_grids_in_bounds": _pct_floor(all_in_bounds, len(grids)),
+            "pct_grids_in_bounds": pct_floor(all_in_bounds, len(grids)),
             "feasible_communities": len(feasible_ids),
             "grids_in_feasible_communities": len(feasible_grids),
-            "pct_grids_in_bounds_where_feasible": _pct_floor(in_bounds, len(feasible_grids)),
+            "pct_grids_in_bounds_where_feasible": pct_floor(in_bounds, len(feasible_grids)),
             "mean_compactness": round(float(grids["compactness"].mean()), 4)
             if len(grids)
             else None,
@@ -934,7 +934,7 @@ def make_grids(
     return plan
 
 
-def _ensure_household_columns(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def ensure_household_columns(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Accept frames not made by ``read_households`` (e.g. the sample buildings), checked."""
     source = households.attrs.get("source", "`households`")
     if households.crs is None:
@@ -973,7 +973,7 @@ def _ensure_household_columns(households: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return hh
 
 
-def _ensure_boundary_columns(boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+def ensure_boundary_columns(boundaries: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     """Accept frames not made by ``read_boundaries``, checked for ids and CRS."""
     source = boundaries.attrs.get("source", "`boundaries`")
     if boundaries.crs is None:

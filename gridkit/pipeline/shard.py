@@ -63,7 +63,7 @@ from tqdm.auto import tqdm
 
 from gridkit.errors import GridkitWarning, InputError, format_ids
 from gridkit.io import readers as _io
-from gridkit.units import _locate
+from gridkit.units import community_of_points
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -511,7 +511,7 @@ def _table_encoding(p: Path, source: str) -> str:
 def _table_chunks(p: Path, source: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     with p.open("rb") as fh:
         head = fh.read(65536)
-    sep = _io._guess_separator(head, p.suffix.lower())
+    sep = _io.guess_separator(head, p.suffix.lower())
     encoding = _table_encoding(p, source)
     try:
         reader = pd.read_csv(
@@ -551,7 +551,7 @@ def _vector_chunks(
         ok = False
     if not ok or count <= chunk_rows:
         # One chunk, or a problem the reader explains best: read it as the reader does.
-        yield _io._read_vector(p, source, layer=layer, what=_WHAT, formats=_FORMATS, tables=True)
+        yield _io.read_vector(p, source, layer=layer, what=_WHAT, formats=_FORMATS, tables=True)
         return
     for start in range(0, count, chunk_rows):
         try:
@@ -582,7 +582,7 @@ def household_chunks(
     source.check()
     label = os.fspath(source.path)
     p = Path(label)
-    if p.suffix.lower() in _io._TABLE_SUFFIXES:
+    if p.suffix.lower() in _io.TABLE_SUFFIXES:
         chunks = _table_chunks(p, label, chunk_rows)
     else:
         chunks = _vector_chunks(p, label, source.layer, chunk_rows)
@@ -809,7 +809,7 @@ def shard_households(
         The reader's warnings (each once), and rows outside every community.
     """
     from gridkit.io import check_swapped_against
-    from gridkit.pipeline.plan import _ensure_household_columns
+    from gridkit.pipeline.plan import ensure_household_columns
     from gridkit.units import attach_compounds
 
     if chunk_rows < 1:
@@ -833,7 +833,7 @@ def shard_households(
             label = raw.attrs.get("source", label)
             hh, has_id = _normalise(raw, offset, source, seen_warnings)
             check_swapped_against(hh, boundaries)
-            hh = _ensure_household_columns(hh)
+            hh = ensure_household_columns(hh)
             if compounds is not None:
                 hh = attach_compounds(hh, compounds)
             if has_id:  # row-number ids are unique anyway
@@ -843,7 +843,7 @@ def shard_households(
             if footprint.any():  # as build_units does: a point on each footprint
                 points = points.copy()
                 points[footprint] = shapely.point_on_surface(points[footprint])
-            where = _locate(points, comm_geoms)
+            where = community_of_points(points, comm_geoms)
             hh_counts = hh["households"].to_numpy(dtype=np.int64)
             row_numbers = hh["row"].to_numpy(dtype=np.int64)
             out_mask = where < 0

@@ -62,11 +62,11 @@ from gridkit.errors import GridkitWarning, InputError
 from gridkit.partition import (
     CommunityPlan,
     GridRules,
-    _balance_weight,
-    _centre_for,
-    _graph_distances,
-    _grid_status,
-    _max_radius,
+    balance_weight,
+    centre_for,
+    graph_distances,
+    status_of_grid,
+    max_radius,
     number_grids,
     own_grid_kinds,
     partition_community,
@@ -74,10 +74,10 @@ from gridkit.partition import (
 from gridkit.pipeline import (
     BackendError,
     GridPlan,
-    _pct_floor,
     assemble,
     die_with_parent,
     district_units,
+    pct_floor,
 )
 from gridkit.solver import cpsat as _cpsat
 from gridkit.units import MERGE_DISTANCE, adjacency_matrix, rook_pairs
@@ -426,21 +426,21 @@ def _solve_region(
     units that existed before and -1 for new ones (the moved-household term).
     """
     n = len(w)
-    dist = _graph_distances(adj, xy)
+    dist = graph_distances(adj, xy)
     hint = _hint_labels(adj, inherit)
     centres = {
-        int(lab): _centre_for(np.flatnonzero(hint == lab), adj, w, xy, dist)
+        int(lab): centre_for(np.flatnonzero(hint == lab), adj, w, xy, dist)
         for lab in np.unique(hint)
     }
     hint_centre = np.array([centres[int(lab)] for lab in hint], dtype=np.int64)
-    lam = _balance_weight(adj, w, xy, rules)
+    lam = balance_weight(adj, w, xy, rules)
     pair_i, pair_c, preds = _cpsat.allowed_pairs(
         adj,
         w,
         dist,
         max_households=None,
         xy=xy,
-        max_radius=_max_radius(adj, w, xy, rules),
+        max_radius=max_radius(adj, w, xy, rules),
         keep={(i, int(hint_centre[i])) for i in range(n)},
     )
     model = _cpsat.cp_model.CpModel()
@@ -448,9 +448,9 @@ def _solve_region(
     centre_index = {
         int(c): p for p, (i, c) in enumerate(zip(pair_i, pair_c, strict=True)) if i == c
     }
-    _cpsat._add_assignment(model, x, pair_i, n)
-    _cpsat._add_contiguity(model, x, pair_i, pair_c, preds, centre_index)
-    devs, violations = _cpsat._add_size_bounds(
+    _cpsat.add_assignment(model, x, pair_i, n)
+    _cpsat.add_contiguity(model, x, pair_i, pair_c, preds, centre_index)
+    devs, violations = _cpsat.add_size_bounds(
         model,
         x,
         pair_i,
@@ -464,7 +464,7 @@ def _solve_region(
     )
     total = int(w.sum())
     opened = [x[p] for p in centre_index.values()]
-    _cpsat._add_balance_cut(model, devs, opened, total=total, target=rules.target)
+    _cpsat.add_balance_cut(model, devs, opened, total=total, target=rules.target)
     # moved households: each old code goes to at most one open grid
     y: dict[tuple[int, int], Any] = {}
     kept_terms = []
@@ -546,7 +546,7 @@ def _statuses(
     out = {}
     for s in np.unique(seq):
         members = seq == s
-        out[int(s)] = _grid_status(int(w[members].sum()), _kind_of(kinds[members]), rules)
+        out[int(s)] = status_of_grid(int(w[members].sum()), _kind_of(kinds[members]), rules)
     return out
 
 
@@ -583,7 +583,7 @@ def _regen_community(task: _Task) -> _Outcome:
     broken = set()
     for s in np.unique(inherit[inherit >= 0]):
         members = np.flatnonzero(inherit == s)
-        st = _grid_status(int(w[members].sum()), _kind_of(kinds[members]), rules)
+        st = status_of_grid(int(w[members].sum()), _kind_of(kinds[members]), rules)
         status_now[int(s)] = st
         ok = st == "ok" or st == task.prev_status.get(int(s))
         if not ok or not _connected(adj, members):
@@ -1148,7 +1148,7 @@ def _finish(
         "households_in_previous_grids": base_hh,
         "households_unchanged": kept_hh,
         "households_moved": base_hh - kept_hh,
-        "households_unchanged_pct": _pct_floor(kept_hh, base_hh),
+        "households_unchanged_pct": pct_floor(kept_hh, base_hh),
         "households_new": int(row_hh[~row_existing & (new_codes != "")].sum()),
         "households_placed": int(row_hh[row_existing & ~base & (new_codes != "")].sum()),
         "rows_removed": int((changes["change"] == "removed").sum()),

@@ -110,7 +110,7 @@ def allowed_pairs(
     return np.asarray(pair_i), np.asarray(pair_c), preds
 
 
-def _add_assignment(model: cp_model.CpModel, x: list, pair_i: np.ndarray, n: int) -> None:
+def add_assignment(model: cp_model.CpModel, x: list, pair_i: np.ndarray, n: int) -> None:
     """Each unit belongs to exactly one grid: ``sum_c x[i, c] = 1`` for every ``i``."""
     by_unit: list[list] = [[] for _ in range(n)]
     for p, i in enumerate(pair_i):
@@ -121,7 +121,7 @@ def _add_assignment(model: cp_model.CpModel, x: list, pair_i: np.ndarray, n: int
         model.AddExactlyOne(vars_i)
 
 
-def _add_contiguity(
+def add_contiguity(
     model: cp_model.CpModel,
     x: list,
     pair_i: np.ndarray,
@@ -143,7 +143,7 @@ def _add_contiguity(
         model.AddBoolOr([x[q] for q in preds[p]]).OnlyEnforceIf(x[p])
 
 
-def _add_size_bounds(
+def add_size_bounds(
     model: cp_model.CpModel,
     x: list,
     pair_i: np.ndarray,
@@ -192,7 +192,7 @@ def _add_size_bounds(
     return devs, violations
 
 
-def _add_balance_cut(
+def add_balance_cut(
     model: cp_model.CpModel, devs: list, opened: list, *, total: int, target: int
 ) -> None:
     """Aggregate balance cut: ``sum_c dev_c >= |W - target * sum_c x[c, c]|``.
@@ -247,9 +247,9 @@ def build_model(
     centre_index = {
         int(c): p for p, (i, c) in enumerate(zip(pair_i, pair_c, strict=True)) if i == c
     }
-    _add_assignment(model, x, pair_i, n)
-    _add_contiguity(model, x, pair_i, pair_c, preds, centre_index)
-    devs, violations = _add_size_bounds(
+    add_assignment(model, x, pair_i, n)
+    add_contiguity(model, x, pair_i, pair_c, preds, centre_index)
+    devs, violations = add_size_bounds(
         model,
         x,
         pair_i,
@@ -263,7 +263,7 @@ def build_model(
     )
     total = int(w.sum())
     opened = [x[p] for p in centre_index.values()]
-    _add_balance_cut(model, devs, opened, total=total, target=target)
+    add_balance_cut(model, devs, opened, total=total, target=target)
     count, count_range = None, None
     if hard:
         count_range = (-(-total // max_households), max(1, total // min_households))

@@ -155,7 +155,7 @@ def read_grids(grids: GridsLike) -> gpd.GeoDataFrame:
     if "households" not in frame.columns:
         problems.add(
             "no `households` column; available: "
-            f"{io._columns_text([c for c in frame.columns if c not in ('row', 'geometry')])}. "
+            f"{io.columns_text([c for c in frame.columns if c not in ('row', 'geometry')])}. "
             "Use the grids.geojson written by `gridkit partition`."
         )
     else:

@@ -453,14 +453,14 @@ def _load_roster(path: Any, *, layer: str | int | None) -> tuple[str, pd.DataFra
             try:
                 names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
             except (RuntimeError, OSError, ValueError):
-                names = []  # unreadable: io._load reports it
+                names = []  # unreadable: io.load_file reports it
             if layer is None and len(names) > 1:
                 msg = (
                     f"{_WHAT} file '{p}' has {len(names)} layers ({format_ids(names)}): pass "
                     f"`layer=...` (CLI `--workers-layer ...`) to choose one."
                 )
                 raise InputError(msg)
-    return io._load(path, layer=layer, what=_WHAT, tables=True)
+    return io.load_file(path, layer=layer, what=_WHAT, tables=True)
 
 
 def _read_excel(p: Path, *, layer: str | int | None) -> pd.DataFrame:
@@ -486,7 +486,7 @@ def _read_excel(p: Path, *, layer: str | int | None) -> pd.DataFrame:
 
 def _flags(values: pd.Series, rows: np.ndarray, *, column: str, problems: _validate.Problems
            ) -> np.ndarray:
-    text = [io._text(v) for v in values.to_numpy(dtype=object)]
+    text = [io.cell_text(v) for v in values.to_numpy(dtype=object)]
     out = np.zeros(len(text), dtype=bool)
     bad = []
     for i, value in enumerate(text):
@@ -506,7 +506,7 @@ def _flags(values: pd.Series, rows: np.ndarray, *, column: str, problems: _valid
 
 def _capacities(values: pd.Series, rows: np.ndarray, *, column: str,
                 problems: _validate.Problems) -> pd.Series:
-    text = pd.Series([io._text(v) for v in values.to_numpy(dtype=object)], dtype=object)
+    text = pd.Series([io.cell_text(v) for v in values.to_numpy(dtype=object)], dtype=object)
     present = text.notna().to_numpy()
     numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
@@ -605,12 +605,12 @@ def read_workers(
         if src[key] is None and not any(str(c).strip().lower() in names for c in columns):
             problems.add(
                 f"no {key} column (looked for {', '.join(names)}, case-insensitive); available "
-                f"columns: {io._columns_text(columns)}. Rename the column holding it."
+                f"columns: {io.columns_text(columns)}. Rename the column holding it."
             )
     lon_src = lat_src = None
     if is_table:
         scratch = _validate.Problems(source, _WHAT)
-        lon_src, lat_src = io._pick_lonlat(columns, lon_col, lat_col, problems=scratch)
+        lon_src, lat_src = io.pick_lonlat_columns(columns, lon_col, lat_col, problems=scratch)
         not_found = len(scratch) == 1 and scratch.messages[0].startswith("no longitude")
         if lon_col is not None or not not_found:
             for message in scratch.messages:
@@ -620,7 +620,7 @@ def read_workers(
                 f"no home location columns: give each person `lon`/`lat` columns (or a point "
                 f"layer) and/or a `home_community` column (looked for "
                 f"{', '.join(_COMMUNITY_NAMES)}); available columns: "
-                f"{io._columns_text(columns)}."
+                f"{io.columns_text(columns)}."
             )
     elif lon_col is not None or lat_col is not None:
         problems.add(
@@ -630,7 +630,7 @@ def read_workers(
     problems.raise_if_any()
     has_coordinates = not is_table or lon_src is not None
     crs = (
-        io._resolve_crs(
+        io.resolve_input_crs(
             None if is_table else frame.crs, input_crs, source=source, what=_WHAT,
             kind="households", is_table=is_table,
         )
@@ -640,20 +640,20 @@ def read_workers(
 
     n = len(frame)
     rows = np.arange(1, n + 1, dtype=np.int64)
-    ids = io._as_text(frame[src["worker_id"]])
+    ids = io.as_text(frame[src["worker_id"]])
     _validate.check_ids(
         ids, rows, column=str(src["worker_id"]),
         missing_fix="give every person an id (e.g. the staff number 工号).",
         duplicate_fix="give each person their own id; list a person once (one role each).",
         problems=problems,
     )
-    names = io._as_text(frame[src["name"]])
+    names = io.as_text(frame[src["name"]])
     if names.isna().any():
         problems.add(
             f"column `{src['name']}` is empty at {_validate.rows_text(rows[names.isna()])}: "
             "fill in the person's name."
         )
-    raw_roles = io._as_optional_text(frame[src["role"]])
+    raw_roles = io.as_optional_text(frame[src["role"]])
     roles = raw_roles.map(normalise_role)
     missing_role = raw_roles.isna().to_numpy()
     if missing_role.any():
@@ -669,7 +669,7 @@ def read_workers(
             f"({format_ids([repr(v) for v in values], limit=5)}): use one of {_roles_text()}."
         )
     home = (
-        io._as_optional_text(frame[src["home_community"]])
+        io.as_optional_text(frame[src["home_community"]])
         if src["home_community"] is not None
         else pd.Series([None] * n, dtype=object)
     )
@@ -681,7 +681,7 @@ def read_workers(
             "draw the home point) or the home community, so distances can be measured."
         )
     if crs is not None:
-        io._check_coordinates(
+        io.check_coordinates(
             geoms, rows, crs, kind="households",
             swap_fix="exchange the lon and lat values (or pass `lon_col`/`lat_col` the other "
             "way round, CLI `--lon-col`/`--lat-col`).",
@@ -694,7 +694,7 @@ def read_workers(
         for key in ("max_grids", "max_communities", "max_households")
     }
     pinned = (
-        io._as_optional_text(frame[src["pinned_grid"]]).map(
+        io.as_optional_text(frame[src["pinned_grid"]]).map(
             lambda v: None if v is None else ";".join(c for c in _SPLIT_CODES.split(v) if c)
         )
         if src["pinned_grid"] is not None
@@ -714,7 +714,7 @@ def read_workers(
     problems.raise_if_any()
 
     phone = (
-        io._as_optional_text(frame[src["phone"]])
+        io.as_optional_text(frame[src["phone"]])
         if src["phone"] is not None
         else pd.Series([None] * n, dtype=object)
     )
@@ -730,7 +730,7 @@ def read_workers(
         "row": rows,
     }
     used = {v for v in src.values() if v is not None} | {lon_src, lat_src} - {None}
-    out = io._assemble(contract, geoms, frame, used, source=source)
+    out = io.assemble_frame(contract, geoms, frame, used, source=source)
     if crs is None:
         out = out.set_crs(4326)
     else:
@@ -772,8 +772,8 @@ def _home_points(
     if is_table and lon_src is None:
         return geoms, np.full((n, 4), np.nan)
     if is_table:
-        lon = io._as_optional_text(frame[lon_src])
-        lat = io._as_optional_text(frame[lat_src])
+        lon = io.as_optional_text(frame[lon_src])
+        lat = io.as_optional_text(frame[lat_src])
         given = (lon.notna() | lat.notna()).to_numpy()
         x = np.full(n, np.nan)
         y = np.full(n, np.nan)
@@ -787,7 +787,7 @@ def _home_points(
         ok = np.isfinite(x) & np.isfinite(y)
         geoms[ok] = shapely.points(x[ok], y[ok])
         return geoms, np.column_stack([x, y, x, y])
-    raw = io._simplify_single_parts(
+    raw = io.simplify_single_parts(
         shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
     )
     present = ~shapely.is_missing(raw) & ~shapely.is_empty(raw)

@@ -527,7 +527,7 @@ def _shared_location_notes(units: pd.DataFrame, community_ids: np.ndarray) -> di
     return notes
 
 
-def _locate(points: np.ndarray, communities: np.ndarray) -> np.ndarray:
+def community_of_points(points: np.ndarray, communities: np.ndarray) -> np.ndarray:
     """Index of the community holding each point, or -1.
 
     A point strictly inside a community belongs to it; a point on a shared
@@ -845,7 +845,7 @@ def build_units(
     hh = households.to_crs(metric)
     geoms = hh.geometry.to_numpy()
     points = np.where(shapely.get_type_id(geoms) == 0, geoms, shapely.point_on_surface(geoms))
-    where = _locate(points, comm.geometry.to_numpy())
+    where = community_of_points(points, comm.geometry.to_numpy())
     community_ids = comm["community_id"].to_numpy()
     membership = pd.DataFrame(
         {
