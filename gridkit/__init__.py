@@ -18,6 +18,7 @@ Where things live (``docs/design.md`` has the full table and the import rules):
 - :mod:`gridkit.staffing` — rosters, policy and the assignment of grid workers;
 - :mod:`gridkit.audit` — check an existing grid map;
 - :mod:`gridkit.regenerate` — redraw after housing changes with stable codes;
+- :mod:`gridkit.locate` — the grid, community, street and people of any point;
 - :mod:`gridkit.datasets` — the sample district and scenarios; :mod:`gridkit.cli` — the
   ``gridkit`` command.
 
@@ -45,6 +46,7 @@ from gridkit.errors import (
 )
 from gridkit.export import export_layers, to_geojson
 from gridkit.io import read_boundaries, read_households
+from gridkit.locate import locate_points
 from gridkit.partition import GridRules, partition_community, partition_graph
 from gridkit.pipeline import GridPlan, make_grids
 from gridkit.regenerate import regenerate
@@ -102,6 +104,7 @@ __all__ = [
     "datasets",
     "errors",
     "export_layers",
+    "locate_points",
     "make_grids",
     "maps",
     "partition_community",

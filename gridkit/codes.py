@@ -1,4 +1,14 @@
-"""Stable hierarchical grid codes: community code + 3-digit grid sequence."""
+"""Stable hierarchical grid codes: community code + 3-digit grid sequence.
+
+A community with a 12-digit statistical division code (GB/T 2260 county, 3 digits of
+street/township, 3 of community) gives its grids 15-digit codes; the county (district)
+and street codes are the first 6 and 9 digits (:func:`division_codes`).
+
+Within a community, sequences 001-899 number its residential grids (综合网格) and
+901-999 its dedicated grids (专属网格: a school, a hospital, a park, ...), so a dedicated
+grid is recognisable by its code and never takes the number of a residential one
+(:func:`dedicated_grid_code`).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +16,17 @@ import re
 
 from gridkit.errors import InputError
 
-__all__ = ["grid_code", "grid_name"]
+__all__ = [
+    "DEDICATED_BLOCK",
+    "dedicated_grid_code",
+    "division_codes",
+    "grid_code",
+    "grid_name",
+    "is_statistical_code",
+]
+
+#: Grid sequences above this number are dedicated grids (901-999).
+DEDICATED_BLOCK = 900
 
 _STATISTICAL_CODE = re.compile(r"^\d{12}$")
 
@@ -48,3 +68,50 @@ def grid_name(community_name: str, seq: int, *, lang: str = "zh") -> str:
     if lang == "en":
         return f"{community_name} grid {seq}"
     return f"{community_name}第{seq}网格"
+
+
+def dedicated_grid_code(community_id: str, k: int) -> str:
+    """Code of the ``k``-th dedicated grid (专属网格, 1..99) of a community: sequence 900 + k.
+
+    Examples
+    --------
+    >>> dedicated_grid_code("420204001003", 1)
+    '420204001003901'
+    >>> dedicated_grid_code("PRSZ05", 2)
+    'PRSZ05-902'
+    """
+    if not 1 <= k <= 999 - DEDICATED_BLOCK:
+        raise InputError(
+            f"community {community_id} would need dedicated grid number {k}; a community "
+            f"holds at most {999 - DEDICATED_BLOCK} dedicated grids (codes 901-999). Merge "
+            "parcels of one institution into one feature."
+        )
+    return grid_code(community_id, DEDICATED_BLOCK + k)
+
+
+def is_statistical_code(code: object) -> bool:
+    """Whether ``code`` is a 12-digit statistical division code (GB/T 2260 + 6 digits).
+
+    Examples
+    --------
+    >>> is_statistical_code("420204001003"), is_statistical_code("PRSZ05")
+    (True, False)
+    """
+    return isinstance(code, str) and bool(_STATISTICAL_CODE.match(code))
+
+
+def division_codes(community_id: object) -> tuple[str | None, str | None]:
+    """The district (county-level, 6 digits) and street (9 digits) codes of a community.
+
+    ``(None, None)`` when the id is not a 12-digit statistical code.
+
+    Examples
+    --------
+    >>> division_codes("420204001003")
+    ('420204', '420204001')
+    >>> division_codes("PRSZ05")
+    (None, None)
+    """
+    if not is_statistical_code(community_id):
+        return None, None
+    return community_id[:6], community_id[:9]
