@@ -29,7 +29,7 @@ from gridkit import checks
 from gridkit.datasets.scenarios import change_sample
 from gridkit.datasets.synthetic import make_sample
 from gridkit.pipeline.plan import make_grids
-from gridkit.regenerate.core import moved_households, regenerate
+from gridkit.regenerate import moved_households, regenerate
 
 
 def _unit_codes(plan, old_grids, new_ids: set[str]):

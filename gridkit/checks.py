@@ -12,6 +12,17 @@ check                    guarantee
 :func:`verify_partition` all of the above; returns the problems and warns
 =======================  =====================================================
 
+Measured with tolerances (geometries in a metric CRS), as ``gridkit audit`` counts them:
+
+=========================  ===================================================
+:func:`polygon_parts`      every polygonal piece of each geometry and its owner
+:func:`is_significant`     pieces larger than an area and wider than a sliver
+:func:`significant_area`   per geometry, the area of its significant pieces
+:func:`count_pieces`       per geometry, its pieces larger than an area (a grid
+                           with more than one is not contiguous; crumbs below
+                           the area do not count)
+=========================  ===================================================
+
 The tests call these same functions, so what is tested is what is promised.
 """
 
@@ -20,6 +31,7 @@ from __future__ import annotations
 import warnings
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 
@@ -28,7 +40,11 @@ from gridkit.errors import GridkitWarning, format_ids
 
 __all__ = [
     "accounted_for",
+    "count_pieces",
     "is_contiguous",
+    "is_significant",
+    "polygon_parts",
+    "significant_area",
     "tiling_error",
     "verify_partition",
     "within_bounds",
@@ -146,3 +162,115 @@ def verify_partition(
             stacklevel=2,
         )
     return problems
+
+
+def polygon_parts(geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every Polygon inside ``geoms`` (collections flattened) and the index of its owner.
+
+    Parameters
+    ----------
+    geoms
+        Shapely geometries (any type; lines and points are dropped).
+
+    Returns
+    -------
+    parts, owner : numpy.ndarray
+        The Polygons, and for each the index of the geometry of ``geoms`` holding it.
+
+    Examples
+    --------
+    >>> two = shapely.MultiPolygon([shapely.box(0, 0, 1, 1), shapely.box(2, 0, 3, 1)])
+    >>> parts, owner = polygon_parts(np.array([shapely.box(0, 0, 1, 1), two]))
+    >>> len(parts), owner.tolist()
+    (3, [0, 1, 1])
+    """
+    parts, owner = shapely.get_parts(np.asarray(geoms, dtype=object), return_index=True)
+    while True:
+        multi = shapely.get_type_id(parts) >= 4
+        if not multi.any():
+            break
+        sub, sub_owner = shapely.get_parts(parts[multi], return_index=True)
+        parts = np.concatenate([parts[~multi], sub])
+        owner = np.concatenate([owner[~multi], owner[multi][sub_owner]])
+    keep = shapely.get_type_id(parts) == 3
+    return parts[keep], owner[keep]
+
+
+def is_significant(parts: np.ndarray, *, tolerance_m2: float, sliver_width_m: float) -> np.ndarray:
+    """Pieces larger than ``tolerance_m2`` and wider than ``sliver_width_m`` (2 A / P).
+
+    Parameters
+    ----------
+    parts
+        Polygons in a metric CRS.
+    tolerance_m2, sliver_width_m
+        A piece counts when its area is above ``tolerance_m2`` and its mean width,
+        ``2 * area / perimeter``, above ``sliver_width_m``.
+
+    Returns
+    -------
+    numpy.ndarray
+        One bool per piece.
+
+    Examples
+    --------
+    >>> strip = shapely.box(0, 0, 100, 0.02)  # 2 m², 2 cm wide: a digitising sliver
+    >>> is_significant(np.array([shapely.box(0, 0, 10, 10), strip]),
+    ...                tolerance_m2=1.0, sliver_width_m=0.1).tolist()
+    [True, False]
+    """
+    area = shapely.area(parts)
+    perimeter = shapely.length(parts)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        width = np.where(perimeter > 0, 2 * area / perimeter, 0.0)
+    return (area > tolerance_m2) & (width > sliver_width_m)
+
+
+def significant_area(
+    geoms: np.ndarray, *, tolerance_m2: float, sliver_width_m: float
+) -> np.ndarray:
+    """Per geometry, the total area of its significant polygonal pieces.
+
+    Parameters
+    ----------
+    geoms
+        Geometries in a metric CRS (e.g. the intersections of two grids).
+    tolerance_m2, sliver_width_m
+        What a significant piece is (:func:`is_significant`).
+
+    Returns
+    -------
+    numpy.ndarray
+        One area (m²) per geometry; 0 when it has no significant piece.
+    """
+    parts, owner = polygon_parts(geoms)
+    keep = is_significant(parts, tolerance_m2=tolerance_m2, sliver_width_m=sliver_width_m)
+    return np.bincount(owner[keep], weights=shapely.area(parts[keep]), minlength=len(geoms))
+
+
+def count_pieces(geoms: np.ndarray, *, min_area_m2: float = 0.0) -> np.ndarray:
+    """Per geometry, the number of its polygonal pieces larger than ``min_area_m2``.
+
+    A grid with more than one such piece is not contiguous; unlike
+    :func:`is_contiguous`, crumbs no larger than ``min_area_m2`` do not count.
+
+    Parameters
+    ----------
+    geoms
+        Geometries in a metric CRS.
+    min_area_m2
+        Pieces of this area or less are ignored.
+
+    Returns
+    -------
+    numpy.ndarray
+        One count (int) per geometry.
+
+    Examples
+    --------
+    >>> crumb = shapely.MultiPolygon([shapely.box(0, 0, 10, 10), shapely.box(20, 0, 20.5, 0.5)])
+    >>> count_pieces(np.array([crumb]), min_area_m2=1.0).tolist()
+    [1]
+    """
+    parts, owner = polygon_parts(geoms)
+    return np.bincount(owner[shapely.area(parts) > min_area_m2], minlength=len(geoms))

@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import MultiPolygon, box
 
-from gridkit.audit.core import PROBLEMS, AuditResult, audit_grids, format_summary, read_grids
+from gridkit.audit import PROBLEMS, AuditResult, audit_grids, format_summary, read_grids
 from gridkit.cli.exchange import register
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.export.files import to_geojson

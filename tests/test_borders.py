@@ -179,7 +179,7 @@ def test_a_bad_building_count_is_an_input_error():
 
 
 def test_regenerate_keeps_the_split_of_an_unchanged_compound(tmp_path):
-    from gridkit.regenerate.core import regenerate
+    from gridkit.regenerate import regenerate
 
     first = gk.make_grids(community(400, 400), compound_points(), jobs=1, time_limit=1)
     first.write(tmp_path / "gen0")

@@ -28,7 +28,7 @@ from gridmaps import (
     write_output_dir,
 )
 
-from gridkit.audit.core import audit_grids, read_grids
+from gridkit.audit import audit_grids, read_grids
 from gridkit.cli.exchange import register
 from gridkit.crs import from_wgs84, to_wgs84
 from gridkit.errors import InputError

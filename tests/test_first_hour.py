@@ -276,7 +276,7 @@ def test_regenerate_has_its_report_section_and_warns_about_row_ids(folder, tmp_p
 
     from gridkit.errors import GridkitWarning
     from gridkit.io.readers import read_boundaries, read_households
-    from gridkit.regenerate.core import regenerate
+    from gridkit.regenerate import regenerate
 
     points = district_points(tmp_path / "xiaoqu.geojson")
     communities = gpd.read_file(folder / "grids.geojson").dissolve(

@@ -130,7 +130,7 @@ def test_no_formula_in_any_csv_gridkit_writes(corpus, tmp_path):
 
 def test_regenerate_reads_its_own_neutralised_ids(corpus, tmp_path):
     _, paths, out = corpus
-    from gridkit.regenerate.core import read_previous
+    from gridkit.regenerate import read_previous
 
     previous = read_previous(out)
     raw = pd.read_csv(paths["households"], dtype=str, keep_default_na=False)["household_id"]
@@ -334,7 +334,7 @@ def test_killed_regenerate_worker_is_an_error(corpus, tmp_path, monkeypatch):
     _, paths, out = corpus
     import importlib
 
-    regen_module = importlib.import_module("gridkit.regenerate.core")  # not the function
+    regen_module = importlib.import_module("gridkit.regenerate.redraw")  # not the function
     previous = _no_manifest_copy(out, tmp_path / "previous")
     # previous grids of other communities: both communities are solved anew, in workers
     _edit_grids(previous, community_id=lambda g: [f"old-{c}" for c in g["community_id"]])

@@ -30,7 +30,7 @@ from gridmaps import (
     write_output_dir,
 )
 
-from gridkit.audit.core import audit_grids, read_grids
+from gridkit.audit import audit_grids, read_grids
 from gridkit.crs import to_wgs84
 from gridkit.export import exchange
 from gridkit.export.exchange import CRS_NOTES, ExportError, export_layers, grids_schema

@@ -21,7 +21,7 @@ from gridkit.cli.regenerate import register
 from gridkit.datasets.scenarios import change_sample
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.pipeline.plan import make_grids
-from gridkit.regenerate.core import CHANGE_COLUMNS, moved_households, read_previous, regenerate
+from gridkit.regenerate import CHANGE_COLUMNS, moved_households, read_previous, regenerate
 
 #: Four neighbouring communities: 003006 - 003007 - 003009 - 003010 (003010 is the
 #: smallest, with a 408-household grid of three buildings).
