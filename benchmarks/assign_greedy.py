@@ -5,7 +5,7 @@ Usage::
     python benchmarks/assign_greedy.py [--grids out/demo] [--seed 0] [--time-limit 10]
 
 ``--grids`` is a ``gridkit partition`` output folder (``make demo`` writes ``out/demo``)
-or its grids.geojson.  The roster is ``gridkit.roster.make_roster(grids, seed=SEED)``.
+or its grids.geojson.  The roster is ``gridkit.staffing.make_roster(grids, seed=SEED)``.
 
 The greedy baseline obeys the same hard rules on the same candidate pairs (capacities,
 one community per officer, pinned people, unavailable people left out): unit by unit it
@@ -27,9 +27,17 @@ from pathlib import Path
 
 import numpy as np
 
-from gridkit.staffing._model import _missing, evaluate, greedy
-from gridkit.staffing.assign import _DM, _prepare, assign_workers, read_grids, verify_staffing
-from gridkit.staffing.roster import load_policy, make_roster, read_workers
+from gridkit.staffing import (
+    assign_workers,
+    load_policy,
+    make_roster,
+    read_staffing_grids,
+    read_workers,
+    verify_staffing,
+)
+from gridkit.staffing._inputs import prepare
+from gridkit.staffing._model import DM, evaluate, greedy
+from gridkit.staffing._problem import missing_slots
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
 
-    grids = read_grids(args.grids)
+    grids = read_staffing_grids(args.grids)
     roster = make_roster(grids, seed=args.seed)
     workers = read_workers(roster)
     policy = load_policy()
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     optimal_s = time.perf_counter() - started
     problems = verify_staffing(plan)
 
-    ctx = _prepare(grids, workers, policy)
+    ctx = prepare(grids, workers, policy)
     rows = []
     totals = np.zeros(6)
     for ri in ctx.roles:
@@ -64,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         greedy_s = time.perf_counter() - started
         stats = plan.summary["roles"][ri.role]
         g_dist = float(ri.distance[chosen].sum())
-        g_obj = evaluate(p, chosen) / _DM
-        g_missing = int(_missing(p, chosen).sum())
+        g_obj = evaluate(p, chosen) / DM
+        g_missing = int(missing_slots(p, chosen).sum())
         rows.append((
             ri.role, p.n_people, p.n_units, stats["missing"], g_missing,
             stats["total_distance_m"], g_dist, stats["solver"]["objective_m"], g_obj,

@@ -143,7 +143,7 @@ def write_corpus(folder: Path, *, households_per_building: int = 110) -> dict[st
 
 def write_roster(grids_path: Path, path: Path, *, seed: int = 0) -> Path:
     """A roster for the grids with payloads in names, ids and an extra column (raw CSV)."""
-    from gridkit.staffing.roster import make_roster
+    from gridkit.staffing.synthetic import make_roster
 
     roster = make_roster(grids_path, seed=seed)
     n = len(roster)

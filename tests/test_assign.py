@@ -30,28 +30,18 @@ from gridkit.cli import assign as _cli_assign
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.staffing._model import (
     RoleProblem,
-    _hires_value,
-    _restaffing_value,
     evaluate,
     greedy,
     solve_role,
 )
-from gridkit.staffing.assign import (
-    ROSTER_COLUMNS,
-    SHORTAGE_COLUMNS,
-    assign_workers,
-    read_grids,
-    verify_staffing,
-)
-from gridkit.staffing.roster import (
-    ROLES,
-    WORKER_COLUMNS,
-    load_policy,
-    make_roster,
-    mask_phone,
-    read_workers,
-    write_workers,
-)
+from gridkit.staffing._problem import hires_value as _hires_value
+from gridkit.staffing._problem import restaffing_value as _restaffing_value
+from gridkit.staffing.assign import assign_workers
+from gridkit.staffing.grids import read_staffing_grids as read_grids
+from gridkit.staffing.plan import ROSTER_COLUMNS, SHORTAGE_COLUMNS, verify_staffing
+from gridkit.staffing.policy import ROLES, load_policy
+from gridkit.staffing.roster import WORKER_COLUMNS, mask_phone, read_workers, write_workers
+from gridkit.staffing.synthetic import make_roster
 
 X0, Y0, D = 115.0, 30.2, 0.005
 CODES = ["A-001", "A-002", "A-003", "B-001", "B-002"]
@@ -273,7 +263,7 @@ def test_optimal_plan_beats_greedy_nearest_worker() -> None:
     grids = _grids().iloc[:2]
     plan = assign_workers(grids, workers, policy=policy)
     assert _where(plan, "X") == ["A-002"] and _where(plan, "Y") == ["A-001"]
-    from gridkit.staffing.assign import _prepare
+    from gridkit.staffing._inputs import prepare as _prepare
 
     ctx = _prepare(read_grids(grids), workers, load_policy(policy))
     (ri,) = ctx.roles

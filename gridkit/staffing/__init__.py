@@ -1,33 +1,45 @@
 """Staffing the grids: rosters, the policy, and the assignment of grid workers, leaders, police and
 volunteers.
 
-This folder's public door: import from ``gridkit.staffing``."""
+This folder's public door: import from ``gridkit.staffing``.
+
+Modules: :mod:`~gridkit.staffing.policy` (roles and the staffing policy),
+:mod:`~gridkit.staffing.roster` (reading and writing rosters),
+:mod:`~gridkit.staffing.grids` (the grid layer to staff),
+:mod:`~gridkit.staffing.synthetic` (a synthetic roster for the demo),
+:mod:`~gridkit.staffing.assign` (:func:`assign_workers`) and
+:mod:`~gridkit.staffing.plan` (the plan, its files and :func:`verify_staffing`); the
+optimisation core is private (``_inputs``, ``_model`` and its parts)."""
 
 from __future__ import annotations
 
-from gridkit.staffing.assign import (
+from gridkit.staffing.assign import assign_workers
+from gridkit.staffing.grids import read_staffing_grids
+from gridkit.staffing.plan import (
     ROSTER_COLUMNS,
     SHORTAGE_COLUMNS,
     STAFFING_FILES,
     StaffingPlan,
-    assign_workers,
-    read_grids,
-    read_previous,
+    read_previous_roster,
     verify_staffing,
 )
-from gridkit.staffing.roster import (
+from gridkit.staffing.policy import (
     ROLE_LABELS,
     ROLES,
-    WORKER_COLUMNS,
     RolePolicy,
     StaffingPolicy,
     load_policy,
-    make_roster,
-    mask_phone,
     normalise_role,
-    read_workers,
-    write_workers,
 )
+from gridkit.staffing.roster import WORKER_COLUMNS, mask_phone, read_workers, write_workers
+from gridkit.staffing.synthetic import make_roster
+
+#: The old name of :func:`read_staffing_grids`, kept for earlier code (not to be confused
+#: with :func:`gridkit.audit.read_grids`, which reads any grid map).
+read_grids = read_staffing_grids
+#: The old name of :func:`read_previous_roster`, kept for earlier code (not to be confused
+#: with :func:`gridkit.regenerate.read_previous`, which reads an earlier partition).
+read_previous = read_previous_roster
 
 __all__ = [
     "ROLES",
@@ -46,6 +58,8 @@ __all__ = [
     "normalise_role",
     "read_grids",
     "read_previous",
+    "read_previous_roster",
+    "read_staffing_grids",
     "read_workers",
     "verify_staffing",
     "write_workers",

@@ -1,15 +1,15 @@
 """Staff every grid: assign grid workers, leaders, police and helpers with OR-Tools.
 
 :func:`assign_workers` takes a grid layer (``gridkit partition`` output), a roster
-(:func:`gridkit.roster.read_workers`) and a staffing policy
-(:func:`gridkit.roster.load_policy`) and returns a :class:`StaffingPlan`: who serves each
+(:func:`gridkit.staffing.read_workers`) and a staffing policy
+(:func:`gridkit.staffing.load_policy`) and returns a :class:`StaffingPlan`: who serves each
 grid (``roster``), the grid layer with the names per role (``grids``), what is missing
 (``shortages``, and the new people that would close each gap) and a ``summary``.
 
 Distances are metres in the local UTM zone (:func:`gridkit.crs.local_metric_crs`) from a
 person's home point to the *nearest point* of the grid (0 when they live in it), or of
 the community for community-level roles; a person known only by their home community
-is measured from that community's boundary.  The model (``gridkit._assign_model``) is
+is measured from that community's boundary.  The model (:mod:`gridkit.staffing._model`) is
 solved per role, lexicographically: fewest new hires, then (re-staffing) fewest people
 moved, then least distance plus penalties for crossing community lines and for
 unbalanced workload.  See ``docs/staffing.md``.
@@ -20,727 +20,36 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
-from gridkit.contracts import GRID_COLUMNS, ROSTER_COLUMNS, SHORTAGE_COLUMNS
+from gridkit.contracts import ROLE_LABELS, ROLES, ROSTER_COLUMNS, SHORTAGE_COLUMNS, WORKER_COLUMNS
 from gridkit.crs import local_metric_crs
-from gridkit.errors import GridkitWarning, InputError, format_ids
-from gridkit.io import readers as io
-from gridkit.io import validate as _validate
-from gridkit.staffing._model import RoleProblem, RoleSolution, solve_role
-from gridkit.staffing.roster import (
-    ROLE_LABELS,
-    ROLES,
-    WORKER_COLUMNS,
-    RolePolicy,
-    StaffingPolicy,
-    load_policy,
-    mask_phone,
-    read_workers,
-)
-from gridkit.units import dissolve_cells
+from gridkit.staffing._inputs import StaffingContext, prepare
+from gridkit.staffing._model import DM, RoleSolution, solve_role
+from gridkit.staffing.grids import MISSING_COLUMN, GridsLike, read_staffing_grids
+from gridkit.staffing.plan import StaffingPlan
+from gridkit.staffing.policy import StaffingPolicy, load_policy
+from gridkit.staffing.roster import mask_phone, read_workers
 from gridkit.utils import __version__, progress_class
 
 tqdm = progress_class()
 
-__all__ = [
-    "ROSTER_COLUMNS",
-    "SHORTAGE_COLUMNS",
-    "STAFFING_FILES",
-    "StaffingPlan",
-    "assign_workers",
-    "read_grids",
-    "read_previous",
-    "verify_staffing",
-]
+__all__ = ["assign_workers"]
 
 logger = logging.getLogger(__name__)
 
-#: Files ``gridkit assign`` writes, by kind (one set: :class:`gridkit.outputs.OutputSet`).
-STAFFING_FILES = {
-    "roster": "roster.csv",
-    "grids": "grids.geojson",
-    "shortages": "shortages.csv",
-    "report": "staffing_report.json",
-    "map": "map.html",
-}
-
-GridsLike = gpd.GeoDataFrame | str | os.PathLike[str]
 WorkersLike = pd.DataFrame | str | os.PathLike[str]
 PolicyLike = StaffingPolicy | Mapping[str, Any] | str | os.PathLike[str] | None
 
-#: Column of the enriched grid layer listing what a grid lacks, e.g. ``police:1``.
-MISSING_COLUMN = "missing_roles"
 _SEPARATOR = "、"  # between names in the grid layer
-_KEEP_SHARE = 0.5  # a new grid is "in place" for a person if this share lies in their old grid
-_DM = 10  # model cost units per metre (decimetres)
 #: One assignment: role, scope, roster row index, unit index, distance (m), crosses a
 #: community line, status (assigned / pinned / kept / moved / new).
 _Record = tuple[str, str, int, int, float, bool, str]
-
-
-# --------------------------------------------------------------------------- reading grids
-
-
-def read_grids(grids: GridsLike) -> gpd.GeoDataFrame:
-    """Read and check a grid layer to staff: a GeoDataFrame, a ``grids.geojson`` or its folder.
-
-    The file is read by :func:`gridkit.audit.read_grids` (codes, geometry repairs,
-    coordinates, a gridkit export's GCJ-02/BD-09 marker); staffing also needs each grid's
-    community and households.
-
-    Parameters
-    ----------
-    grids
-        The output of ``gridkit partition`` (the folder, or its ``grids.geojson``), any
-        polygon layer with ``grid_code``, ``community_id`` and ``households`` columns,
-        or a GeoDataFrame (copied, never modified).  Worker columns of an earlier
-        ``gridkit assign`` are dropped (they are recomputed).
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        EPSG:4326, sorted by ``grid_code``, with the grid contract columns first
-        (``grid_name``, ``community_name`` default to the codes when absent), then any
-        other source columns, and ``attrs["source"]``.
-
-    Raises
-    ------
-    InputError
-        If the path is missing, codes are missing or duplicated, a grid has no community,
-        households are not whole numbers ≥ 0, or geometries are not polygons.
-    """
-    from gridkit.audit import read_grids as read_grid_map
-
-    if isinstance(grids, str | os.PathLike):
-        path = Path(grids)
-        if path.is_dir():
-            path = path / "grids.geojson"
-        if not path.is_file():
-            msg = (
-                f"grid layer '{path}' not found: pass the folder written by `gridkit partition "
-                "--out DIR` or its grids.geojson (run `gridkit partition` first)."
-            )
-            raise InputError(msg)
-        if path.name == "grids.geojson":
-            from gridkit.export import check_set
-
-            check_set(path.parent, ["grids.geojson"])
-        grids = path
-    frame = read_grid_map(grids)
-    source = str(frame.attrs.get("source"))
-    problems = _validate.Problems(source, "grid layer")
-    rows = frame["row"].to_numpy()
-    missing = frame["community_id"].isna().to_numpy()
-    if missing.all():
-        problems.add(
-            "no `community_id` column: every grid belongs to one community; use the "
-            "grids.geojson written by `gridkit partition`."
-        )
-    elif missing.any():
-        problems.add(
-            f"column `community_id` is empty at {_validate.rows_text(rows[missing])}: every "
-            "grid belongs to one community."
-        )
-    households = None
-    if "households" not in frame.columns:
-        problems.add(
-            "no `households` column; available: "
-            f"{io.columns_text([c for c in frame.columns if c not in ('row', 'geometry')])}. "
-            "Use the grids.geojson written by `gridkit partition`."
-        )
-    else:
-        households = _validate.check_household_counts(
-            frame["households"], rows, column="households",
-            option="a layer with correct `households`", problems=problems,
-        )
-    problems.raise_if_any()
-
-    frame["households"] = households
-    if "grid_name" not in frame:
-        frame["grid_name"] = frame["grid_code"]
-    if "community_name" not in frame:
-        frame["community_name"] = frame["community_id"]
-    for col in GRID_COLUMNS:
-        if col not in frame:
-            frame[col] = None
-    if frame["area_m2"].isna().all():
-        metric = frame.geometry.to_crs(local_metric_crs(frame))
-        frame["area_m2"] = np.round(metric.area.to_numpy(), 1)
-    # earlier staffing columns are recomputed; `crs_note` described the file, not the frame
-    dropped = [c for c in (*ROLES, MISSING_COLUMN, "crs_note", "row") if c in frame.columns]
-    geometry = frame.geometry.name
-    extra = [c for c in frame.columns if c not in (*GRID_COLUMNS, *dropped, geometry)]
-    out = gpd.GeoDataFrame(
-        frame[[*GRID_COLUMNS, *extra]], geometry=frame.geometry.to_numpy(), crs=4326
-    )
-    out = out.sort_values("grid_code", kind="stable").reset_index(drop=True)
-    out.attrs["source"] = source
-    return out
-
-
-# --------------------------------------------------------------------------- the plan
-
-
-@dataclass
-class StaffingPlan:
-    """Who serves each grid, what is missing, and how the plan was found.
-
-    Attributes
-    ----------
-    roster
-        One row per (grid, person) in grid-code and role order: :data:`ROSTER_COLUMNS`
-        (community-level roles get one row per grid of their community), then
-        ``phone`` (masked unless ``include_phone``) when the roster has phones.
-    grids
-        The grid layer (EPSG:4326) with one column per role (names joined by "、";
-        community-level roles repeated on every grid of the community) and
-        ``missing_roles`` (e.g. ``"police:1"``).
-    shortages
-        One row per grid (or community) and role lacking people: :data:`SHORTAGE_COLUMNS`.
-    hires
-        The new people that would close every gap: ``role``, ``community_id``,
-        ``community_name``, ``people``, ``units`` (the grid codes or the community they
-        would serve, ``;``-separated).
-    people
-        One row per roster person (nobody is dropped), in roster order: ``worker_id``,
-        ``name``, ``role``, ``status`` (``assigned``, ``unavailable``, ``spare``,
-        ``idle``), ``units`` and ``households`` served, the capacities applied
-        (``max_units``, ``max_households``, 0 = none), ``pinned``, the resolved
-        ``home_community`` ("" outside the grids), ``reason`` and the roster ``row``.
-    summary
-        Figures of the run (what ``staffing_report.json`` holds, plus ``timing``).
-    policy
-        The policy applied.
-    """
-
-    roster: pd.DataFrame
-    grids: gpd.GeoDataFrame
-    shortages: pd.DataFrame
-    hires: pd.DataFrame
-    people: pd.DataFrame
-    summary: dict[str, Any]
-    policy: StaffingPolicy = field(repr=False)
-
-    def write(
-        self, out_dir: str | os.PathLike[str], *, map_html: bool = False, offline: bool = True
-    ) -> dict[str, Path]:
-        """Write roster.csv, grids.geojson, shortages.csv, staffing_report.json (and map.html).
-
-        Parameters
-        ----------
-        out_dir
-            Output folder, created if needed.
-        map_html
-            Also write ``map.html`` (:func:`gridkit.maps.explore` of the staffed grids).
-        offline
-            The map needs no network (the default); ``False`` loads its scripts from
-            CDNs and shows OpenStreetMap tiles.
-
-        Returns
-        -------
-        dict
-            Paths by output name.  Files are byte-identical for identical input (the
-            report leaves out the run times).
-        """
-        from gridkit.export import OutputSet, to_assignments_csv, to_geojson, to_report_json
-
-        report = {k: v for k, v in self.summary.items() if k != "timing"}
-        with OutputSet(out_dir, "assign", known=STAFFING_FILES.values()) as out:
-            to_assignments_csv(self.roster, out.path(STAFFING_FILES["roster"]))
-            to_geojson(self.grids, out.path(STAFFING_FILES["grids"]))
-            to_assignments_csv(self.shortages, out.path(STAFFING_FILES["shortages"]))
-            to_report_json(report, out.path(STAFFING_FILES["report"]))
-            if map_html:
-                from gridkit.maps import explore, save_map
-
-                save_map(
-                    explore(self.grids, offline=offline), out.path(STAFFING_FILES["map"])
-                )
-            written = out.commit()
-        return {kind: written[n] for kind, n in STAFFING_FILES.items() if n in written}
-
-
-# --------------------------------------------------------------------------- preparation
-
-
-@dataclass
-class _Units:
-    """Grids or communities as the model's units (metric CRS)."""
-
-    scope: str
-    codes: np.ndarray
-    community: np.ndarray  # community index of each unit
-    households: np.ndarray
-    geoms: np.ndarray
-
-
-@dataclass
-class _People:
-    """The roster, resolved against the grids."""
-
-    frame: gpd.GeoDataFrame
-    home_comm: np.ndarray  # community index, -1 when unknown / outside the district
-    home_geom: np.ndarray  # metric point, else the home community polygon
-    pinned: list[list[int]]  # unit indices (grids or communities, by the role's scope)
-    max_units: np.ndarray
-    max_households: np.ndarray  # 0: no limit
-
-
-@dataclass
-class _RoleInput:
-    role: str
-    policy: RolePolicy
-    units: _Units
-    people: np.ndarray  # row indices into the roster (available people of the role)
-    distance: np.ndarray  # (P,) metres
-    cross: np.ndarray  # (P,) bool
-    problem: RoleProblem
-    pruned: bool
-
-
-@dataclass
-class _Context:
-    layer: gpd.GeoDataFrame
-    grids: _Units
-    communities: _Units
-    community_names: np.ndarray
-    people: _People
-    policy: StaffingPolicy
-    roles: list[_RoleInput]
-    previous: bool
-
-
-def _community_units(layer: gpd.GeoDataFrame, metric: np.ndarray) -> tuple[_Units, np.ndarray]:
-    """Communities as units (their grids dissolved), and the community index of each grid."""
-    ids, geoms = dissolve_cells(metric, layer["community_id"].to_numpy(dtype=str))
-    comm_of_grid = np.searchsorted(ids, layer["community_id"].to_numpy(dtype=str))
-    hh = np.bincount(comm_of_grid, weights=layer["households"], minlength=len(ids))
-    return (
-        _Units("community", ids.astype(object), np.arange(len(ids)), hh.astype(np.int64), geoms),
-        comm_of_grid,
-    )
-
-
-def _resolve_people(
-    workers: gpd.GeoDataFrame,
-    grids: _Units,
-    communities: _Units,
-    names: np.ndarray,
-    policy: StaffingPolicy,
-    metric_crs: Any,
-) -> _People:
-    """Match homes and pins to communities and grids; check capacities; collect problems."""
-    source = str(workers.attrs.get("source") or "<workers>")
-    problems = _validate.Problems(source, "workers")
-    n = len(workers)
-    rows = workers["row"].to_numpy()
-    comm_index = {str(c): i for i, c in enumerate(communities.codes)}
-    name_index: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        name_index.setdefault(str(name), []).append(i)
-    grid_index = {str(c): i for i, c in enumerate(grids.codes)}
-
-    metric = workers.geometry.to_crs(metric_crs).to_numpy()
-    has_point = ~shapely.is_missing(metric)
-    point_comm = np.full(n, -1, dtype=np.int64)
-    if has_point.any():
-        tree = shapely.STRtree(grids.geoms)
-        where = tree.query(metric[has_point], predicate="intersects")
-        first = pd.Series(where[1]).groupby(where[0]).min()
-        idx = np.flatnonzero(has_point)
-        point_comm[idx[first.index.to_numpy()]] = grids.community[first.to_numpy()]
-
-    declared = np.full(n, -1, dtype=np.int64)
-    unknown: dict[str, list[int]] = {}
-    ambiguous: dict[str, list[int]] = {}
-    for i, text in enumerate(workers["home_community"]):
-        if text is None or (not isinstance(text, str) and pd.isna(text)):
-            continue
-        text = str(text)
-        if text in comm_index:
-            declared[i] = comm_index[text]
-        elif len(name_index.get(text, [])) == 1:
-            declared[i] = name_index[text][0]
-        elif text in name_index:
-            ambiguous.setdefault(text, []).append(int(rows[i]))
-        elif has_point[i]:
-            declared[i] = -2  # outside the district: use the point
-        else:
-            unknown.setdefault(text, []).append(int(rows[i]))
-    if unknown:
-        items = [f"{t!r} at {_validate.rows_text(r)}" for t, r in unknown.items()]
-        problems.add(
-            f"home community not in the grid layer and no home point ({format_ids(items)}): "
-            f"write a community id or name of the grids (e.g. {communities.codes[0]!r} or "
-            f"{names[0]!r}), or give the home's lon/lat."
-        )
-    if ambiguous:
-        items = [f"{t!r} at {_validate.rows_text(r)}" for t, r in ambiguous.items()]
-        problems.add(
-            f"home community name matches several communities ({format_ids(items)}): write "
-            "the community id instead."
-        )
-    mismatch = (declared >= 0) & (point_comm >= 0) & (declared != point_comm)
-    home_comm = np.where(declared >= 0, declared, point_comm)
-
-    roles = workers["role"].to_numpy(dtype=object)
-    max_units = np.zeros(n, dtype=np.int64)
-    max_households = np.zeros(n, dtype=np.int64)
-    pinned: list[list[int]] = [[] for _ in range(n)]
-    wrong_cap: list[int] = []
-    bad_pin: dict[str, list[int]] = {}
-    for i in range(n):
-        rp = policy.roles[roles[i]]
-        own = "max_grids" if rp.scope == "grid" else "max_communities"
-        other = "max_communities" if rp.scope == "grid" else "max_grids"
-        if not pd.isna(workers[other].iat[i]):
-            wrong_cap.append(i)
-        cap = workers[own].iat[i]
-        max_units[i] = rp.max_units if pd.isna(cap) else int(cap)
-        hh_cap = workers["max_households"].iat[i]
-        max_households[i] = (rp.max_households or 0) if pd.isna(hh_cap) else int(hh_cap)
-        codes = workers["pinned_grid"].iat[i]
-        if codes is None or (not isinstance(codes, str) and pd.isna(codes)):
-            continue
-        for code in str(codes).split(";"):
-            if rp.scope == "grid":
-                unit = grid_index.get(code)
-            elif code in comm_index:
-                unit = comm_index[code]
-            elif code in grid_index:
-                unit = int(grids.community[grid_index[code]])
-            else:
-                unit = name_index[code][0] if len(name_index.get(code, [])) == 1 else None
-            if unit is None:
-                bad_pin.setdefault(code, []).append(int(rows[i]))
-            elif unit not in pinned[i]:
-                pinned[i].append(unit)
-    if wrong_cap:
-        problems.add(
-            f"capacity in the wrong column at {_validate.rows_text(rows[wrong_cap])}: grid "
-            "roles take `max_grids`, community roles (mediator, legal_adviser) "
-            "`max_communities`; move the value."
-        )
-    if bad_pin:
-        items = [f"{c!r} at {_validate.rows_text(r)}" for c, r in bad_pin.items()]
-        problems.add(
-            f"pinned grid not in the grid layer ({format_ids(items)}): correct the code or "
-            "clear the cell; after grids were redrawn, pass the earlier plan as `previous` "
-            "(CLI `--previous`) to keep people near their old grids instead."
-        )
-    _check_pins(rows, roles, pinned, max_units, max_households, grids, communities, policy,
-                problems)
-    problems.raise_if_any()
-    if mismatch.any():
-        warnings.warn(
-            f"workers '{source}': the home point lies in another community than the declared "
-            f"home community at {_validate.rows_text(rows[mismatch])}; the declared community "
-            "counts for the cross-community penalty, the point for distances. Correct one of "
-            "them if this is a mistake.",
-            GridkitWarning,
-            stacklevel=3,
-        )
-    home_geom = metric.copy()
-    no_point = ~has_point
-    home_geom[no_point] = communities.geoms[home_comm[no_point]]
-    return _People(workers, home_comm, home_geom, pinned, max_units, max_households)
-
-
-def _check_pins(
-    rows: np.ndarray,
-    roles: np.ndarray,
-    pinned: list[list[int]],
-    max_units: np.ndarray,
-    max_households: np.ndarray,
-    grids: _Units,
-    communities: _Units,
-    policy: StaffingPolicy,
-    problems: _validate.Problems,
-) -> None:
-    """Pins must fit the person's capacity, one community, and the unit's cap."""
-    per_unit: dict[tuple[str, int], list[int]] = {}
-    too_many, too_big, spread = [], [], []
-    for i, units in enumerate(pinned):
-        if not units:
-            continue
-        rp = policy.roles[roles[i]]
-        u = grids if rp.scope == "grid" else communities
-        if len(units) > max_units[i]:
-            too_many.append(i)
-        if max_households[i] and u.households[units].sum() > max_households[i]:
-            too_big.append(i)
-        if rp.same_community and len(set(u.community[units])) > 1:
-            spread.append(i)
-        for t in units:
-            per_unit.setdefault((roles[i], t), []).append(i)
-    if too_many:
-        problems.add(
-            f"more pinned grids than the person's capacity at {_validate.rows_text(rows[too_many])}"
-            ": pin fewer grids or raise `max_grids`/`max_communities`."
-        )
-    if too_big:
-        problems.add(
-            f"pinned grids hold more households than `max_households` at "
-            f"{_validate.rows_text(rows[too_big])}: pin fewer grids or raise the capacity."
-        )
-    if spread:
-        problems.add(
-            f"pinned grids lie in several communities at {_validate.rows_text(rows[spread])}, "
-            "but the role's policy has same_community = true: pin grids of one community."
-        )
-    for (role, t), members in per_unit.items():
-        rp = policy.roles[role]
-        u = grids if rp.scope == "grid" else communities
-        cap = rp.max_people(rp.required(u.households[[t]]))[0]
-        if len(members) > cap:
-            problems.add(
-                f"{len(members)} people of role {role} are pinned to {rp.scope} "
-                f"{u.codes[t]} at {_validate.rows_text(rows[members])}, but it takes at most "
-                f"{cap}: unpin some of them or raise the policy's `max_per_{rp.scope}`."
-            )
-
-
-def _keep_pairs(
-    previous: pd.DataFrame | None,
-    old_grids: gpd.GeoDataFrame | None,
-    ctx_units: dict[str, _Units],
-    metric_crs: Any,
-    policy: StaffingPolicy,
-) -> tuple[dict[tuple[str, str], set[int]], set[tuple[str, str]]]:
-    """Units each previous (worker, role) may keep, and who held any assignment."""
-    keep: dict[tuple[str, str], set[int]] = {}
-    had: set[tuple[str, str]] = set()
-    if previous is None:
-        return keep, had
-    grids = ctx_units["grid"]
-    comm_index = {str(c): i for i, c in enumerate(ctx_units["community"].codes)}
-    grid_index = {str(c): i for i, c in enumerate(grids.codes)}
-    old_geom: dict[str, Any] = {}
-    if old_grids is not None and len(old_grids):
-        old_metric = old_grids.to_crs(metric_crs)
-        old_geom = dict(zip(old_metric["grid_code"].astype(str), old_metric.geometry, strict=True))
-    tree = shapely.STRtree(grids.geoms)
-    areas = shapely.area(grids.geoms)
-    overlap_cache: dict[str, set[int]] = {}
-
-    def in_place(code: str) -> set[int]:
-        if code not in overlap_cache:
-            if code in old_geom:
-                geom = old_geom[code]
-                cand = tree.query(geom, predicate="intersects")
-                inter = shapely.area(shapely.intersection(grids.geoms[cand], geom))
-                overlap_cache[code] = {
-                    int(t) for t, a in zip(cand, inter, strict=True)
-                    if a >= _KEEP_SHARE * areas[t] - 1e-6
-                }
-            else:
-                overlap_cache[code] = {grid_index[code]} if code in grid_index else set()
-        return overlap_cache[code]
-
-    for rec in previous.itertuples(index=False):
-        role, worker = str(rec.role), str(rec.worker_id)
-        if role not in policy.roles:
-            continue
-        had.add((worker, role))
-        units = keep.setdefault((worker, role), set())
-        code = "" if pd.isna(rec.grid_code) else str(rec.grid_code)
-        if policy.roles[role].scope == "grid":
-            units |= in_place(code)
-        else:
-            comm = getattr(rec, "community_id", None)
-            comm = None if comm is None or pd.isna(comm) else str(comm)
-            if comm in comm_index:
-                units.add(comm_index[comm])
-            elif code in grid_index:
-                units.add(int(grids.community[grid_index[code]]))
-    return keep, had
-
-
-def read_previous(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDataFrame | None]:
-    """The roster and (when known) the grid layer of an earlier staffing plan.
-
-    Parameters
-    ----------
-    previous
-        ``None``, a :class:`StaffingPlan`, a roster DataFrame, a ``roster.csv`` path, or
-        the folder written by ``gridkit assign`` (``roster.csv`` and ``grids.geojson``:
-        with the old grid shapes a person counts as "in place" in any new grid that lies at
-        least half in their old grid, even when codes changed).
-
-    Returns
-    -------
-    roster, grids
-        ``grids`` is ``None`` when only a roster is known (grids are then matched by code).
-    """
-    if previous is None:
-        return None, None
-    if isinstance(previous, StaffingPlan):
-        return previous.roster, previous.grids
-    grids = None
-    if isinstance(previous, pd.DataFrame):
-        roster, source = previous, "<DataFrame>"
-    elif isinstance(previous, str | os.PathLike):
-        path = Path(previous)
-        folder = path if path.is_dir() else None
-        fix = (
-            "Pass the folder exactly as an earlier `gridkit assign --out DIR` wrote it, or "
-            "leave out --previous to staff the grids afresh."
-        )
-        if folder is not None:
-            from gridkit.export import check_set, read_output_layer
-
-            check_set(folder, ["roster.csv", "grids.geojson"])
-            path = folder / "roster.csv"
-            if (folder / "grids.geojson").is_file():
-                grids = read_output_layer(
-                    folder / "grids.geojson", what="previous staffed grid layer", fix=fix
-                )
-        source = os.fspath(path)
-        if not path.is_file():
-            msg = (
-                f"previous roster '{source}' not found: pass the folder of an earlier "
-                "`gridkit assign --out DIR` run or its roster.csv."
-            )
-            raise InputError(msg)
-        try:
-            roster = pd.read_csv(path, dtype=str, encoding="utf-8-sig", keep_default_na=False,
-                                 na_values=[""])  # fmt: skip
-        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError, OSError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise InputError(
-                f"cannot read the previous roster '{source}' ({first}). {fix}"
-            ) from None
-        from gridkit.export import original_text
-
-        roster = roster.map(original_text).rename(columns=original_text)
-    else:
-        msg = (
-            f"`previous` must be a StaffingPlan, a roster DataFrame or a path, got "
-            f"{type(previous).__name__}."
-        )
-        raise InputError(msg)
-    missing = [c for c in ("grid_code", "role", "worker_id") if c not in roster.columns]
-    if missing:
-        msg = (
-            f"previous roster '{source}' lacks column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(missing)}: pass the roster.csv written by `gridkit assign`."
-        )
-        raise InputError(msg)
-    return roster, grids
-
-
-def _prepare(
-    layer: gpd.GeoDataFrame,
-    workers: gpd.GeoDataFrame,
-    policy: StaffingPolicy,
-    previous: Any = None,
-) -> _Context:
-    """Everything the per-role models need (the geometry half of the adapter)."""
-    metric_crs = local_metric_crs(layer)
-    metric = layer.geometry.to_crs(metric_crs).to_numpy()
-    communities, comm_of_grid = _community_units(layer, metric)
-    grids = _Units(
-        "grid", layer["grid_code"].to_numpy(dtype=object), comm_of_grid,
-        layer["households"].to_numpy(dtype=np.int64), metric,
-    )
-    names = (
-        layer.drop_duplicates("community_id").set_index("community_id")["community_name"]
-        .reindex(communities.codes).astype(str).to_numpy(dtype=object)
-    )
-    people = _resolve_people(workers, grids, communities, names, policy, metric_crs)
-    prev_roster, prev_grids = read_previous(previous)
-    units = {"grid": grids, "community": communities}
-    keep, had = _keep_pairs(prev_roster, prev_grids, units, metric_crs, policy)
-
-    roles_col = workers["role"].to_numpy(dtype=object)
-    ids = workers["worker_id"].to_numpy(dtype=object)
-    available = ~workers["unavailable"].to_numpy(dtype=bool)
-    inputs: list[_RoleInput] = []
-    for role in ROLES:
-        rp = policy.roles[role]
-        u = units[rp.scope]
-        members = np.flatnonzero((roles_col == role) & available)
-        members = members[np.argsort(ids[members].astype(str), kind="stable")]
-        required = rp.required(u.households)
-        if len(members) == 0 and not required.any():
-            continue
-        inputs.append(_role_input(role, rp, u, members, required, people, keep, had, policy))
-    return _Context(layer, grids, communities, names, people, policy, inputs,
-                    previous is not None)
-
-
-def _role_input(
-    role: str,
-    rp: RolePolicy,
-    u: _Units,
-    members: np.ndarray,
-    required: np.ndarray,
-    people: _People,
-    keep: dict[tuple[str, str], set[int]],
-    had: set[tuple[str, str]],
-    policy: StaffingPolicy,
-) -> _RoleInput:
-    """The arrays of one role: candidate pairs, their distances and costs, the capacities."""
-    ids = people.frame["worker_id"].to_numpy(dtype=object)
-    n_w, n_t = len(members), len(u.codes)
-    dist = (
-        shapely.distance(people.home_geom[members][:, None], u.geoms[None, :])
-        if n_w
-        else np.zeros((0, n_t))
-    )
-    dist = np.round(dist, 1)
-    cand = np.ones((n_w, n_t), dtype=bool)
-    pruned = n_w * n_t > policy.max_pairs
-    if pruned:
-        k = policy.candidates
-        cand[:] = False
-        rows = np.arange(n_w)[:, None]
-        cand[rows, np.argsort(dist, axis=1, kind="stable")[:, : min(k, n_t)]] = True
-        cols = np.arange(n_t)[None, :]
-        cand[np.argsort(dist, axis=0, kind="stable")[: min(k, n_w), :], cols] = True
-    keep_mask = np.zeros((n_w, n_t), dtype=bool)
-    pin_mask = np.zeros((n_w, n_t), dtype=bool)
-    for j, w in enumerate(members):
-        for t in keep.get((str(ids[w]), role), ()):
-            keep_mask[j, t] = True
-        for t in people.pinned[w]:
-            pin_mask[j, t] = True
-    cand |= keep_mask | pin_mask
-    pair_w, pair_t = np.nonzero(cand)
-    home = people.home_comm[members][pair_w]
-    cross = home != u.community[pair_t]
-    distance = dist[pair_w, pair_t]
-    cost = np.round(_DM * (distance + policy.cross_community_m * cross)).astype(np.int64)
-    problem = RoleProblem(
-        households=u.households,
-        group=u.community,
-        required=required,
-        max_people=rp.max_people(required),
-        max_units=people.max_units[members],
-        max_households=people.max_households[members],
-        pair_w=pair_w,
-        pair_t=pair_t,
-        pair_cost=cost,
-        pair_pinned=pin_mask[pair_w, pair_t],
-        pair_keep=keep_mask[pair_w, pair_t],
-        had_previous=np.array([(str(ids[w]), role) in had for w in members], dtype=bool),
-        same_group=rp.same_community,
-        assign_all=rp.assign_all,
-        hire_max_units=rp.max_units,
-        balance_weight=round(_DM * policy.balance_m_per_household),
-        idle_cost=round(_DM * policy.idle_m),
-    )
-    return _RoleInput(role, rp, u, members, distance, cross, problem, pruned)
 
 
 # --------------------------------------------------------------------------- the main function
@@ -764,7 +73,7 @@ def assign_workers(
     ----------
     grids
         The grid layer: a GeoDataFrame, ``grids.geojson`` or the ``gridkit partition``
-        output folder (see :func:`read_grids`).
+        output folder (see :func:`~gridkit.staffing.grids.read_staffing_grids`).
     workers
         The roster: a path or frame read with :func:`gridkit.roster.read_workers` (a frame
         it already returned is accepted as is).
@@ -838,7 +147,7 @@ def assign_workers(
     """
     started = time.perf_counter()
     rules = load_policy(policy)
-    layer = read_grids(grids)
+    layer = read_staffing_grids(grids)
     if (
         isinstance(workers, gpd.GeoDataFrame)
         and tuple(workers.columns[: len(WORKER_COLUMNS)]) == WORKER_COLUMNS
@@ -846,7 +155,7 @@ def assign_workers(
         people_frame = workers.copy()  # already normalised by read_workers
     else:
         people_frame = read_workers(workers)
-    ctx = _prepare(layer, people_frame, rules, previous)
+    ctx = prepare(layer, people_frame, rules, previous)
     solutions: dict[str, RoleSolution] = {}
     timing: dict[str, Any] = {}
     for ri in tqdm(ctx.roles, desc="roles", unit="role", disable=not verbose):
@@ -859,7 +168,7 @@ def assign_workers(
         logger.info(
             "assign %s: %d people, %d units, %d pairs, %s, cost %.0f m (gap %.3f%%), %d new "
             "people needed, %.2f s", ri.role, ri.problem.n_people, ri.problem.n_units,
-            len(ri.problem.pair_w), sol.status, sol.objective / _DM, 100 * sol.gap,
+            len(ri.problem.pair_w), sol.status, sol.objective / DM, 100 * sol.gap,
             len(sol.hires), timing[ri.role],
         )
     plan = _assemble(ctx, solutions, time_limit=time_limit, seed=seed, threads=threads,
@@ -877,7 +186,7 @@ def assign_workers(
 # --------------------------------------------------------------------------- assembling
 
 
-def _assemble(ctx: _Context, solutions: dict[str, RoleSolution], *, time_limit: float,
+def _assemble(ctx: StaffingContext, solutions: dict[str, RoleSolution], *, time_limit: float,
               seed: int, threads: int, include_phone: bool) -> StaffingPlan:
     frame = ctx.people.frame
     ids = frame["worker_id"].to_numpy(dtype=object)
@@ -970,8 +279,8 @@ def _assemble(ctx: _Context, solutions: dict[str, RoleSolution], *, time_limit: 
             "solver": {
                 "method": sol.method,
                 "status": sol.status,
-                "objective_m": round(sol.objective / _DM, 1),
-                "bound_m": round(sol.bound / _DM, 1),
+                "objective_m": round(sol.objective / DM, 1),
+                "bound_m": round(sol.bound / DM, 1),
                 "gap": round(sol.gap, 6),
                 "phases": phases,
                 "pairs": len(p.pair_w),
@@ -997,12 +306,12 @@ def _assemble(ctx: _Context, solutions: dict[str, RoleSolution], *, time_limit: 
 
 def _units_out(phase: str, value: int) -> float | int:
     """Objective values in report units: metres for the cost phase, counts otherwise."""
-    return round(value / _DM, 1) if phase == "cost" else int(value)
+    return round(value / DM, 1) if phase == "cost" else int(value)
 
 
 def _roster_frame(
     records: list[_Record],
-    ctx: _Context,
+    ctx: StaffingContext,
     grids_of_comm: list[np.ndarray],
     ids: np.ndarray,
     names: np.ndarray,
@@ -1054,7 +363,7 @@ def _hires_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 
 def _enrich(layer: gpd.GeoDataFrame, roster: pd.DataFrame, shortages: pd.DataFrame,
-            ctx: _Context) -> gpd.GeoDataFrame:
+            ctx: StaffingContext) -> gpd.GeoDataFrame:
     out = layer.copy()
     for role in ROLES:
         sub = roster[roster["role"] == role]
@@ -1079,7 +388,7 @@ def _enrich(layer: gpd.GeoDataFrame, roster: pd.DataFrame, shortages: pd.DataFra
 
 
 def _people_frame(
-    ctx: _Context,
+    ctx: StaffingContext,
     served_units: np.ndarray,
     served_hh: np.ndarray,
     solutions: dict[str, RoleSolution],
@@ -1124,7 +433,7 @@ def _people_frame(
     })
 
 
-def _summary(ctx: _Context, role_stats: dict[str, dict[str, Any]], records: list[_Record],
+def _summary(ctx: StaffingContext, role_stats: dict[str, dict[str, Any]], records: list[_Record],
              enriched: gpd.GeoDataFrame, shortages: pd.DataFrame, hires: pd.DataFrame,
              people: pd.DataFrame, *,
              time_limit: float, seed: int, threads: int,
@@ -1190,98 +499,3 @@ def _summary(ctx: _Context, role_stats: dict[str, dict[str, Any]], records: list
             for r in not_assigned.itertuples(index=False)
         ],
     }
-
-
-# --------------------------------------------------------------------------- verification
-
-
-def verify_staffing(plan: StaffingPlan) -> list[str]:
-    """Check every hard rule of a plan; return the problems found (empty when it holds).
-
-    Checked: every grid (community) has its required people of each role, counting the
-    reported shortages; no grid exceeds its maximum; nobody serves more grids,
-    communities or households than their capacity, or grids of several communities
-    where the policy forbids it; pinned people serve their pinned grids; unavailable
-    people serve nowhere; every roster person is in ``plan.people`` once.
-
-    Parameters
-    ----------
-    plan
-        A plan from :func:`assign_workers`.
-
-    Returns
-    -------
-    list of str
-        One sentence per broken rule.
-    """
-    problems: list[str] = []
-    grids, roster, people = plan.grids, plan.roster, plan.people
-    comm_hh = grids.groupby("community_id")["households"].sum()
-    grid_hh = grids.set_index("grid_code")["households"]
-    short = {
-        (r.scope, r.grid_code if r.scope == "grid" else r.community_id, r.role): int(r.missing)
-        for r in plan.shortages.itertuples(index=False)
-    }
-    for role, rp in plan.policy.roles.items():
-        sub = roster[roster["role"] == role]
-        if rp.scope == "grid":
-            units, hh = grid_hh.index.to_numpy(dtype=object), grid_hh.to_numpy(dtype=np.int64)
-            counts = sub.groupby("grid_code").size()
-        else:
-            units, hh = comm_hh.index.to_numpy(dtype=object), comm_hh.to_numpy(dtype=np.int64)
-            counts = sub.drop_duplicates(["community_id", "worker_id"]).groupby(
-                "community_id").size()
-        need = rp.required(hh)
-        for code, r, cap in zip(units, need, rp.max_people(need), strict=True):
-            have = int(counts.get(code, 0))
-            missing = short.get((rp.scope, code, role), 0)
-            if have + missing < r:
-                problems.append(f"{rp.scope} {code} has {have} {role} (+{missing} reported "
-                                f"missing) but needs {r}")
-            if have > cap:
-                problems.append(f"{rp.scope} {code} has {have} {role}, more than {cap}")
-    if people["worker_id"].duplicated().any():
-        problems.append("plan.people lists someone twice")
-    info = people.set_index("worker_id")
-    for worker, rows in roster.groupby("worker_id", sort=True):
-        if worker not in info.index:
-            problems.append(f"{worker} is in the roster but not in plan.people")
-            continue
-        person = info.loc[worker]
-        rp = plan.policy.roles[person["role"]]
-        if (rows["role"] != person["role"]).any():
-            problems.append(f"{worker} serves as another role than their own")
-        if person["status"] != "assigned":
-            problems.append(f"{worker} is {person['status']} but serves grids")
-        if rp.scope == "grid":
-            served = rows["grid_code"].unique()
-            hh = int(grid_hh.loc[served].sum())
-        else:
-            served = rows["community_id"].unique()
-            hh = int(comm_hh.loc[served].sum())
-        if len(served) > person["max_units"]:
-            problems.append(f"{worker} serves {len(served)} {rp.scope}s, capacity "
-                            f"{person['max_units']}")
-        if person["max_households"] and hh > person["max_households"]:
-            problems.append(f"{worker} serves {hh} households, capacity "
-                            f"{person['max_households']}")
-        if rp.same_community and rows["community_id"].nunique() > 1:
-            problems.append(f"{worker} ({rp.role}) serves grids of several communities")
-    assigned = set(roster["worker_id"])
-    for person in people.itertuples(index=False):
-        pins = [c for c in str(person.pinned).split(";") if c]
-        if not pins:
-            continue
-        rp = plan.policy.roles[person.role]
-        rows = roster[roster["worker_id"] == person.worker_id]
-        held = set(rows["grid_code"]) | set(rows["community_id"])
-        if rp.scope == "community":
-            held |= set(rows["community_id"].map(dict(zip(grids["community_id"],
-                                                           grids["community_name"],
-                                                           strict=False))))
-        if not set(pins) <= held:
-            problems.append(f"{person.worker_id} is pinned to {', '.join(pins)} but serves "
-                            f"{', '.join(sorted(map(str, held))) or 'nothing'}")
-        if person.status == "unavailable" and person.worker_id in assigned:
-            problems.append(f"{person.worker_id} is unavailable but assigned")
-    return problems

@@ -1,12 +1,13 @@
-"""Read and check worker rosters and staffing policies; generate a synthetic roster.
+"""Read and check worker rosters, and write them as tables.
 
 A roster lists the people who staff grids (网格): full-time grid workers (专职网格员),
 part-time workers (兼职网格员), grid leaders (网格长), police officers (民警), volunteers
 (志愿者), and per community a mediator (民调员) and a legal adviser (法律顾问).
 :func:`read_workers` reads it from CSV/TSV, XLSX or a point layer into a normalised
-GeoDataFrame; :func:`load_policy` reads the staffing rules (TOML) that say which roles
-each grid or community needs; :func:`make_roster` invents a roster for a grid layer
-(the sample district's demo).  :mod:`gridkit.assign` puts the people in their grids.
+GeoDataFrame and :func:`write_workers` writes one as a table.  The staffing rules that say
+which roles each grid or community needs are :mod:`gridkit.staffing.policy`'s;
+:mod:`gridkit.staffing.synthetic` invents a roster for a grid layer (the sample
+district's demo); :mod:`gridkit.staffing.assign` puts the people in their grids.
 
 Roster columns (matched case-insensitively; the first name listed is the canonical one)
     ``worker_id`` (also ``id``, ``工号``, ``编号``) — unique; ``name`` (``姓名``);
@@ -26,16 +27,11 @@ nobody is dropped silently.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
-import tomllib
 import warnings
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -45,50 +41,31 @@ import shapely
 from pyproj.exceptions import CRSError, ProjError
 
 from gridkit.contracts import ROLE_LABELS, ROLES, WORKER_COLUMNS
-from gridkit.crs import local_metric_crs, to_wgs84
+from gridkit.crs import to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
-from gridkit.io import readers as io
-from gridkit.io import validate as _validate
-
-if TYPE_CHECKING:
-    from gridkit.staffing.assign import GridsLike
+from gridkit.io import Problems, check_ids, parse_coordinates, rows_text
+from gridkit.io.readers import (  # the io reader kit; from the gridkit.io door once it exports it
+    as_optional_text,
+    as_text,
+    assemble_frame,
+    cell_text,
+    check_coordinates,
+    columns_text,
+    load_file,
+    pick_lonlat_columns,
+    resolve_input_crs,
+    simplify_single_parts,
+)
+from gridkit.staffing.policy import normalise_role
 
 __all__ = [
-    "ROLES",
-    "ROLE_LABELS",
     "WORKER_COLUMNS",
-    "RolePolicy",
-    "StaffingPolicy",
-    "load_policy",
-    "make_roster",
     "mask_phone",
-    "normalise_role",
     "read_workers",
     "write_workers",
 ]
 
 logger = logging.getLogger(__name__)
-
-_ROLE_ALIASES: dict[str, str] = {
-    **{role: role for role in ROLES},
-    **{label: role for role, label in ROLE_LABELS.items()},
-    "full_time": "grid_worker",
-    "网格员": "grid_worker",
-    "专职": "grid_worker",
-    "parttime": "part_time",
-    "兼职": "part_time",
-    "leader": "grid_leader",
-    "officer": "police",
-    "police_officer": "police",
-    "社区民警": "police",
-    "警察": "police",
-    "调解员": "mediator",
-    "人民调解员": "mediator",
-    "legal_advisor": "legal_adviser",
-    "lawyer": "legal_adviser",
-    "律师": "legal_adviser",
-    "志愿": "volunteer",
-}
 
 _WHAT = "workers"
 _ID_NAMES = ("worker_id", "id", "工号", "编号", "人员编号")
@@ -106,329 +83,15 @@ _TRUE = frozenset({"1", "true", "yes", "y", "t", "是", "x", "unavailable", "不
 _FALSE = frozenset({"0", "false", "no", "n", "f", "否", "available", "可用"})
 _SPLIT_CODES = re.compile(r"[;,；，、\s]+")
 
-# --------------------------------------------------------------------------- roles
-
-
-def normalise_role(value: Any) -> str | None:
-    """The canonical role key of a roster cell, or ``None`` if it is not a known role.
-
-    Case, blanks, hyphens and spaces are ignored.
-
-    Examples
-    --------
-    >>> normalise_role("专职网格员"), normalise_role("Part-time"), normalise_role("民警")
-    ('grid_worker', 'part_time', 'police')
-    >>> normalise_role("caretaker") is None
-    True
-    """
-    if value is None or (np.ndim(value) == 0 and pd.isna(value)):
-        return None
-    key = re.sub(r"[\s\-]+", "_", str(value).strip().lower()).strip("_")
-    return _ROLE_ALIASES.get(key) or _ROLE_ALIASES.get(key.replace("_", ""))
-
 
 def _roles_text() -> str:
     return ", ".join(f"{role}/{ROLE_LABELS[role]}" for role in ROLES)
 
 
-# --------------------------------------------------------------------------- policy
-
-_SCOPE_KEYS: dict[str, dict[str, str]] = {
-    "grid": {"per_grid": "per_unit", "max_per_grid": "max_per_unit", "max_grids": "max_units"},
-    "community": {
-        "per_community": "per_unit",
-        "max_per_community": "max_per_unit",
-        "max_communities": "max_units",
-    },
-}
-_COMMON_KEYS = ("scope", "per_households", "max_households", "same_community", "assign_all")
-_WEIGHT_KEYS = ("cross_community_m", "balance_m_per_household", "idle_m")
-_MODEL_KEYS = ("max_pairs", "candidates")
-
-
-@dataclass(frozen=True)
-class RolePolicy:
-    """The staffing rules of one role (see ``gridkit/policies/default.toml``).
-
-    Attributes
-    ----------
-    role
-        Role key, one of :data:`ROLES`.
-    scope
-        {"grid", "community"}
-        What one person of the role serves: grids, or whole communities.
-    per_unit
-        People of the role every grid (community) needs: ``per_grid`` / ``per_community``.
-    per_households
-        If set, also at least one person per this many households of the grid (community).
-    max_per_unit
-        Most people of the role in one grid (community); ``None``: no limit.
-    max_units
-        Grids (communities) one person serves at most: ``max_grids`` / ``max_communities``.
-    max_households
-        Households one person serves at most; ``None``: no limit.
-    same_community
-        All grids served by one person lie in one community.
-    assign_all
-        Every available person gets a place (up to ``max_per_unit``), spread by households.
-    """
-
-    role: str
-    scope: Literal["grid", "community"] = "grid"
-    per_unit: int = 1
-    per_households: int | None = None
-    max_per_unit: int | None = None
-    max_units: int = 1
-    max_households: int | None = None
-    same_community: bool = False
-    assign_all: bool = False
-
-    @property
-    def unit(self) -> str:
-        """``"grid"`` or ``"community"``: what the role's capacity counts."""
-        return self.scope
-
-    def required(self, households: np.ndarray) -> np.ndarray:
-        """People of the role needed by units holding ``households`` households."""
-        households = np.asarray(households, dtype=np.int64)
-        need = np.full(households.shape, self.per_unit, dtype=np.int64)
-        if self.per_households:
-            need = np.maximum(need, -(-households // self.per_households))
-        return need
-
-    def max_people(self, required: np.ndarray) -> np.ndarray:
-        """Most people of the role per unit (``required`` where no larger limit applies)."""
-        required = np.asarray(required, dtype=np.int64)
-        if self.max_per_unit is not None:
-            return np.maximum(required, self.max_per_unit)
-        if self.assign_all:
-            return np.full(required.shape, np.iinfo(np.int32).max, dtype=np.int64)
-        return required
-
-    def to_dict(self) -> dict[str, Any]:
-        """The role's table as written in a policy file (scope-specific key names)."""
-        names = {v: k for k, v in _SCOPE_KEYS[self.scope].items()}
-        out: dict[str, Any] = {"scope": self.scope}
-        for key in ("per_unit", "per_households", "max_per_unit", "max_units", "max_households"):
-            value = getattr(self, key)
-            if value is not None:
-                out[names.get(key, key)] = value
-        out["same_community"] = self.same_community
-        out["assign_all"] = self.assign_all
-        return out
-
-
-@dataclass(frozen=True)
-class StaffingPolicy:
-    """Which roles each grid and community needs, capacities, and the objective's weights.
-
-    Load one with :func:`load_policy`; the defaults are ``gridkit/policies/default.toml``.
-
-    Attributes
-    ----------
-    roles
-        :class:`RolePolicy` by role key, in :data:`ROLES` order.
-    cross_community_m
-        Cost (metres) of each grid or community a person serves outside their home community.
-    balance_m_per_household
-        Cost (metres) per household of workload imbalance (see ``docs/staffing.md``).
-    idle_m
-        Cost (metres) of leaving an available person of an ``assign_all`` role idle.
-    max_pairs, candidates
-        Above ``max_pairs`` (person, unit) pairs in a role, keep the ``candidates``
-        nearest units of each person and nearest people of each unit.
-    source
-        Where the policy came from (for messages and the report).
-    """
-
-    roles: dict[str, RolePolicy] = field(default_factory=dict)
-    cross_community_m: float = 1000.0
-    balance_m_per_household: float = 0.5
-    idle_m: float = 20000.0
-    max_pairs: int = 60000
-    candidates: int = 30
-    source: str = "default"
-
-    def to_dict(self) -> dict[str, Any]:
-        """The policy as a TOML-shaped dict (what ``staffing_report.json`` records)."""
-        return {
-            "source": self.source,
-            "weights": {k: getattr(self, k) for k in _WEIGHT_KEYS},
-            "model": {k: getattr(self, k) for k in _MODEL_KEYS},
-            "roles": {role: p.to_dict() for role, p in self.roles.items()},
-        }
-
-
-def _default_tables() -> dict[str, Any]:
-    text = resources.files("gridkit").joinpath("policies/default.toml").read_text("utf-8")
-    return tomllib.loads(text)
-
-
-def load_policy(policy: str | os.PathLike[str] | Mapping[str, Any] | StaffingPolicy | None = None,
-                ) -> StaffingPolicy:
-    """Load a staffing policy: defaults overlaid with a TOML file or a dict of the same shape.
-
-    Parameters
-    ----------
-    policy
-        ``None`` (the defaults), the path of a TOML file, a dict shaped like the
-        file (``{"roles": {"police": {"max_grids": 2}}}``), or a ``StaffingPolicy``
-        (returned as is).  Keys not given keep their default; a role table with a
-        different ``scope`` than the default replaces that role's table.
-
-    Returns
-    -------
-    StaffingPolicy
-
-    Raises
-    ------
-    InputError
-        If the file is missing or not valid TOML, or lists unknown sections, roles or
-        keys, or values of the wrong type or range; every problem is listed.
-
-    Examples
-    --------
-    >>> p = load_policy({"roles": {"police": {"max_grids": 2}}})
-    >>> p.roles["police"].max_units, p.roles["grid_worker"].max_units
-    (2, 1)
-    >>> p.roles["mediator"].scope
-    'community'
-    """
-    if isinstance(policy, StaffingPolicy):
-        return policy
-    if policy is None:
-        user: Mapping[str, Any] = {}
-        source = "default"
-    elif isinstance(policy, Mapping):
-        user, source = policy, "<dict>"
-    elif isinstance(policy, str | os.PathLike):
-        source = os.fspath(policy)
-        p = Path(source)
-        if not p.is_file():
-            msg = (
-                f"staffing policy file '{source}' not found (looked for {p.absolute()}): check "
-                "the path, or leave out `policy` (CLI `--policy`) to use the defaults."
-            )
-            raise InputError(msg)
-        try:
-            user = tomllib.loads(p.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
-            msg = (
-                f"staffing policy '{source}' is not valid TOML ({err}): fix the file; see "
-                "gridkit/policies/default.toml for the format."
-            )
-            raise InputError(msg) from err
-    else:
-        msg = (
-            f"`policy` must be a TOML file path, a dict or a StaffingPolicy, got "
-            f"{type(policy).__name__}: pass e.g. `policy='policy.toml'`."
-        )
-        raise InputError(msg)
-    return _build_policy(_default_tables(), user, source=source)
-
-
-def _build_policy(defaults: Mapping[str, Any], user: Mapping[str, Any], *, source: str
-                  ) -> StaffingPolicy:
-    problems = _validate.Problems(source, "staffing policy")
-    for section in user:
-        if section not in ("weights", "model", "roles"):
-            problems.add(
-                f"unknown section [{section}]: use [weights], [model] and [roles.<role>]."
-            )
-    values: dict[str, Any] = {}
-    for section, keys in (("weights", _WEIGHT_KEYS), ("model", _MODEL_KEYS)):
-        table = _table(user.get(section, {}), f"[{section}]", problems)
-        for key in table:
-            if key not in keys:
-                problems.add(f"unknown key `{key}` in [{section}]: use {', '.join(keys)}.")
-        for key in keys:
-            value = table.get(key, defaults[section][key])
-            if section == "weights":
-                values[key] = _number(value, f"[{section}] {key}", problems)
-            else:
-                values[key] = _integer(value, f"[{section}] {key}", problems, minimum=1)
-    roles: dict[str, RolePolicy] = {}
-    user_roles = _table(user.get("roles", {}), "[roles]", problems)
-    for role in user_roles:
-        if role not in ROLES:
-            canonical = normalise_role(role)
-            hint = f" (did you mean `{canonical}`?)" if canonical else ""
-            problems.add(f"unknown role [roles.{role}]{hint}: roles are {', '.join(ROLES)}.")
-    for role in ROLES:
-        base = dict(defaults["roles"][role])
-        mine = _table(user_roles.get(role, {}), f"[roles.{role}]", problems)
-        if "scope" in mine and mine["scope"] != base.get("scope"):
-            base = {}
-        roles[role] = _role_policy(role, {**base, **mine}, problems)
-    problems.raise_if_any()
-    return StaffingPolicy(roles=roles, source=source, **values)
-
-
-def _table(value: Any, where: str, problems: _validate.Problems) -> Mapping[str, Any]:
-    if isinstance(value, Mapping):
-        return value
-    problems.add(f"{where} must be a table, got {value!r}: write it as a [section] of keys.")
-    return {}
-
-
-def _role_policy(role: str, table: Mapping[str, Any], problems: _validate.Problems) -> RolePolicy:
-    where = f"[roles.{role}]"
-    scope = table.get("scope", "grid")
-    if scope not in _SCOPE_KEYS:
-        problems.add(f"{where} scope = {scope!r}: use \"grid\" or \"community\".")
-        return RolePolicy(role=role)
-    names = _SCOPE_KEYS[scope]
-    other = next(s for s in _SCOPE_KEYS if s != scope)
-    kwargs: dict[str, Any] = {"role": role, "scope": scope}
-    for key, value in table.items():
-        if key in _COMMON_KEYS and key != "scope":
-            if key in ("same_community", "assign_all"):
-                if not isinstance(value, bool):
-                    problems.add(f"{where} {key} = {value!r}: write true or false.")
-                else:
-                    kwargs[key] = value
-            else:
-                kwargs[key] = _integer(value, f"{where} {key}", problems, minimum=1)
-        elif key in names:
-            minimum = 0 if names[key] == "per_unit" else 1
-            kwargs[names[key]] = _integer(value, f"{where} {key}", problems, minimum=minimum)
-        elif key in _SCOPE_KEYS[other]:
-            problems.add(
-                f"{where} has `{key}` but scope = \"{scope}\": use "
-                f"`{dict(zip(_SCOPE_KEYS[other], names, strict=True))[key]}` instead."
-            )
-        elif key != "scope":
-            allowed = [*names, *(k for k in _COMMON_KEYS if k != "scope")]
-            problems.add(f"unknown key `{key}` in {where}: use scope, {', '.join(allowed)}.")
-    if scope == "community" and kwargs.get("same_community"):
-        problems.add(f"{where} same_community applies to scope = \"grid\" only: remove it.")
-    out = RolePolicy(**{k: v for k, v in kwargs.items() if v is not None})
-    if out.max_per_unit is not None and out.max_per_unit < out.per_unit:
-        problems.add(
-            f"{where} allows at most {out.max_per_unit} per {scope} but requires {out.per_unit}: "
-            f"raise `{'max_per_' + scope}` or lower `{'per_' + scope}`."
-        )
-    return out
-
-
-def _integer(value: Any, where: str, problems: _validate.Problems, *, minimum: int) -> int | None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.add(f"{where} = {value!r}: expected a whole number ≥ {minimum}.")
-        return None
-    return int(value)
-
-
-def _number(value: Any, where: str, problems: _validate.Problems) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        problems.add(f"{where} = {value!r}: expected a number ≥ 0 (metres).")
-        return 0.0
-    return float(value)
-
-
 # --------------------------------------------------------------------------- reading rosters
 
 
-def _find(columns: list[Any], names: tuple[str, ...], problems: _validate.Problems) -> Any:
+def _find(columns: list[Any], names: tuple[str, ...], problems: Problems) -> Any:
     """The first column matching one of ``names`` (case-insensitive), else ``None``."""
     for name in names:
         matches = [c for c in columns if str(c).strip().lower() == name]
@@ -453,14 +116,14 @@ def _load_roster(path: Any, *, layer: str | int | None) -> tuple[str, pd.DataFra
             try:
                 names = [str(n) for n in pyogrio.list_layers(p)[:, 0]]
             except (RuntimeError, OSError, ValueError):
-                names = []  # unreadable: io.load_file reports it
+                names = []  # unreadable: load_file reports it
             if layer is None and len(names) > 1:
                 msg = (
                     f"{_WHAT} file '{p}' has {len(names)} layers ({format_ids(names)}): pass "
                     f"`layer=...` (CLI `--workers-layer ...`) to choose one."
                 )
                 raise InputError(msg)
-    return io.load_file(path, layer=layer, what=_WHAT, tables=True)
+    return load_file(path, layer=layer, what=_WHAT, tables=True)
 
 
 def _read_excel(p: Path, *, layer: str | int | None) -> pd.DataFrame:
@@ -484,9 +147,9 @@ def _read_excel(p: Path, *, layer: str | int | None) -> pd.DataFrame:
     return frame.dropna(how="all").reset_index(drop=True)
 
 
-def _flags(values: pd.Series, rows: np.ndarray, *, column: str, problems: _validate.Problems
+def _flags(values: pd.Series, rows: np.ndarray, *, column: str, problems: Problems
            ) -> np.ndarray:
-    text = [io.cell_text(v) for v in values.to_numpy(dtype=object)]
+    text = [cell_text(v) for v in values.to_numpy(dtype=object)]
     out = np.zeros(len(text), dtype=bool)
     bad = []
     for i, value in enumerate(text):
@@ -497,7 +160,7 @@ def _flags(values: pd.Series, rows: np.ndarray, *, column: str, problems: _valid
             bad.append(i)
     if bad:
         problems.add(
-            f"column `{column}` has values that are not yes/no at {_validate.rows_text(rows[bad])} "
+            f"column `{column}` has values that are not yes/no at {rows_text(rows[bad])} "
             f"({format_ids(sorted({text[i] for i in bad}), limit=5)}): write 1 or 0 (also "
             "true/false, yes/no, 是/否), or leave the cell empty for available."
         )
@@ -505,15 +168,15 @@ def _flags(values: pd.Series, rows: np.ndarray, *, column: str, problems: _valid
 
 
 def _capacities(values: pd.Series, rows: np.ndarray, *, column: str,
-                problems: _validate.Problems) -> pd.Series:
-    text = pd.Series([io.cell_text(v) for v in values.to_numpy(dtype=object)], dtype=object)
+                problems: Problems) -> pd.Series:
+    text = pd.Series([cell_text(v) for v in values.to_numpy(dtype=object)], dtype=object)
     present = text.notna().to_numpy()
     numbers = pd.to_numeric(text.where(present), errors="coerce").to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore"):
         bad = present & ~(np.isfinite(numbers) & (numbers >= 1) & (numbers == np.floor(numbers)))
     if bad.any():
         problems.add(
-            f"column `{column}` is not a whole number ≥ 1 at {_validate.rows_text(rows[bad])} "
+            f"column `{column}` is not a whole number ≥ 1 at {rows_text(rows[bad])} "
             f"({format_ids(text[bad].tolist(), limit=5)}): write a capacity such as 2, or leave "
             "the cell empty to use the policy's."
         )
@@ -586,7 +249,7 @@ def read_workers(
     if len(frame) == 0:
         msg = f"{_WHAT} file '{source}' contains no rows: check the file (and `layer`)."
         raise InputError(msg)
-    problems = _validate.Problems(source, _WHAT)
+    problems = Problems(source, _WHAT)
     geometry_name = None if is_table else frame.geometry.name
     columns = [c for c in frame.columns if c != geometry_name]
     src = {
@@ -605,12 +268,12 @@ def read_workers(
         if src[key] is None and not any(str(c).strip().lower() in names for c in columns):
             problems.add(
                 f"no {key} column (looked for {', '.join(names)}, case-insensitive); available "
-                f"columns: {io.columns_text(columns)}. Rename the column holding it."
+                f"columns: {columns_text(columns)}. Rename the column holding it."
             )
     lon_src = lat_src = None
     if is_table:
-        scratch = _validate.Problems(source, _WHAT)
-        lon_src, lat_src = io.pick_lonlat_columns(columns, lon_col, lat_col, problems=scratch)
+        scratch = Problems(source, _WHAT)
+        lon_src, lat_src = pick_lonlat_columns(columns, lon_col, lat_col, problems=scratch)
         not_found = len(scratch) == 1 and scratch.messages[0].startswith("no longitude")
         if lon_col is not None or not not_found:
             for message in scratch.messages:
@@ -620,7 +283,7 @@ def read_workers(
                 f"no home location columns: give each person `lon`/`lat` columns (or a point "
                 f"layer) and/or a `home_community` column (looked for "
                 f"{', '.join(_COMMUNITY_NAMES)}); available columns: "
-                f"{io.columns_text(columns)}."
+                f"{columns_text(columns)}."
             )
     elif lon_col is not None or lat_col is not None:
         problems.add(
@@ -630,7 +293,7 @@ def read_workers(
     problems.raise_if_any()
     has_coordinates = not is_table or lon_src is not None
     crs = (
-        io.resolve_input_crs(
+        resolve_input_crs(
             None if is_table else frame.crs, input_crs, source=source, what=_WHAT,
             kind="households", is_table=is_table,
         )
@@ -640,36 +303,36 @@ def read_workers(
 
     n = len(frame)
     rows = np.arange(1, n + 1, dtype=np.int64)
-    ids = io.as_text(frame[src["worker_id"]])
-    _validate.check_ids(
+    ids = as_text(frame[src["worker_id"]])
+    check_ids(
         ids, rows, column=str(src["worker_id"]),
         missing_fix="give every person an id (e.g. the staff number 工号).",
         duplicate_fix="give each person their own id; list a person once (one role each).",
         problems=problems,
     )
-    names = io.as_text(frame[src["name"]])
+    names = as_text(frame[src["name"]])
     if names.isna().any():
         problems.add(
-            f"column `{src['name']}` is empty at {_validate.rows_text(rows[names.isna()])}: "
+            f"column `{src['name']}` is empty at {rows_text(rows[names.isna()])}: "
             "fill in the person's name."
         )
-    raw_roles = io.as_optional_text(frame[src["role"]])
+    raw_roles = as_optional_text(frame[src["role"]])
     roles = raw_roles.map(normalise_role)
     missing_role = raw_roles.isna().to_numpy()
     if missing_role.any():
         problems.add(
-            f"column `{src['role']}` is empty at {_validate.rows_text(rows[missing_role])}: "
+            f"column `{src['role']}` is empty at {rows_text(rows[missing_role])}: "
             f"fill in one of {_roles_text()}."
         )
     unknown = roles.isna().to_numpy() & ~missing_role
     if unknown.any():
         values = sorted(set(raw_roles[unknown]))
         problems.add(
-            f"unknown role at {_validate.rows_text(rows[unknown])} "
+            f"unknown role at {rows_text(rows[unknown])} "
             f"({format_ids([repr(v) for v in values], limit=5)}): use one of {_roles_text()}."
         )
     home = (
-        io.as_optional_text(frame[src["home_community"]])
+        as_optional_text(frame[src["home_community"]])
         if src["home_community"] is not None
         else pd.Series([None] * n, dtype=object)
     )
@@ -677,11 +340,11 @@ def read_workers(
     no_place = shapely.is_missing(geoms) & home.isna().to_numpy()
     if no_place.any():
         problems.add(
-            f"no home location at {_validate.rows_text(rows[no_place])}: fill in lon/lat (or "
+            f"no home location at {rows_text(rows[no_place])}: fill in lon/lat (or "
             "draw the home point) or the home community, so distances can be measured."
         )
     if crs is not None:
-        io.check_coordinates(
+        check_coordinates(
             geoms, rows, crs, kind="households",
             swap_fix="exchange the lon and lat values (or pass `lon_col`/`lat_col` the other "
             "way round, CLI `--lon-col`/`--lat-col`).",
@@ -694,7 +357,7 @@ def read_workers(
         for key in ("max_grids", "max_communities", "max_households")
     }
     pinned = (
-        io.as_optional_text(frame[src["pinned_grid"]]).map(
+        as_optional_text(frame[src["pinned_grid"]]).map(
             lambda v: None if v is None else ";".join(c for c in _SPLIT_CODES.split(v) if c)
         )
         if src["pinned_grid"] is not None
@@ -708,13 +371,13 @@ def read_workers(
     both = unavailable & pinned.notna().to_numpy()
     if both.any():
         problems.add(
-            f"people both pinned to a grid and unavailable at {_validate.rows_text(rows[both])}: "
+            f"people both pinned to a grid and unavailable at {rows_text(rows[both])}: "
             f"clear `{src['pinned_grid']}` or `{src['unavailable']}` for them."
         )
     problems.raise_if_any()
 
     phone = (
-        io.as_optional_text(frame[src["phone"]])
+        as_optional_text(frame[src["phone"]])
         if src["phone"] is not None
         else pd.Series([None] * n, dtype=object)
     )
@@ -730,7 +393,7 @@ def read_workers(
         "row": rows,
     }
     used = {v for v in src.values() if v is not None} | {lon_src, lat_src} - {None}
-    out = io.assemble_frame(contract, geoms, frame, used, source=source)
+    out = assemble_frame(contract, geoms, frame, used, source=source)
     if crs is None:
         out = out.set_crs(4326)
     else:
@@ -764,7 +427,7 @@ def _home_points(
     is_table: bool,
     lon_src: Any,
     lat_src: Any,
-    problems: _validate.Problems,
+    problems: Problems,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Home points (None where unknown) and their ``(n, 4)`` bounds (NaN where unknown)."""
     n = len(frame)
@@ -772,22 +435,22 @@ def _home_points(
     if is_table and lon_src is None:
         return geoms, np.full((n, 4), np.nan)
     if is_table:
-        lon = io.as_optional_text(frame[lon_src])
-        lat = io.as_optional_text(frame[lat_src])
+        lon = as_optional_text(frame[lon_src])
+        lat = as_optional_text(frame[lat_src])
         given = (lon.notna() | lat.notna()).to_numpy()
         x = np.full(n, np.nan)
         y = np.full(n, np.nan)
         if given.any():
-            x[given] = _validate.parse_coordinates(
+            x[given] = parse_coordinates(
                 lon[given], rows[given], column=str(lon_src), problems=problems
             )
-            y[given] = _validate.parse_coordinates(
+            y[given] = parse_coordinates(
                 lat[given], rows[given], column=str(lat_src), problems=problems
             )
         ok = np.isfinite(x) & np.isfinite(y)
         geoms[ok] = shapely.points(x[ok], y[ok])
         return geoms, np.column_stack([x, y, x, y])
-    raw = io.simplify_single_parts(
+    raw = simplify_single_parts(
         shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
     )
     present = ~shapely.is_missing(raw) & ~shapely.is_empty(raw)
@@ -795,7 +458,7 @@ def _home_points(
     wrong = present & (types != "Point")
     if wrong.any():
         problems.add(
-            f"home geometry is not a point at {_validate.rows_text(rows[wrong])} "
+            f"home geometry is not a point at {rows_text(rows[wrong])} "
             f"({', '.join(sorted(set(types[wrong])))}): draw each home as one point, or use "
             "`gdf.representative_point()`."
         )
@@ -864,188 +527,3 @@ def write_workers(workers: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Pa
         table.to_csv(path, index=False, encoding="utf-8-sig", lineterminator="\n")
     logger.info("wrote %d workers to %s", len(table), path)
     return path
-
-
-# --------------------------------------------------------------------------- generator
-
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡"
-_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉兰萍红建国文辉斌宇浩凯琳晨雪"
-
-
-def make_roster(
-    grids: GridsLike,
-    *,
-    seed: int = 0,
-    policy: str | os.PathLike[str] | Mapping[str, Any] | StaffingPolicy | None = None,
-    spare: float = 0.1,
-    unavailable: float = 0.03,
-    pinned: float = 0.02,
-    households_per_extra: int = 400,
-) -> gpd.GeoDataFrame:
-    """Invent a roster that staffs ``grids`` under ``policy``, deterministically for a seed.
-
-    Homes are random points in grids drawn in proportion to their households, so people
-    live where people live; about 10% of people give only their home community and 15%
-    only their home point.  Names are random two- or three-character Chinese names and
-    phone numbers start with the unallocated prefix 100: nothing describes real people.
-
-    Parameters
-    ----------
-    grids
-        A grid layer (GeoDataFrame, ``grids.geojson`` or a ``gridkit partition`` output
-        folder) with ``grid_code``, ``community_id``, ``households`` and polygons.
-    seed
-        Seed of :func:`numpy.random.default_rng`.
-    policy
-        The staffing policy the roster must satisfy (see :func:`load_policy`).
-    spare
-        Extra people per role beyond the minimum that covers every requirement.
-    unavailable
-        Further people per role marked ``unavailable`` (on leave): they do not count
-        towards the supply.
-    pinned
-        Share of full-time grid workers pinned to the grid they live in (distinct grids).
-    households_per_extra
-        For ``assign_all`` roles (part-time workers, volunteers): one extra person per
-        this many households of the district.
-
-    Returns
-    -------
-    geopandas.GeoDataFrame
-        EPSG:4326, one row per person, as a local roster would look: ``worker_id``
-        (``W0001``…), ``name``, ``role`` (Chinese, e.g. 专职网格员), ``home_community``,
-        ``phone``, ``max_grids`` (a few officers have 2), ``pinned_grid``,
-        ``unavailable`` (是/否) and the home ``geometry`` (None for the community-only
-        people).  Write it with :func:`write_workers`.
-
-    Examples
-    --------
-    >>> import geopandas as gpd
-    >>> from shapely.geometry import box
-    >>> grids = gpd.GeoDataFrame({"grid_code": ["C1-001", "C1-002"], "community_id": "C1",
-    ...                           "households": [500, 700]},
-    ...                          geometry=[box(115.0, 30.2, 115.005, 30.205),
-    ...                                    box(115.005, 30.2, 115.01, 30.205)], crs=4326)
-    >>> roster = make_roster(grids, seed=1)
-    >>> sorted(set(roster["role"])) == sorted(ROLE_LABELS.values())
-    True
-    """
-    from gridkit.staffing.assign import read_grids  # assign imports this module
-
-    layer = read_grids(grids)
-    rules = load_policy(policy)
-    rng = np.random.default_rng(seed)
-    metric_crs = local_metric_crs(layer)
-    metric = layer.to_crs(metric_crs)
-    households = layer["households"].to_numpy(dtype=np.int64)
-    community = layer["community_id"].to_numpy(dtype=object)
-    communities = pd.unique(community)
-    comm_households = pd.Series(households).groupby(community).sum().reindex(communities)
-
-    counts: dict[str, tuple[int, int]] = {}
-    for role, rp in rules.roles.items():
-        if rp.scope == "grid":
-            need = rp.required(households)
-            if rp.same_community:
-                minimum = sum(
-                    max(int(need[community == c].max(initial=0)),
-                        math.ceil(int(need[community == c].sum()) / rp.max_units))
-                    for c in communities
-                )
-            else:
-                minimum = max(int(need.max(initial=0)), math.ceil(int(need.sum()) / rp.max_units))
-        else:
-            need = rp.required(comm_households.to_numpy())
-            minimum = max(int(need.max(initial=0)), math.ceil(int(need.sum()) / rp.max_units))
-        n = math.ceil(minimum * (1 + spare)) if minimum else 0
-        if rp.assign_all:
-            n += round(int(households.sum()) / households_per_extra)
-        counts[role] = (n, round(n * unavailable))
-
-    total = sum(a + b for a, b in counts.values())
-    weights = (households + 1) / (households + 1).sum()
-    home_grid = rng.choice(len(layer), size=total, p=weights)
-    points = _random_points_in(rng, metric.geometry.to_numpy(), home_grid)
-    home_wgs = gpd.GeoSeries(points, crs=metric_crs).to_crs(4326).to_numpy()
-    kind = rng.random(total)  # < 0.10: community only; < 0.25: point only; else both
-
-    rows: list[dict[str, Any]] = []
-    taken_pins: set[str] = set()
-    k = 0
-    for role in ROLES:
-        available, away = counts[role]
-        for j in range(available + away):
-            g = int(home_grid[k])
-            is_away = j >= available
-            row = {
-                "role": ROLE_LABELS[role],
-                "home_community": None if kind[k] >= 0.10 and kind[k] < 0.25 else community[g],
-                "geometry": None if kind[k] < 0.10 else home_wgs[k],
-                "max_grids": pd.NA,
-                "pinned_grid": None,
-                "unavailable": "是" if is_away else "否",
-            }
-            code = str(layer["grid_code"].iat[g])
-            if (
-                role == "grid_worker" and not is_away and row["geometry"] is not None
-                and code not in taken_pins and rng.random() < pinned
-            ):
-                row["pinned_grid"] = code
-                taken_pins.add(code)
-            if role == "police" and rules.roles[role].max_units > 2 and rng.random() < 0.1:
-                row["max_grids"] = 2
-            rows.append(row)
-            k += 1
-    order = rng.permutation(len(rows))
-    rows = [rows[i] for i in order]
-    names = [
-        _SURNAMES[rng.integers(len(_SURNAMES))]
-        + "".join(_GIVEN[i] for i in rng.integers(len(_GIVEN), size=rng.integers(1, 3)))
-        for _ in rows
-    ]
-    phones = [f"100{n:08d}" for n in rng.integers(0, 10**8, size=len(rows))]
-    frame = pd.DataFrame(rows)
-    out = gpd.GeoDataFrame(
-        {
-            "worker_id": [f"W{i:04d}" for i in range(1, len(rows) + 1)],
-            "name": names,
-            "role": frame["role"],
-            "home_community": frame["home_community"],
-            "phone": phones,
-            "max_grids": pd.array(frame["max_grids"], dtype="Int64"),
-            "pinned_grid": frame["pinned_grid"],
-            "unavailable": frame["unavailable"],
-        },
-        geometry=gpd.GeoSeries(frame["geometry"].to_numpy(), crs=4326),
-        crs=4326,
-    )
-    out["geometry"] = shapely.set_precision(out.geometry.to_numpy(), 1e-7)
-    logger.info(
-        "make_roster(seed=%d): %d people (%s)", seed, len(out),
-        ", ".join(f"{r} {a}+{b} unavailable" for r, (a, b) in counts.items()),
-    )
-    return out
-
-
-def _random_points_in(rng: np.random.Generator, polygons: np.ndarray, which: np.ndarray
-                      ) -> np.ndarray:
-    """One uniform random point inside ``polygons[which[i]]`` for each ``i``."""
-    out = np.empty(len(which), dtype=object)
-    for g in np.unique(which):
-        idx = np.flatnonzero(which == g)
-        poly = polygons[g]
-        x0, y0, x1, y1 = poly.bounds
-        found: list[np.ndarray] = []
-        need = len(idx)
-        for _ in range(100):
-            pts = rng.uniform((x0, y0), (x1, y1), size=(4 * need + 8, 2))
-            inside = pts[shapely.contains_xy(poly, pts[:, 0], pts[:, 1])]
-            found.append(inside)
-            if sum(len(f) for f in found) >= need:
-                break
-        pts = np.concatenate(found)
-        if len(pts) < need:  # a sliver: fall back to its representative point
-            rep = shapely.point_on_surface(poly)
-            pts = np.concatenate([pts, np.tile([rep.x, rep.y], (need - len(pts), 1))])
-        out[idx] = shapely.points(pts[:need])
-    return out
