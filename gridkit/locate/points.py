@@ -26,7 +26,7 @@ from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
 from gridkit.export import OutputSet, spreadsheet_safe, to_geojson
 from gridkit.io import read_households
-from gridkit.staffing import read_previous
+from gridkit.staffing import read_previous_roster
 from gridkit.units import community_of_points
 
 __all__ = ["LOCATE_COLUMNS", "MATCHES", "locate_points", "write_located"]
@@ -233,7 +233,7 @@ def locate_points(
 def _roster(roster: Any) -> pd.DataFrame | None:
     if isinstance(roster, pd.DataFrame):
         return roster
-    table, _ = read_previous(roster)
+    table, _ = read_previous_roster(roster)
     return table
 
 
