@@ -25,7 +25,7 @@ from batchfiles import (
     write_inputs,
 )
 
-import gridkit.cli.commands
+import gridkit.cli.files
 from gridkit.io.readers import read_boundaries, read_households
 from gridkit.pipeline.plan import make_grids
 
@@ -111,7 +111,7 @@ def test_a_failed_community_is_reported_and_resume_retries_only_it(
 ):
     """An invalid outline (a bow tie) breaks one community; the others are written."""
     bad_id = sample_subset.tight_id
-    read = gridkit.cli.commands.read_communities
+    read = gridkit.cli.files.read_communities
 
     def with_bowtie(args):
         communities = read(args)
@@ -120,7 +120,7 @@ def test_a_failed_community_is_reported_and_resume_retries_only_it(
         return communities
 
     out, work = tmp_path / "out", tmp_path / "out" / ".gridkit-work"
-    monkeypatch.setattr(gridkit.cli.commands, "read_communities", with_bowtie)
+    monkeypatch.setattr(gridkit.cli.files, "read_communities", with_bowtie)
     code, stdout, stderr = run_cli(partition_args(inputs, out))
     assert code == 3, stderr
     assert f"community {bad_id} failed: GEOSException" in stderr
@@ -142,7 +142,7 @@ def test_a_failed_community_is_reported_and_resume_retries_only_it(
     assert len(list((work / "failed").iterdir())) == 1  # the traceback is kept
 
     # fixed outline: --resume solves only the failed community, and all is as make_grids
-    monkeypatch.setattr(gridkit.cli.commands, "read_communities", read)
+    monkeypatch.setattr(gridkit.cli.files, "read_communities", read)
     stdout = _ok([*partition_args(inputs, out), "--resume"])
     assert "1 community solved, 3 taken from the work folder (--resume)" in stdout
     assert_same_outputs(reference, out)

@@ -392,7 +392,7 @@ def test_out_is_a_file(files, tmp_path, capsys, where):
 
 def test_summary_never_rounds_up_to_100_percent(capsys):
     """One grid out of bounds among 2,000 must not read as 100.0 %."""
-    from gridkit.cli.commands import print_summary
+    from gridkit.cli.files import print_summary
 
     report = {
         "gridkit_version": "x",

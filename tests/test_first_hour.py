@@ -17,7 +17,7 @@ import pytest
 import shapely
 
 import gridkit as gk
-from gridkit.cli.commands import print_summary
+from gridkit.cli.files import print_summary
 from gridkit.export import headlines as attention
 
 X0, Y0 = 500_000.0, 3_340_000.0

@@ -24,7 +24,7 @@ from shapely.geometry import LineString, MultiPoint, Point, Polygon, box
 
 from gridkit.crs import bd09_to_wgs84, gcj02_to_wgs84
 from gridkit.errors import GridkitWarning, InputError
-from gridkit.io import readers as gk_io
+from gridkit.io import tables as gk_io
 from gridkit.io import validate as _validate
 from gridkit.io.readers import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, read_households
 

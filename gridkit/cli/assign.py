@@ -12,7 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from gridkit.cli.options import add_lang_option, add_map_mode_options
 from gridkit.errors import GridkitError
+from gridkit.export import headline
+from gridkit.staffing import assign_workers, read_grids, read_workers
 
 __all__ = ["register", "run"]
 
@@ -71,8 +74,6 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    help="write full phone numbers to roster.csv (personal data; masked as "
                    "138****5678 otherwise)")
     o.add_argument("--no-map", action="store_true", help="do not write map.html")
-    from gridkit.cli.commands import add_lang_option, add_map_mode_options
-
     add_map_mode_options(o)
     add_lang_option(o)
     o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -88,8 +89,6 @@ def _summary_lines(
     grids: Any = None,
     lang: str = "en",
 ) -> list[str]:
-    from gridkit.export import headline
-
     t = summary["totals"]
     lines = [
         f"gridkit {summary['gridkit_version']}: {t['people']} people for {t['grids']} grids in "
@@ -137,8 +136,6 @@ def run(args: argparse.Namespace) -> int:
     summary (unless ``--quiet``).  A :class:`~gridkit.errors.GridkitError` is printed as
     ``error: ...`` to stderr and gives exit code 2.
     """
-    from gridkit.staffing import assign_workers, read_grids, read_workers
-
     try:
         grids = read_grids(args.grids)
         workers = read_workers(

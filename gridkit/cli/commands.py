@@ -1,4 +1,11 @@
-"""Command line: ``gridkit partition`` (a thin wrapper over the public functions)."""
+"""Command line: the ``gridkit`` parser, ``main``, and the ``partition`` and ``map`` commands.
+
+Each further command family registers its sub-commands from its own module:
+:mod:`~gridkit.cli.exchange` (``audit``, ``export``), :mod:`~gridkit.cli.assign`
+(``assign``) and :mod:`~gridkit.cli.regenerate` (``regenerate``).  Options shared by
+several commands live in :mod:`~gridkit.cli.options`, the reading and writing of their
+files in :mod:`~gridkit.cli.files`.
+"""
 
 from __future__ import annotations
 
@@ -10,200 +17,28 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
+from gridkit.cli import assign, exchange, files, regenerate
+from gridkit.cli.options import (
+    add_grid_options,
+    add_input_options,
+    add_layer_options,
+    add_map_mode_options,
+    add_output_options,
+)
 from gridkit.errors import GridkitError, InputError
+from gridkit.export import check_set, headline, read_output_layer
+from gridkit.maps import explore, overview_png, save_map, size_histogram_png
 from gridkit.partition import PROGRESS_ENV
-from gridkit.units import MERGE_DISTANCE
-from gridkit.utils import __version__
+from gridkit.pipeline import DEFAULT_CHUNK_ROWS, DEFAULT_WORK, HouseholdFile, partition_files
+from gridkit.utils import __version__, progress_class
 
 __all__ = ["main"]
 
 log = logging.getLogger("gridkit")
 
 
-def add_household_options(g) -> None:
-    """Options that say how to read the households file (shared by several commands)."""
-    g.add_argument(
-        "--id-col", metavar="COL", help="household row id column (default: the row number)"
-    )
-    g.add_argument(
-        "--households-col",
-        metavar="COL",
-        help="households per row (default: households, hh, 户数; else 1 per row)",
-    )
-    g.add_argument(
-        "--building-col",
-        metavar="COL",
-        help="building id column: rows sharing it form one building",
-    )
-    g.add_argument("--lon-col", metavar="COL", help="longitude column of a CSV")
-    g.add_argument("--lat-col", metavar="COL", help="latitude column of a CSV")
-    g.add_argument("--households-layer", metavar="NAME", help="layer of a multi-layer file")
-
-
-def add_grid_options(
-    p: argparse.ArgumentParser, *, time_limit: float = 5.0, budget: str = "community"
-) -> None:
-    """Household bounds and solver options (partition, regenerate)."""
-    g = p.add_argument_group("grids")
-    g.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
-    g.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
-    g.add_argument(
-        "--target-households",
-        type=int,
-        default=None,
-        help="preferred grid size (default: middle of the bounds)",
-    )
-    g.add_argument(
-        "--time-limit",
-        type=float,
-        default=time_limit,
-        help=f"solver budget per {budget}, deterministic seconds (default: %(default)s)",
-    )
-    g.add_argument("--seed", type=int, default=0, help="default: %(default)s")
-    g.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="processes solving communities in parallel (default: all cores, one solver "
-        "thread each; the output does not depend on it)",
-    )
-
-
-def add_output_options(p: argparse.ArgumentParser):
-    """``--out``, ``--no-map``, ``-q`` and ``-v``; returns the group to add more."""
-    o = p.add_argument_group("output")
-    o.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    o.add_argument("--no-map", action="store_true", help="do not write map.html")
-    o.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
-    o.add_argument("-v", "--verbose", action="store_true", help="log every step")
-    add_lang_option(o)
-    return o
-
-
-def add_lang_option(g) -> None:
-    """``--lang zh|en``: language of the summary printed (and of maps where drawn)."""
-    g.add_argument(
-        "--lang",
-        choices=["zh", "en"],
-        default="zh",
-        help="language of the printed summary (default: %(default)s)",
-    )
-
-
-def add_layer_options(p: argparse.ArgumentParser) -> None:
-    """``--barriers``, ``--compounds`` and the building options (partition, regenerate)."""
-    grids = p.add_argument_group("grids")
-    grids.add_argument(
-        "--barriers",
-        metavar="PATH",
-        help="roads, rivers, railways, walls (lines, any vector format, optional `name`): "
-        "grids do not cross them unless the bounds cannot be met otherwise",
-    )
-    grids.add_argument(
-        "--compounds",
-        metavar="PATH",
-        help="compound (小区) outlines (polygons, any vector format): each compound of at most "
-        "--max-households stays in one grid, a larger one is split into as few grids as "
-        "possible (replaces a `compound` column of the households)",
-    )
-    grids.add_argument(
-        "--compound-name-col",
-        metavar="COL",
-        help="column naming each compound in --compounds (default: name, compound, 名称 or 小区)",
-    )
-    compound_mode = grids.add_mutually_exclusive_group()
-    compound_mode.add_argument(
-        "--keep-compounds",
-        dest="keep_compounds",
-        action="store_true",
-        default=True,
-        help="respect compounds (--compounds or a `compound` column on the households); "
-        "the default",
-    )
-    compound_mode.add_argument(
-        "--ignore-compounds",
-        dest="keep_compounds",
-        action="store_false",
-        help="partition building by building, ignoring compounds",
-    )
-    grids.add_argument(
-        "--merge-distance",
-        type=float,
-        default=MERGE_DISTANCE,
-        metavar="M",
-        help="household points without a building id closer than M metres form one building "
-        "(default: %(default)s; 0: only points at one location)",
-    )
-    grids.add_argument(
-        "--compound-buildings-col",
-        metavar="COL",
-        help="when every household row is a whole compound (one point per 小区): the column "
-        "with its number of buildings (default: buildings, 楼栋数 or 楼栋总数); a compound above "
-        "--max-households is split into the fewest grids of whole buildings (split_compound)",
-    )
-
-
-def add_map_mode_options(o) -> None:
-    """``--offline-map`` (the default) and ``--online-map`` (shared by several commands)."""
-    mode = o.add_mutually_exclusive_group()
-    mode.add_argument(
-        "--offline-map",
-        dest="online_map",
-        action="store_false",
-        default=False,
-        help="map.html that works with no internet: scripts embedded, no web basemap (the "
-        "default; a note in its corner says that no basemap tiles are shown)",
-    )
-    mode.add_argument(
-        "--online-map",
-        dest="online_map",
-        action="store_true",
-        help="map.html that loads Leaflet from public CDNs and shows OpenStreetMap tiles "
-        "(needs internet access when opened)",
-    )
-
-
-def add_input_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("inputs")
-    g.add_argument(
-        "--communities",
-        required=True,
-        metavar="PATH",
-        help="community boundaries (GeoJSON, GeoPackage, Shapefile)",
-    )
-    g.add_argument(
-        "--households",
-        required=True,
-        metavar="PATH",
-        help="household or building points/footprints (GeoJSON, GPKG, SHP, CSV)",
-    )
-    g.add_argument(
-        "--community-id",
-        metavar="COL",
-        help="community id column (default: community_id, id or code)",
-    )
-    g.add_argument("--name-col", metavar="COL", help="community name column")
-    g.add_argument("--street-col", metavar="COL", help="street (街道) column")
-    g.add_argument("--communities-layer", metavar="NAME", help="layer of a multi-layer file")
-    add_household_options(g)
-    g.add_argument(
-        "--input-crs",
-        metavar="CRS",
-        help="CRS of the households file (a CSV declares none) and of a communities file "
-        "that declares none: wgs84, gcj02 (Amap/Tencent), bd09 (Baidu) or EPSG:nnnn",
-    )
-    g.add_argument(
-        "--communities-crs",
-        metavar="CRS",
-        help="CRS of the communities file, overriding what it declares "
-        "(e.g. bd09 for outlines traced on Baidu maps)",
-    )
-
-
 def _add_execution_options(p: argparse.ArgumentParser) -> None:
     """Where communities are solved, the work folder and resuming (docs/cluster.md)."""
-    from gridkit.pipeline import DEFAULT_CHUNK_ROWS
-
     e = p.add_argument_group("execution (docs/cluster.md)")
     e.add_argument(
         "--scheduler",
@@ -260,15 +95,9 @@ def _build_parser() -> argparse.ArgumentParser:
     _add_execution_options(p)
     p.set_defaults(handler=_partition)
     _add_map_parser(sub)
-    from gridkit.cli.exchange import register as register_exchange
-
-    register_exchange(sub)
-    from gridkit.cli import assign as _cli_assign
-
-    _cli_assign.register(sub)
-    from gridkit.cli.regenerate import register as register_regenerate
-
-    register_regenerate(sub)
+    exchange.register(sub)
+    assign.register(sub)
+    regenerate.register(sub)
     return parser
 
 
@@ -331,8 +160,6 @@ def _map(args: argparse.Namespace) -> int:
     import pandas as pd
     import shapely
 
-    from gridkit.maps import explore, overview_png, save_map
-
     src = Path(args.dir)
     path = src / "grids.geojson" if src.is_dir() else src
     if not path.exists():
@@ -340,8 +167,6 @@ def _map(args: argparse.Namespace) -> int:
             f"no grid layer at '{path}': pass the folder written by `gridkit partition` "
             "(it holds grids.geojson) or a grids.geojson file."
         )
-    from gridkit.export import check_set, read_output_layer
-
     if path.name == "grids.geojson":
         check_set(path.parent, ["grids.geojson", "buildings.geojson"])
     fix = (
@@ -396,13 +221,9 @@ def _map(args: argparse.Namespace) -> int:
             )
         )
     if args.histogram:
-        from gridkit.maps import size_histogram_png
-
         written.append(
             size_histogram_png(grids, args.histogram, lang=args.lang, **_bounds_of(path.parent))
         )
-    from gridkit.export import headline
-
     counts = {str(k): int(v) for k, v in grids["status"].value_counts().items()}
     print(headline(counts, lang=args.lang))
     for w in written:
@@ -421,205 +242,11 @@ def _bounds_of(folder: Path) -> dict[str, int]:
         return {}
 
 
-def print_summary(
-    report: dict, paths: dict[str, Path], extra: Sequence[str] = (), *, lang: str = "zh"
-) -> None:
-    """Print a partition or regenerate report: the headline, then what needs attention.
-
-    Parameters
-    ----------
-    report
-        The ``report.json`` dict.
-    paths
-        The files written, by kind.
-    extra
-        More lines (how the run went), printed before the files.
-    lang
-        {"zh", "en"}: language of the headline and the attention list.
-    """
-    from gridkit.export import attention_lines, headline, information_line
-
-    t = report["totals"]
-    zh = lang == "zh"
-    if zh:
-        first = (
-            f"gridkit {report['gridkit_version']}：{t['communities']} 个社区，"
-            f"{t['households']:,} 户（{t['household_rows']:,} 行"
-            + (f"，{t['buildings']:,} 栋楼" if "buildings" in t else "")
-            + f"）→ {t['grids']} 个网格，用时 {t['time_s']:.1f} 秒"
-        )
-        assigned = (
-            f"  住户已分入网格 {t['households_assigned']:,} 户；未分入 "
-            f"{t['households_unassigned']:,} 户（{t['rows_unassigned']} 行）"
-        )
-    else:
-        first = (
-            f"gridkit {report['gridkit_version']}: {t['communities']} communities, "
-            f"{t['households']:,} households in {t['household_rows']:,} rows"
-            + (f" ({t['buildings']:,} buildings)" if "buildings" in t else "")
-            + f" -> {t['grids']} grids in {t['time_s']:.1f} s"
-        )
-        assigned = (
-            f"  households assigned: {t['households_assigned']:,}; unassigned: "
-            f"{t['households_unassigned']:,} ({t['rows_unassigned']} rows)"
-        )
-    lines = [first, "  " + headline(t["grids_by_status"], lang=lang), assigned]
-    for reason, info in t["unassigned_by_reason"].items():
-        rows = f"{info['rows']} 行" if zh else f"{info['rows']} rows"
-        lines.append(f"    {reason}: {rows} ({info['meaning']})")
-    lines += attention_lines(report, lang=lang)
-    info_line = information_line(report, lang=lang)
-    if info_line:
-        lines.append(info_line)
-    statuses: dict[str, int] = {}
-    for c in report["communities"]:
-        statuses[c["solver_status"]] = statuses.get(c["solver_status"], 0) + 1
-    lines.append(
-        ("  求解状态：" if zh else "  solver: ")
-        + ", ".join(f"{k} {v}" for k, v in sorted(statuses.items()))
-    )
-    lines += list(extra)
-    lines.append(("  已写出：" if zh else "  wrote: ") + ", ".join(str(p) for p in paths.values()))
-    print("\n".join(lines))
-
-
-def check_out_dir(out: str) -> None:
-    """Fail before any work when ``--out`` cannot become a folder we write to."""
-    path = Path(out)
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        what = "is" if existing == path else f"is inside '{existing}', which is"
-        msg = (
-            f"output folder '{out}' (--out) {what} a file, not a folder: pass the path of a "
-            "folder (it is created if missing)."
-        )
-        raise InputError(msg)
-    if not os.access(existing, os.W_OK | os.X_OK):
-        msg = (
-            f"output folder '{out}' (--out): no permission to write in '{existing}'; pass a "
-            "folder you can write to."
-        )
-        raise InputError(msg)
-
-
-def resolve_grids_path(path: str, flag: str) -> Path:
-    """The grid layer a command reads: ``DIR/grids.geojson`` for an output folder, else ``path``.
-
-    Every command that reads grids (``map``, ``assign``, ``audit``, ``export``,
-    ``regenerate --previous``) accepts the output folder of another command as well
-    as the file itself.
-
-    Raises
-    ------
-    InputError
-        When ``path`` is a folder without ``grids.geojson``.
-    """
-    p = Path(path)
-    if not p.is_dir():
-        return p
-    grids = p / "grids.geojson"
-    if not grids.is_file():
-        raise InputError(
-            f"folder '{p}' ({flag}) holds no grids.geojson: pass the folder written by "
-            "`gridkit partition`, `regenerate` or `assign`, or the grid file itself "
-            "(GeoJSON, GeoPackage or Shapefile)."
-        )
-    return grids
-
-
-def read_communities(args: argparse.Namespace):
-    """Read ``--communities`` with the CLI's options (shared by several commands).
-
-    ``--communities-crs`` overrides the file's CRS; ``--input-crs`` applies only when
-    the file declares none.
-    """
-    from gridkit.io import read_boundaries
-
-    return read_boundaries(
-        args.communities,
-        id_col=args.community_id,
-        name_col=getattr(args, "name_col", None),
-        street_col=getattr(args, "street_col", None),
-        input_crs=args.communities_crs
-        or _undeclared(args.communities, args.input_crs, args.communities_layer),
-        layer=args.communities_layer,
-    )
-
-
-def read_household_rows(args: argparse.Namespace):
-    """Read ``--households`` with the CLI's options (shared by several commands)."""
-    from gridkit.io import read_households
-
-    return read_households(
-        args.households,
-        id_col=args.id_col,
-        households_col=args.households_col,
-        building_col=args.building_col,
-        lon_col=args.lon_col,
-        lat_col=args.lat_col,
-        input_crs=args.input_crs,
-        layer=args.households_layer,
-    )
-
-
-def read_inputs(args: argparse.Namespace):
-    """Communities and households, checked against each other for swapped lon/lat."""
-    from gridkit.io import check_swapped_against
-
-    communities = read_communities(args)
-    households = read_household_rows(args)
-    check_swapped_against(households, communities)
-    return communities, households
-
-
-def read_layer(path: str, what: str, flag: str):
-    """Read an extra layer (barriers, compounds; any vector format pyogrio reads)."""
-    import geopandas as gpd
-
-    if not Path(path).exists():
-        raise InputError(f"{what} file '{path}' ({flag}) not found: check the path.")
-    try:
-        layer = gpd.read_file(path, engine="pyogrio")
-    except Exception as exc:  # pyogrio raises several types for unreadable files
-        raise InputError(
-            f"cannot read {what} file '{path}' ({flag}): {exc}. Use GeoJSON, "
-            "GeoPackage or Shapefile."
-        ) from exc
-    layer.attrs["source"] = f"{what} file '{path}'"
-    return layer
-
-
-def read_compounds(args: argparse.Namespace):
-    """The --compounds layer with the name column chosen by --compound-name-col as ``name``."""
-    if not args.compounds:
-        if args.compound_name_col:
-            raise InputError("--compound-name-col needs --compounds PATH (the compound outlines).")
-        return None
-    compounds = read_layer(args.compounds, "compounds", "--compounds")
-    col = args.compound_name_col
-    if col is not None:
-        if col not in compounds:
-            raise InputError(
-                f"compounds file '{args.compounds}' has no column '{col}' "
-                f"(--compound-name-col); it has: "
-                f"{', '.join(map(str, compounds.columns.drop('geometry')))}."
-            )
-        compounds = compounds.rename(columns={c: f"_{c}" for c in ("name",) if c != col})
-        compounds = compounds.rename(columns={col: "name"})
-    return compounds
-
-
 def _partition(args: argparse.Namespace) -> int:
-    from gridkit.utils import progress_class
-
     tqdm = progress_class()
 
-    from gridkit.pipeline import DEFAULT_WORK, HouseholdFile, partition_files
-
-    check_out_dir(args.out)
-    communities = read_communities(args)
+    files.check_out_dir(args.out)
+    communities = files.read_communities(args)
     households = HouseholdFile(
         args.households,
         id_col=args.id_col,
@@ -655,8 +282,10 @@ def _partition(args: argparse.Namespace) -> int:
             resume=args.resume,
             chunk_rows=args.chunk_rows,
             keep_compounds=args.keep_compounds,
-            compounds=read_compounds(args),
-            barriers=read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None,
+            compounds=files.read_compounds(args),
+            barriers=(
+                files.read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None
+            ),
             prove=args.prove,
             merge_distance=args.merge_distance,
             compound_buildings_col=args.compound_buildings_col,
@@ -679,7 +308,7 @@ def _partition(args: argparse.Namespace) -> int:
         else:
             os.environ[PROGRESS_ENV] = progress_before
     if not args.quiet:
-        print_summary(run.report, run.paths, extra=_run_lines(run), lang=args.lang)
+        files.print_summary(run.report, run.paths, extra=_run_lines(run), lang=args.lang)
     if run.failures:
         total = run.report["totals"]["communities"]
         lines = [
@@ -721,35 +350,6 @@ def _run_lines(run) -> list[str]:
     if run.dashboard:
         lines.append(f"  Dask dashboard: {run.dashboard}")
     return lines
-
-
-def write_plan(plan, args: argparse.Namespace, **options) -> dict[str, Path]:
-    """``plan.write(args.out, ...)`` with an unwritable folder explained (shared by commands)."""
-    try:
-        return plan.write(args.out, map_html=not args.no_map, **options)
-    except OSError as exc:
-        raise InputError(
-            f"cannot write the outputs to '{args.out}' (--out): {exc.strerror or exc} "
-            f"({exc.filename or args.out}). Pass a folder you can write to."
-        ) from exc
-
-
-def _undeclared(path: str, crs: str | None, layer: str | None) -> str | None:
-    """``crs`` when the file declares no CRS of its own, else None (keep the declared one).
-
-    ``--input-crs`` is meant for the household table (CSV has no CRS) and for files
-    without one; a boundaries file that declares its CRS keeps it unless
-    ``--communities-crs`` says otherwise.
-    """
-    if crs is None:
-        return None
-    try:
-        import pyogrio
-
-        declared = pyogrio.read_info(path, layer=layer).get("crs")
-    except Exception:  # unreadable here: let read_boundaries report it properly
-        return crs
-    return None if declared else crs
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -1,9 +1,10 @@
-"""Command line: ``gridkit audit`` and ``gridkit export`` (thin wrappers, wired in by cli.py).
+"""Command line: ``gridkit audit`` and ``gridkit export`` (thin wrappers).
 
-:func:`register` adds both subcommands to the ``gridkit`` parser; each sets
-``handler`` (``args.handler(args)`` returns the exit code).  The caller
-configures logging and warnings and turns a :class:`~gridkit.errors.GridkitError`
-into ``error: ...`` and exit code 2, as for ``gridkit partition``.
+:func:`register` adds both subcommands to the ``gridkit`` parser (wired in by
+:mod:`gridkit.cli.commands`); each sets ``handler`` (``args.handler(args)`` returns the
+exit code).  The caller configures logging and warnings and turns a
+:class:`~gridkit.errors.GridkitError` into ``error: ...`` and exit code 2, as for
+``gridkit partition``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from __future__ import annotations
 import argparse
 import time
 from typing import Any
+
+from gridkit.audit import audit_grids, format_summary, read_grids
+from gridkit.cli.files import read_communities, read_household_rows, resolve_grids_path
+from gridkit.cli.options import add_household_options, add_lang_option
+from gridkit.crs import normalise_crs_name
+from gridkit.export import CRS_NOTES, ExportError, export_layers, postgis_url
 
 __all__ = ["register", "run_audit", "run_export"]
 
@@ -71,8 +78,6 @@ def _register_audit(subparsers: Any) -> None:
         help="community id column of --communities (default: community_id, id or code)",
     )
     g.add_argument("--communities-layer", metavar="NAME", help="layer of a multi-layer file")
-    from gridkit.cli.commands import add_household_options
-
     add_household_options(g)
     g.add_argument(
         "--input-crs",
@@ -115,8 +120,6 @@ def _register_audit(subparsers: Any) -> None:
     )
     o.add_argument("-q", "--quiet", action="store_true", help="no summary")
     o.add_argument("-v", "--verbose", action="store_true", help="log every step")
-    from gridkit.cli.commands import add_lang_option
-
     add_lang_option(o)
     p.set_defaults(handler=run_audit)
 
@@ -157,9 +160,6 @@ def _register_export(subparsers: Any) -> None:
 
 def run_audit(args: argparse.Namespace) -> int:
     """Run ``gridkit audit``; return the exit code (0, or 1 with ``--strict`` and problems)."""
-    from gridkit.audit import audit_grids, format_summary, read_grids
-    from gridkit.cli.commands import read_communities, read_household_rows, resolve_grids_path
-
     grids = read_grids(
         resolve_grids_path(args.grids, "--grids"),
         grid_code_col=args.grid_code_col,
@@ -196,9 +196,6 @@ def run_audit(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run ``gridkit export``; return the exit code (0)."""
-    from gridkit.crs import normalise_crs_name
-    from gridkit.export import CRS_NOTES, ExportError, export_layers
-
     started = time.perf_counter()
     try:
         written = export_layers(args.dir, args.to, crs=args.crs, layers=args.layers)
@@ -208,8 +205,6 @@ def run_export(args: argparse.Namespace) -> int:
     if not args.quiet:
         shown = args.to
         if "://" in str(args.to):
-            from gridkit.export import postgis_url
-
             shown = postgis_url(str(args.to))[2]
         print(
             f"gridkit export: {len(written)} {'table' if '://' in str(args.to) else 'file'}"

@@ -11,6 +11,23 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from gridkit.cli.files import (
+    check_out_dir,
+    print_summary,
+    read_compounds,
+    read_inputs,
+    read_layer,
+    write_plan,
+)
+from gridkit.cli.options import (
+    add_grid_options,
+    add_input_options,
+    add_layer_options,
+    add_map_mode_options,
+    add_output_options,
+)
+from gridkit.regenerate import regenerate
+
 __all__ = ["register", "run"]
 
 
@@ -22,14 +39,6 @@ def register(subparsers: Any) -> None:
     subparsers
         What ``argparse.ArgumentParser.add_subparsers()`` returned.
     """
-    from gridkit.cli.commands import (
-        add_grid_options,
-        add_input_options,
-        add_layer_options,
-        add_map_mode_options,
-        add_output_options,
-    )
-
     p = subparsers.add_parser(
         "regenerate",
         help="redraw the grids after housing changed: keep valid grids and their codes, "
@@ -87,16 +96,6 @@ def format_summary(summary: dict, lang: str = "en") -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``gridkit regenerate``; returns the exit code."""
-    from gridkit.cli.commands import (
-        check_out_dir,
-        print_summary,
-        read_compounds,
-        read_inputs,
-        read_layer,
-        write_plan,
-    )
-    from gridkit.regenerate import regenerate
-
     check_out_dir(args.out)
     communities, households = read_inputs(args)
     barriers = read_layer(args.barriers, "barriers", "--barriers") if args.barriers else None

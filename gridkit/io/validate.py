@@ -1,4 +1,4 @@
-"""Private input checks shared by the readers: collect problems, then raise one error.
+"""Input checks shared by the readers of every folder: collect problems, then raise one error.
 
 Row-level checks add one line per kind of problem to a :class:`Problems`
 collector, so that a single :class:`~gridkit.errors.InputError` lists every bad
