@@ -2,9 +2,9 @@
 
 Each further command family registers its sub-commands from its own module:
 :mod:`~gridkit.cli.exchange` (``audit``, ``export``), :mod:`~gridkit.cli.assign`
-(``assign``) and :mod:`~gridkit.cli.regenerate` (``regenerate``).  Options shared by
-several commands live in :mod:`~gridkit.cli.options`, the reading and writing of their
-files in :mod:`~gridkit.cli.files`.
+(``assign``), :mod:`~gridkit.cli.regenerate` (``regenerate``) and :mod:`~gridkit.cli.locate`
+(``locate``).  Options shared by several commands live in :mod:`~gridkit.cli.options`, the
+reading and writing of their files in :mod:`~gridkit.cli.files`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from gridkit.cli import assign, exchange, files, regenerate
+from gridkit.cli import assign, exchange, files, locate, regenerate
 from gridkit.cli.options import (
     add_grid_options,
     add_input_options,
@@ -98,6 +98,7 @@ def _build_parser() -> argparse.ArgumentParser:
     exchange.register(sub)
     assign.register(sub)
     regenerate.register(sub)
+    locate.register(sub)
     return parser
 
 
