@@ -16,6 +16,7 @@ __all__ = [
     "ROLE_LABELS",
     "ROSTER_COLUMNS",
     "SHORTAGE_COLUMNS",
+    "STAFFING_COLUMNS",
     "STATUSES",
     "STATUS_WORDS",
     "WORKER_COLUMNS",
@@ -124,6 +125,20 @@ WORKER_COLUMNS: tuple[str, ...] = (
     "unavailable",
     "row",
     "geometry",
+)
+
+#: Staffing columns of the enriched grid layer (one per role, names joined by "、", plus
+#: ``missing_roles``), in the order map popups list them after the grid columns.  Not
+#: :data:`WORKER_COLUMNS`, the columns of a roster of workers.
+STAFFING_COLUMNS: tuple[str, ...] = (
+    "grid_leader",
+    "grid_worker",
+    "police",
+    "part_time",
+    "volunteer",
+    "mediator",
+    "legal_adviser",
+    "missing_roles",
 )
 
 #: Columns of ``roster.csv`` (``phone`` follows when the roster has phone numbers).

@@ -27,6 +27,7 @@ from gridmaps import sample_as_grids
 
 from gridkit.datasets.synthetic import make_households
 from gridkit.maps import interactive as maps
+from gridkit.maps import offline, style
 
 pytestmark = pytest.mark.browser
 
@@ -82,10 +83,10 @@ TILE = _png(256, 256, (242, 240, 235))
 
 def serve_known(route, url: str) -> bool:
     """Answer a map's request from gridkit's bundled assets or a blank tile; False if unknown."""
-    asset = maps._local_asset(url)
+    asset = offline._local_asset(url)
     if asset is not None:
         route.fulfill(path=asset, content_type=CONTENT_TYPES[asset.suffix])
-    elif maps._is_dropped_asset(url):
+    elif offline._is_dropped_asset(url):
         kind = "text/css" if ".css" in url else "application/javascript"
         route.fulfill(status=200, body="", content_type=kind)
     elif "tile.openstreetmap.org" in url:
@@ -226,7 +227,7 @@ def test_map_renders_every_grid(browser, sample, tmp_path, record_property):
 def test_offline_map_renders_without_network(browser, sample, tmp_path, record_property):
     grids, communities, buildings, _ = sample
     households = make_households(buildings.head(40), seed=0)
-    assert len(households) > maps.CLUSTER_THRESHOLD  # exercise the marker cluster plugin
+    assert len(households) > style.CLUSTER_THRESHOLD  # exercise the marker cluster plugin
     m = maps.explore(grids, communities=communities, households=households, offline=True)
     html = maps.save_map(m, tmp_path / "map_offline.html")
     page, context, errors, external, seconds = _open(

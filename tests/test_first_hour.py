@@ -313,9 +313,9 @@ def test_regenerate_cli_takes_partition_layer_options():
 def test_cjk_font_is_simplified_chinese():
     from matplotlib import font_manager
 
-    from gridkit.maps import interactive as maps
+    from gridkit.maps import overview
 
-    family = maps._cjk_font()
+    family = overview._cjk_font()
     if family is None:
         pytest.skip("no CJK font on this machine")
     assert not family.endswith((" JP", " KR", " TC", " HK"))

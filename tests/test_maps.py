@@ -19,6 +19,7 @@ from gridkit.crs import wgs84_to_gcj02
 from gridkit.datasets.synthetic import make_households
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.maps import interactive as maps
+from gridkit.maps import offline, overview, style
 
 STATUSES = ("ok", "below_min", "above_max", "oversize_building")
 
@@ -127,7 +128,7 @@ def test_color_by_status_shows_status_layer_first(grids):
     html = _html(m)
     # the legend lists the statuses present, and always ok / below / above the bounds
     shown_statuses = {"ok", "below_min", "above_max", *grids["status"]}
-    for status, color in maps.STATUS_COLORS.items():
+    for status, color in style.STATUS_COLORS.items():
         assert (color in html) == (status in shown_statuses), status
 
 
@@ -185,7 +186,7 @@ def test_labels_name_the_community_and_are_thinned(grids):
 def test_color_scale_is_robust_to_outliers(grids):
     g = grids.copy()
     g["households"] = np.r_[np.linspace(420, 780, len(g) - 1).round(), 20_000].astype(int)
-    vmin, vmax = maps.robust_range(g["households"])
+    vmin, vmax = style.robust_range(g["households"])
     assert 420 <= vmin < 440 and 760 < vmax < 1500  # the outlier does not stretch it
     html = _html(maps.explore(g))
     assert _has(html, "≥") and _has(html, "≤")
@@ -214,10 +215,10 @@ def test_points_circle_markers_or_cluster(sample):
     assert len(points) == 1 and len(points[0]["features"]) == len(buildings)
 
     households = make_households(buildings.head(40), seed=0)
-    assert len(households) > maps.CLUSTER_THRESHOLD
+    assert len(households) > style.CLUSTER_THRESHOLD
     html = _html(maps.explore(grids, households=households))
     assert "markerClusterGroup" in html  # no grid_code: drawn grey
-    assert maps._UNKNOWN_COLOR in html
+    assert style.UNKNOWN_COLOR in html
 
 
 def test_workers_layer(grids):
@@ -379,11 +380,11 @@ def test_every_folium_default_asset_is_vendored_or_dropped():
     urls += [u for _, u in folium.plugins.MarkerCluster.default_js]
     urls += [u for _, u in folium.plugins.MarkerCluster.default_css]
     for url in urls:
-        local = maps._local_asset(url)
-        assert (local is not None and local.is_file()) or maps._is_dropped_asset(url), url
+        local = offline._local_asset(url)
+        assert (local is not None and local.is_file()) or offline._is_dropped_asset(url), url
     for name in ("layers.png", "layers-2x.png", "marker-icon.png"):
         url = f"https://cdn.jsdelivr.net/npm/leaflet@1.9.3/dist/images/{name}"
-        assert maps._local_asset(url) == maps.STATIC_DIR / "leaflet" / "images" / name
+        assert offline._local_asset(url) == offline.STATIC_DIR / "leaflet" / "images" / name
 
 
 def test_save_map_creates_folders(grids, tmp_path):
@@ -419,15 +420,15 @@ def _is_png(path) -> bool:
 
 def test_overview_png(sample, tmp_path):
     grids, communities, _ = sample
-    path = maps.overview_png(grids, tmp_path / "out" / "overview.png", communities=communities)
+    path = overview.overview_png(grids, tmp_path / "out" / "overview.png", communities=communities)
     assert path == tmp_path / "out" / "overview.png"
     assert _is_png(path)
 
 
 def test_overview_png_without_cjk_font_falls_back_to_english(grids, tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(maps, "_cjk_font", lambda: None)
+    monkeypatch.setattr(overview, "_cjk_font", lambda: None)
     with caplog.at_level(logging.WARNING, logger="gridkit.maps"):
-        path = maps.overview_png(grids, tmp_path / "o.png", title="网格总览", dpi=60)
+        path = overview.overview_png(grids, tmp_path / "o.png", title="网格总览", dpi=60)
     assert _is_png(path)
     assert "no font with Chinese glyphs" in caplog.text
 
@@ -436,6 +437,6 @@ def test_overview_png_english_and_projected_input(grids, tmp_path):
     g = grids.to_crs(32650)
     holed = g.geometry.iloc[0].difference(g.geometry.iloc[0].buffer(-100))  # a ring with a hole
     g.loc[0, "geometry"] = shapely.MultiPolygon([holed])
-    path = maps.overview_png(g, tmp_path / "en.png", lang="en", title="Test", dpi=60)
+    path = overview.overview_png(g, tmp_path / "en.png", lang="en", title="Test", dpi=60)
     assert _is_png(path)
     assert np.isfinite(g["households"]).all()

@@ -32,8 +32,9 @@ from gridmaps import (
 
 from gridkit.audit import audit_grids, read_grids
 from gridkit.crs import to_wgs84
-from gridkit.export import exchange
-from gridkit.export.exchange import CRS_NOTES, ExportError, export_layers, grids_schema
+from gridkit.export import postgis
+from gridkit.export.exchange import CRS_NOTES, export_layers, grids_schema
+from gridkit.export.postgis import ExportError
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "postgis.sh"
@@ -249,7 +250,7 @@ def test_connection_lost_midway_leaves_previous_tables(
     """The session is killed after the first layer was staged: nothing changes."""
     export_layers(src, _url(postgis_url, schema))
     before = {layer: _read(engine, schema, layer) for layer in LAYERS}
-    real_stage = exchange._stage
+    real_stage = postgis._stage
 
     def stage_then_die(conn, schema_, layer, *args, **kwargs):
         name = real_stage(conn, schema_, layer, *args, **kwargs)
@@ -257,7 +258,7 @@ def test_connection_lost_midway_leaves_previous_tables(
             cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         return name
 
-    monkeypatch.setattr(exchange, "_stage", stage_then_die)
+    monkeypatch.setattr(postgis, "_stage", stage_then_die)
     grids, _, _ = make_map()
     write_output_dir(src, grids.iloc[:1])
     with pytest.raises(ExportError, match="rolled back"):

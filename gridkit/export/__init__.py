@@ -8,13 +8,10 @@ from __future__ import annotations
 from gridkit.export.exchange import (
     CRS_NOTES,
     LAYERS,
-    PRIMARY_KEYS,
     SHAPEFILE_NAMES,
-    ExportError,
     crs_from_note,
     export_layers,
     grids_schema,
-    postgis_url,
     shapefile_names,
 )
 from gridkit.export.files import (
@@ -59,6 +56,7 @@ from gridkit.export.outputs import (
     reset_fault_steps,
     settle,
 )
+from gridkit.export.postgis import PRIMARY_KEYS, ExportError, postgis_url
 from gridkit.export.workbook import (
     GRID_HEADERS,
     ROLE_HEADERS,
