@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from gridkit.units.adjacency import (
     adjacency_matrix,
+    barrier_crossings,
     rook_pairs,
 )
 from gridkit.units.cells import (
@@ -36,6 +37,7 @@ __all__ = [
     "Units",
     "adjacency_matrix",
     "attach_compounds",
+    "barrier_crossings",
     "block_cells",
     "build_units",
     "community_blocks",
