@@ -830,7 +830,7 @@ def test_partition_community_rejects_two_communities():
 @pytest.fixture(scope="module")
 def sample_units():
     from gridkit.datasets.synthetic import make_sample
-    from gridkit.units.cells import build_units
+    from gridkit.units.build import build_units
 
     boundaries, buildings = make_sample(seed=0)
     boundaries = boundaries.assign(row=np.arange(1, len(boundaries) + 1))
