@@ -12,7 +12,7 @@ import shapely
 
 from gridkit.cli.commands import main
 from gridkit.errors import InputError
-from gridkit.units.cells import attach_compounds
+from gridkit.units.compounds import attach_compounds
 
 SUBSET = ["420204002002", "420204003005", "420204002005"]
 

@@ -22,7 +22,7 @@ import gridkit as gk
 from gridkit.checks import accounted_for, verify_partition
 from gridkit.partition import MULTILEVEL_UNITS, GridRules, partition_community, partition_graph
 from gridkit.solver import multilevel
-from gridkit.units.cells import MAX_BUILDING_SPAN, group_points
+from gridkit.units.points import MAX_BUILDING_SPAN, group_points
 from tests.strategies import lattice_from_weights, lattices
 
 PROPERTY = settings(

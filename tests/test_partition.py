@@ -35,15 +35,14 @@ from gridkit.partition import (
     GROUP_UNITS,
     GraphPartition,
     GridRules,
-    _count_floors,
-    _set_partition_bounds,
-    _solve_by_count,
     number_grids,
     partition_community,
     partition_graph,
 )
 from gridkit.solver import construct as _construct
 from gridkit.solver import cpsat as _cpsat
+from gridkit.solver.exact import _set_partition_bounds, _solve_by_count
+from gridkit.solver.measures import count_floors as _count_floors
 from gridkit.units.adjacency import adjacency_matrix, rook_pairs
 
 #: CP-SAT deterministic-time budget of the tests (about 5x that in wall time on a
@@ -831,7 +830,7 @@ def test_partition_community_rejects_two_communities():
 @pytest.fixture(scope="module")
 def sample_units():
     from gridkit.datasets.synthetic import make_sample
-    from gridkit.units.cells import build_units
+    from gridkit.units.build import build_units
 
     boundaries, buildings = make_sample(seed=0)
     boundaries = boundaries.assign(row=np.arange(1, len(boundaries) + 1))

@@ -21,7 +21,8 @@ from strategies import point_sets
 from gridkit.checks import is_contiguous, tiling_error
 from gridkit.errors import GridkitWarning
 from gridkit.units.adjacency import adjacency_matrix, rook_pairs
-from gridkit.units.cells import UNASSIGNED_REASONS, Units, build_units, unit_cells
+from gridkit.units.build import UNASSIGNED_REASONS, Units, build_units
+from gridkit.units.cells import unit_cells
 
 X0, Y0, D = 115.0, 30.2, 0.001
 UTM50N = pyproj.CRS.from_epsg(32650)

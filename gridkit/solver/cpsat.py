@@ -1,4 +1,4 @@
-"""CP-SAT model of contiguous, household-bounded grids (private builders).
+"""CP-SAT model of contiguous, household-bounded grids: the builders, shared with ``regenerate``.
 
 The model is a centre-based p-median with distance-precedence contiguity
 (Zoltners–Sinha; formulation F3 of ``shared/notes/cpsat-study.md``):
@@ -20,7 +20,21 @@ from ortools.sat.python import cp_model
 from scipy import sparse
 from scipy.sparse import csgraph
 
-__all__ = ["GridModel", "allowed_pairs", "build_model", "restrict", "solve"]
+__all__ = [
+    "VIOLATION_PENALTY",
+    "GridModel",
+    "SolveResult",
+    "add_assignment",
+    "add_balance_cut",
+    "add_contiguity",
+    "add_hint",
+    "add_size_bounds",
+    "allowed_pairs",
+    "bounds_reachable",
+    "build_model",
+    "restrict",
+    "solve",
+]
 
 #: Penalty per household outside the bounds in the soft model; large enough
 #: that any in-bounds plan beats any out-of-bounds plan.

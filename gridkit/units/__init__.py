@@ -1,5 +1,6 @@
-"""From households to units: buildings grouped from points, Voronoi cells inside blocks, compounds,
-and their rook adjacency.
+"""From households to units: buildings grouped from points, Voronoi cells inside blocks,
+compounds and their strips, rook adjacency (and the links that cross a barrier), cells
+dissolved into grids.
 
 This folder's public door: import from ``gridkit.units``."""
 
@@ -7,26 +8,33 @@ from __future__ import annotations
 
 from gridkit.units.adjacency import (
     adjacency_matrix,
+    barrier_crossings,
     rook_pairs,
 )
-from gridkit.units.cells import (
-    COMPOUND_BUILDING_COLUMNS,
-    COMPOUND_NAME_COLUMNS,
-    MERGE_DISTANCE,
+from gridkit.units.build import (
     UNASSIGNED_REASONS,
     Units,
-    attach_compounds,
-    block_cells,
     build_units,
+)
+from gridkit.units.cells import (
+    block_cells,
     community_blocks,
-    community_of_points,
-    compound_buildings_column,
-    compound_shares,
-    group_points,
-    split_compound,
     unit_cells,
 )
+from gridkit.units.compounds import (
+    COMPOUND_BUILDING_COLUMNS,
+    COMPOUND_NAME_COLUMNS,
+    attach_compounds,
+    compound_buildings_column,
+    compound_shares,
+    split_compound,
+)
 from gridkit.units.dissolve import dissolve_cells
+from gridkit.units.points import (
+    MERGE_DISTANCE,
+    community_of_points,
+    group_points,
+)
 
 __all__ = [
     "COMPOUND_BUILDING_COLUMNS",
@@ -36,6 +44,7 @@ __all__ = [
     "Units",
     "adjacency_matrix",
     "attach_compounds",
+    "barrier_crossings",
     "block_cells",
     "build_units",
     "community_blocks",

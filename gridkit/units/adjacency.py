@@ -9,15 +9,19 @@ We use shapely's STRtree and vectorised boundary intersections instead of
 libpysal's ``Graph.build_contiguity``: the Voronoi cells share exact edges, we
 need the shared length anyway (for the report and future boundary-length
 objectives), and it keeps a heavy dependency out of the core.
+
+Also here: which neighbour links cross a barrier line (:func:`barrier_crossings`), the
+links the partition drops to cut a community into blocks.
 """
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
 import shapely
 from scipy import sparse
 
-__all__ = ["adjacency_matrix", "rook_pairs"]
+__all__ = ["adjacency_matrix", "barrier_crossings", "rook_pairs"]
 
 
 def rook_pairs(
@@ -70,3 +74,34 @@ def adjacency_matrix(
     rows = np.concatenate([left, right])
     cols = np.concatenate([right, left])
     return sparse.csr_matrix((np.concatenate([data, data]), (rows, cols)), shape=(n, n))
+
+
+def barrier_crossings(
+    xy: np.ndarray, left: np.ndarray, right: np.ndarray, barriers: gpd.GeoDataFrame | None
+) -> tuple[np.ndarray, list[str]]:
+    """Which neighbour links (segment between the two building points) cross a barrier.
+
+    Returns the mask over the ``left``/``right`` pairs and, per pair, the name of
+    the first barrier crossed (``""`` when unnamed or not crossed).
+    """
+    crossing = np.zeros(len(left), dtype=bool)
+    names = [""] * len(left)
+    if barriers is None or len(barriers) == 0 or len(left) == 0:
+        return crossing, names
+    lines = shapely.boundary(barriers.geometry.to_numpy())
+    lines = np.where(
+        np.isin(shapely.get_type_id(barriers.geometry.to_numpy()), [3, 6]),
+        lines,
+        barriers.geometry.to_numpy(),
+    )
+    segments = shapely.linestrings(np.stack([xy[left], xy[right]], axis=1))
+    seg, hit = shapely.STRtree(lines).query(segments, predicate="intersects")
+    crossing[seg] = True
+    label = (
+        barriers["name"].astype(object).where(barriers["name"].notna(), "").astype(str).to_numpy()
+        if "name" in barriers
+        else np.full(len(barriers), "", dtype=object)
+    )
+    for k, b in zip(seg[::-1], hit[::-1], strict=True):
+        names[int(k)] = label[int(b)]
+    return crossing, names
