@@ -33,7 +33,7 @@ def children(element: Element) -> OrderedDict[str, Element]:
     """
     # branca has no public accessor for an element's children (only add_child).
     # (RUF100: SLF001 is enabled by the layout check, `ruff --select SLF001`, not by default)
-    return element._children  # noqa: SLF001, RUF100
+    return element._children  # noqa: SLF001
 
 
 def set_id(element: Element, number: int) -> None:
@@ -48,4 +48,4 @@ def set_id(element: Element, number: int) -> None:
         The element's number in drawing order.
     """
     # branca sets a random id in __init__ and has no public setter (RUF100: as above)
-    element._id = f"{number:032x}"  # noqa: SLF001, RUF100
+    element._id = f"{number:032x}"  # noqa: SLF001
