@@ -21,18 +21,22 @@ import shapely
 from gridkit.contracts import GRID_COLUMNS
 from gridkit.crs import normalise_crs_name
 from gridkit.errors import GridkitWarning, InputError
-from gridkit.io import POLYGONAL, Problems, check_geometries, check_ids, repair_geometries
 
 # Not yet exported by the door of gridkit.io: the reader kit.
-from gridkit.io.readers import (
+from gridkit.io import (
+    POLYGONAL,
     VECTOR_FORMATS,
+    Problems,
     as_optional_text,
     as_text,
     assemble_frame,
     check_coordinates,
+    check_geometries,
+    check_ids,
     columns_text,
     frame_to_wgs84,
     load_file,
+    repair_geometries,
     resolve_input_crs,
 )
 

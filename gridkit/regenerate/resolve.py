@@ -15,15 +15,17 @@ from scipy.sparse import csgraph
 
 from gridkit.partition import GridRules, balance_weight, centre_for, graph_distances, max_radius
 from gridkit.regenerate.stable_codes import match_codes
-from gridkit.solver import GridModel, allowed_pairs, solve
 
 # Not yet exported by the door of gridkit.solver: the CP-SAT model builders.
-from gridkit.solver.cpsat import (
+from gridkit.solver import (
+    GridModel,
     add_assignment,
     add_balance_cut,
     add_contiguity,
     add_hint,
     add_size_bounds,
+    allowed_pairs,
+    solve,
 )
 
 __all__ = ["RegionResult", "bound_violation", "moved_by_match", "solve_region"]

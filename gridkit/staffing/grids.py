@@ -18,8 +18,7 @@ from gridkit.audit import read_grids as read_grid_map
 from gridkit.contracts import GRID_COLUMNS, ROLES
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
-from gridkit.io import Problems, check_household_counts, rows_text
-from gridkit.io.readers import columns_text  # from the gridkit.io door once it exports it
+from gridkit.io import Problems, check_household_counts, columns_text, rows_text
 
 __all__ = ["MISSING_COLUMN", "GridsLike", "read_staffing_grids"]
 

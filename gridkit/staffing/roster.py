@@ -43,17 +43,20 @@ from pyproj.exceptions import CRSError, ProjError
 from gridkit.contracts import ROLE_LABELS, ROLES, WORKER_COLUMNS
 from gridkit.crs import to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
-from gridkit.io import Problems, check_ids, parse_coordinates, rows_text
-from gridkit.io.readers import (  # the io reader kit; from the gridkit.io door once it exports it
+from gridkit.io import (
+    Problems,
     as_optional_text,
     as_text,
     assemble_frame,
     cell_text,
     check_coordinates,
+    check_ids,
     columns_text,
     load_file,
+    parse_coordinates,
     pick_lonlat_columns,
     resolve_input_crs,
+    rows_text,
     simplify_single_parts,
 )
 from gridkit.staffing.policy import normalise_role
