@@ -16,6 +16,7 @@ from gridkit.pipeline.batch import (
     solve_community,
 )
 from gridkit.pipeline.execute import (
+    WORKERS,
     Backend,
     BackendError,
     DaskBackend,
@@ -27,16 +28,15 @@ from gridkit.pipeline.execute import (
     open_backend,
     run_communities,
 )
+from gridkit.pipeline.inputs import district_units
 from gridkit.pipeline.plan import (
     GRID_COLUMNS,
-    REASONS,
     GridPlan,
     assemble,
-    district_units,
     make_grids,
     partition_units,
-    pct_floor,
 )
+from gridkit.pipeline.report import REASONS, pct_floor
 from gridkit.pipeline.shard import (
     DamagedWorkFile,
     WorkDir,
@@ -53,6 +53,7 @@ __all__ = [
     "DEFAULT_WORK",
     "GRID_COLUMNS",
     "REASONS",
+    "WORKERS",
     "Backend",
     "BackendError",
     "BatchRun",

@@ -50,6 +50,7 @@ from gridkit.errors import InputError
 from gridkit.export import OutputSet, spreadsheet_safe
 from gridkit.partition import CommunityPlan, GridRules, partition_community
 from gridkit.pipeline.execute import (
+    WORKERS,
     Backend,
     Failure,
     LocalBackend,
@@ -58,21 +59,21 @@ from gridkit.pipeline.execute import (
     open_backend,
     run_communities,
 )
-from gridkit.pipeline.plan import (
-    WORKERS,
+from gridkit.pipeline.grids import (
     GridRow,
-    RowTotals,
-    barriers_in,
-    barriers_near,
     buildings_layer,
-    check_settings,
     community_grids,
     empty_grid,
-    ensure_boundary_columns,
     grid_layer,
-    report_from,
     split_compounds_of,
 )
+from gridkit.pipeline.inputs import (
+    barriers_in,
+    barriers_near,
+    check_settings,
+    ensure_boundary_columns,
+)
+from gridkit.pipeline.report import RowTotals, report_from
 from gridkit.pipeline.shard import (
     DEFAULT_CHUNK_ROWS,
     DamagedWorkFile,

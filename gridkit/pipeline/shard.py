@@ -809,7 +809,7 @@ def shard_households(
         The reader's warnings (each once), and rows outside every community.
     """
     from gridkit.io import check_swapped_against
-    from gridkit.pipeline.plan import ensure_household_columns
+    from gridkit.pipeline.inputs import ensure_household_columns
     from gridkit.units import attach_compounds
 
     if chunk_rows < 1:
