@@ -29,6 +29,7 @@ from gridkit.export.files import (
     to_report_json,
     write_outputs,
     write_plan_files,
+    write_plan_set,
 )
 from gridkit.export.headlines import (
     CAUSES,
@@ -116,5 +117,6 @@ __all__ = [
     "to_report_json",
     "write_outputs",
     "write_plan_files",
+    "write_plan_set",
     "write_summary_xlsx",
 ]
