@@ -145,8 +145,6 @@ def assemble_and_write(
     grids = grid_layer(grid_rows, communities, metric, compound_of=compound_of)
     code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
 
-    grids_4326 = grids.to_crs(4326)
-
     def write_assignments(path: Path) -> RowTotals:
         return _write_assignments(
             path, work, manifest, boundaries, code_of_row, code_array, failures
@@ -172,7 +170,7 @@ def assemble_and_write(
 
     return write_plan_set(
         out,
-        grids=grids_4326,
+        grids=grids.to_crs(4326),
         assignments=write_assignments,
         report=make_report,
         buildings=make_buildings,
