@@ -51,7 +51,7 @@ from scipy import sparse
 from scipy.sparse import csgraph
 
 import gridkit as gk
-import gridkit.pipeline.plan as gk_pipeline
+import gridkit.pipeline as gk_pipeline
 from gridkit.datasets.synthetic import get_path
 from gridkit.errors import GridkitWarning
 from gridkit.units.adjacency import adjacency_matrix, rook_pairs

@@ -36,7 +36,7 @@ distributed = pytest.importorskip(
 from gridkit.io.readers import read_boundaries  # noqa: E402
 from gridkit.pipeline.batch import partition_files  # noqa: E402
 from gridkit.pipeline.plan import make_grids  # noqa: E402
-from gridkit.pipeline.shard import HouseholdFile  # noqa: E402
+from gridkit.pipeline.shards import HouseholdFile  # noqa: E402
 
 TIME_LIMIT = 0.5
 DASK = Path(sys.executable).parent / "dask"

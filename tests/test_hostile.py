@@ -38,7 +38,8 @@ from hostile import (
 from gridkit.crs import from_wgs84
 from gridkit.export.files import original_text, spreadsheet_safe
 from gridkit.pipeline import batch
-from gridkit.pipeline.shard import DamagedWorkFile, community_key, load_arrays, save_arrays
+from gridkit.pipeline.storage import DamagedWorkFile, load_arrays, save_arrays
+from gridkit.pipeline.workdir import community_key
 
 
 def _partition_argv(paths: dict, out: Path, *extra, quiet: bool = True) -> list[str]:
@@ -402,7 +403,7 @@ def test_stored_results_round_trip_exactly(corpus, tmp_path, monkeypatch):
 
     import shapely
 
-    from gridkit.pipeline.shard import WorkDir
+    from gridkit.pipeline.workdir import WorkDir
 
     _, paths, _ = corpus
     saved = []

@@ -26,6 +26,7 @@ from gridkit.export.files import (
     to_report_json,
     write_outputs,
     write_plan_files,
+    write_plan_set,
 )
 from gridkit.export.headlines import (
     CAUSES,
@@ -114,5 +115,6 @@ __all__ = [
     "to_report_json",
     "write_outputs",
     "write_plan_files",
+    "write_plan_set",
     "write_summary_xlsx",
 ]

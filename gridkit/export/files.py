@@ -17,10 +17,12 @@ Spreadsheet-safe CSV
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,9 +32,9 @@ import pandas as pd
 import shapely
 
 from gridkit.contracts import PLAN_FILES
+from gridkit.export.outputs import OutputSet
 
 if TYPE_CHECKING:
-    from gridkit.export.outputs import OutputSet
     from gridkit.pipeline import GridPlan
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "to_report_json",
     "write_outputs",
     "write_plan_files",
+    "write_plan_set",
 ]
 
 #: Characters that make a spreadsheet read a cell as a formula when they lead it.
@@ -215,6 +218,91 @@ def to_report_json(report: dict, path: str | os.PathLike) -> Path:
     return path
 
 
+def write_plan_set(
+    out: str | os.PathLike | OutputSet,
+    *,
+    grids: gpd.GeoDataFrame,
+    assignments: pd.DataFrame | Callable[[Path], Any],
+    report: dict | Callable[[Any], dict],
+    buildings: gpd.GeoDataFrame | Callable[[], gpd.GeoDataFrame],
+    communities: gpd.GeoDataFrame | None = None,
+    map_html: bool = False,
+    offline: bool = True,
+    lang: str = "zh",
+) -> tuple[dict, dict[str, Path]]:
+    """Write a partition output set: the one writer of its files, in their order.
+
+    ``grids.geojson``, ``assignments.csv``, ``report.json``, ``buildings.geojson`` and
+    (``map_html``) ``map.html`` (:data:`PLAN_FILES`), each made just before it is
+    written, so a run that streams its rows can hand over functions instead of tables.
+
+    Parameters
+    ----------
+    out
+        The output folder: the set is opened (:class:`gridkit.outputs.OutputSet`,
+        command ``partition``), written and committed here (an interrupted write leaves
+        the previous set whole; a ``map.html`` of an earlier run is removed when none is
+        written).  Or an open ``OutputSet``: the files are written into it and the
+        caller commits (``regenerate`` adds its own files to the set).
+    grids
+        The grid layer, in EPSG:4326.
+    assignments
+        The assignments table, or a function that writes ``assignments.csv`` (UTF-8
+        with BOM, spreadsheet-safe) at the path it is given and returns what
+        ``report`` needs (the row totals).
+    report
+        The report, or a function of what ``assignments`` returned that makes it.
+    buildings
+        The buildings layer, or a function that makes it.
+    communities
+        The communities, for the map.
+    map_html, offline, lang
+        Write ``map.html`` (``offline``: no network needed; ``lang``: its labels),
+        see :func:`gridkit.maps.explore`.
+
+    Returns
+    -------
+    report, paths
+        The report written, and kind -> the final path of each file.
+    """
+    names = {kind: name for kind, name in PLAN_FILES.items() if map_html or kind != "map"}
+    opened = not isinstance(out, OutputSet)
+    outputs = OutputSet(out, "partition", known=PLAN_FILES.values()) if opened else out
+    with outputs if opened else contextlib.nullcontext():
+        to_geojson(grids, outputs.path(names["grids"]))
+        if callable(assignments):
+            totals = assignments(outputs.path(names["assignments"]))
+        else:
+            to_assignments_csv(assignments, outputs.path(names["assignments"]))
+            totals = None
+        report = report(totals) if callable(report) else report
+        to_report_json(report, outputs.path(names["report"]))
+        buildings = buildings() if callable(buildings) else buildings
+        to_geojson(buildings, outputs.path(names["buildings"]))
+        if map_html:
+            from gridkit.maps import explore, save_map
+
+            m = explore(
+                grids, communities=communities, households=buildings, offline=offline,
+                lang=lang,
+            )  # fmt: skip
+            save_map(m, outputs.path(names["map"]))
+        if opened:
+            outputs.commit()
+    return report, {kind: outputs.final(name) for kind, name in names.items()}
+
+
+def _plan_parts(plan: GridPlan) -> dict[str, Any]:
+    """What :func:`write_plan_set` writes of an in-memory plan."""
+    return {
+        "grids": plan.grids,
+        "assignments": plan.assignments,
+        "report": plan.report,
+        "buildings": lambda: plan.buildings,
+        "communities": plan.units.communities,
+    }
+
+
 def write_plan_files(
     plan: GridPlan, outputs: OutputSet, *, map_html: bool = False, offline: bool = True
 ) -> dict[str, Path]:
@@ -228,21 +316,8 @@ def write_plan_files(
     dict
         Kind -> the final path each file will have once the set is committed.
     """
-    written = {
-        "grids": to_geojson(plan.grids, outputs.path(PLAN_FILES["grids"])),
-        "assignments": to_assignments_csv(
-            plan.assignments, outputs.path(PLAN_FILES["assignments"])
-        ),
-        "report": to_report_json(plan.report, outputs.path(PLAN_FILES["report"])),
-        "buildings": to_geojson(plan.buildings, outputs.path(PLAN_FILES["buildings"])),
-    }
-    if map_html:
-        from gridkit.maps import explore, save_map
-
-        communities = plan.units.communities
-        m = explore(plan.grids, communities=communities, households=plan.buildings, offline=offline)
-        written["map"] = save_map(m, outputs.path(PLAN_FILES["map"]))
-    return {kind: outputs.final(p.name) for kind, p in written.items()}
+    _, paths = write_plan_set(outputs, **_plan_parts(plan), map_html=map_html, offline=offline)
+    return paths
 
 
 def write_outputs(
@@ -257,9 +332,5 @@ def write_outputs(
     :class:`gridkit.outputs.OutputSet`: an interrupted write leaves the previous set
     whole, and a ``map.html`` of an earlier run is removed when none is written.
     """
-    from gridkit.export.outputs import OutputSet
-
-    with OutputSet(out_dir, "partition", known=PLAN_FILES.values()) as outputs:
-        paths = write_plan_files(plan, outputs, map_html=map_html, offline=offline)
-        outputs.commit()
+    _, paths = write_plan_set(out_dir, **_plan_parts(plan), map_html=map_html, offline=offline)
     return paths

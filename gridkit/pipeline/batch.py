@@ -2,20 +2,21 @@
 
 :func:`partition_files` is what ``gridkit partition`` runs:
 
-1. **Shard** (:mod:`gridkit.shard`): the households file is read in chunks and each
-   row is appended to its community's shard in the work folder; no process ever
-   holds all the households.
-2. **Solve**: one task per community (:func:`solve_community`: its units from its
-   shard and outline, then :func:`gridkit.partition.partition_community`, then its
-   grids dissolved), run on a back-end of :mod:`gridkit.execute` (local processes by
-   default, or a Dask cluster).  Each result is written to the work folder as soon
+1. **Shard** (:mod:`gridkit.pipeline.shards`): the households file is read in chunks and
+   each row is appended to its community's shard in the work folder
+   (:mod:`gridkit.pipeline.workdir`); no process ever holds all the households.
+2. **Solve**: one task per community (:func:`gridkit.pipeline.solve_community`: its units
+   from its shard and outline, then :func:`gridkit.partition.partition_community`, then its
+   grids dissolved), run on a back-end of :mod:`gridkit.pipeline.execute` (local processes
+   by default, or a Dask cluster).  Each result is written to the work folder as soon
    as it arrives, with the hash of everything it was made from (inputs, settings,
    code), so ``resume=True`` skips the communities already done and never reuses a
    stale result.  A community that fails is reported and the others go on.
-3. **Assemble**: the per-community results are streamed, in community order, into
-   the outputs of :meth:`gridkit.pipeline.GridPlan.write` (``grids.geojson``,
-   ``assignments.csv``, ``report.json``, ``buildings.geojson``, ``map.html``), each
-   written to a temporary file and moved into place at the end.
+3. **Assemble** (:mod:`gridkit.pipeline.assembly`): the per-community results are
+   streamed, in community order, into the outputs of
+   :meth:`gridkit.pipeline.GridPlan.write` (``grids.geojson``, ``assignments.csv``,
+   ``report.json``, ``buildings.geojson``, ``map.html``), each written to a temporary
+   file and moved into place at the end.
 
 The outputs are byte for byte those of :func:`gridkit.make_grids` followed by
 :meth:`~gridkit.pipeline.GridPlan.write` on the same inputs (``report.json`` but
@@ -25,16 +26,10 @@ for its timings), whatever the back-end, the number of workers or the chunk size
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
-import json
-import logging
 import os
-import socket
 import sys
 import time
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,12 +39,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.contracts import PLAN_FILES
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
-from gridkit.export import OutputSet, spreadsheet_safe
-from gridkit.partition import CommunityPlan, GridRules, partition_community
+from gridkit.partition import GridRules
+from gridkit.pipeline.assembly import assemble_and_write
+from gridkit.pipeline.community import CommunityInput, CommunityResult, solve_community
 from gridkit.pipeline.execute import (
+    WORKERS,
     Backend,
     Failure,
     LocalBackend,
@@ -58,338 +54,16 @@ from gridkit.pipeline.execute import (
     open_backend,
     run_communities,
 )
-from gridkit.pipeline.plan import (
-    WORKERS,
-    GridRow,
-    RowTotals,
-    barriers_in,
-    barriers_near,
-    buildings_layer,
-    check_settings,
-    community_grids,
-    empty_grid,
-    ensure_boundary_columns,
-    grid_layer,
-    report_from,
-    split_compounds_of,
-)
-from gridkit.pipeline.shard import (
-    DEFAULT_CHUNK_ROWS,
-    DamagedWorkFile,
-    HouseholdFile,
-    WorkDir,
-    load_arrays,
-    load_shard,
-    shard_households,
-)
-from gridkit.units import MERGE_DISTANCE, build_units
+from gridkit.pipeline.inputs import barriers_in, check_settings, ensure_boundary_columns
+from gridkit.pipeline.shards import DEFAULT_CHUNK_ROWS, HouseholdFile, load_shard, shard_households
+from gridkit.pipeline.storage import DamagedWorkFile
+from gridkit.pipeline.workdir import DEFAULT_WORK, WorkDir
+from gridkit.units import MERGE_DISTANCE
 
 __all__ = [
-    "DEFAULT_CHUNK_ROWS",
     "BatchRun",
-    "CommunityInput",
-    "CommunityResult",
-    "HouseholdFile",
     "partition_files",
-    "solve_community",
 ]
-
-log = logging.getLogger(__name__)
-
-#: The work folder used when none is given: inside the output folder, removed after a
-#: run in which every community succeeded.
-DEFAULT_WORK = ".gridkit-work"
-
-#: Outputs in the order they are written and listed.
-OUTPUT_NAMES = PLAN_FILES
-
-
-@dataclass
-class CommunityInput:
-    """Everything one community's task needs (sent to the worker that solves it)."""
-
-    community_id: str
-    boundary: gpd.GeoDataFrame  # one row, EPSG:4326
-    households: gpd.GeoDataFrame  # the community's rows, EPSG:4326
-    crs: str  # the run's metric CRS (WKT)
-    rules: GridRules
-    time_limit: float
-    seed: int
-    workers: int
-    keep_compounds: bool
-    barriers: gpd.GeoDataFrame | None  # barriers near the community, metric CRS
-    input_hash: str
-    prove: bool = False
-    merge_distance: float = MERGE_DISTANCE
-    compounds: gpd.GeoDataFrame | None = None  # compound outlines near it, metric CRS
-    compound_buildings_col: str | None = None
-
-
-@dataclass
-class CommunityResult:
-    """One community's grids, small enough to store and ship (no cells).
-
-    Attributes
-    ----------
-    community_id, input_hash
-        The community and the hash of everything the result was made from.
-    fingerprint
-        :func:`gridkit.execute.code_fingerprint` of the process that made it.
-    plan
-        The community plan (labels per unit, solver figures, notes).
-    grids
-        One :data:`gridkit.pipeline.GridRow` per grid (geometry in the metric CRS).
-    n_units, households, notes
-        Units (buildings), households and the remarks made while building cells.
-    buildings
-        Per unit: ``building_id``, ``households``, ``rows``, ``x``, ``y`` (metric)
-        and ``grid`` (position in ``grids``).
-    rows, row_grid
-        Input row number of each household row, and its grid (position in ``grids``).
-    worker, times
-        Who solved it (``host:pid``) and how long each step took, in seconds.
-    """
-
-    community_id: str
-    input_hash: str
-    fingerprint: str
-    plan: CommunityPlan
-    grids: list[GridRow]
-    n_units: int
-    households: int
-    notes: list[str]
-    buildings: pd.DataFrame
-    rows: np.ndarray
-    row_grid: np.ndarray
-    worker: str
-    times: dict[str, float] = field(default_factory=dict)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """The result as named arrays for :func:`gridkit.shard.save_arrays` (no pickle).
-
-        Scalars, notes and the plan's figures go into one JSON text (``meta``); the
-        grids, buildings, labels and rows into arrays; geometries as WKB.
-        """
-        plan = self.plan
-        labels = plan.labels
-        meta = {
-            "format": "gridkit-result/1",
-            "community_id": self.community_id,
-            "input_hash": self.input_hash,
-            "fingerprint": self.fingerprint,
-            "n_units": int(self.n_units),
-            "households": int(self.households),
-            "notes": [str(n) for n in self.notes],
-            "worker": self.worker,
-            "times": {k: float(v) for k, v in self.times.items()},
-            # every field of the plan but its labels (arrays below), so a field added to
-            # CommunityPlan is stored too (it must be JSON-able: text, numbers, lists)
-            "plan": {
-                f.name: _json_value(getattr(plan, f.name))
-                for f in dataclasses.fields(plan)
-                if f.name != "labels"
-            },
-            "labels_name": labels.name,
-        }
-        grids = list(zip(*self.grids, strict=True)) if self.grids else [()] * 6
-        b = self.buildings
-        building_ids = [v if isinstance(v, str) else None for v in b["building_id"]]
-        return {
-            "meta": np.array([json.dumps(meta, ensure_ascii=False)]),
-            "labels_index": labels.index.to_numpy(),
-            "labels": labels.to_numpy(),
-            "grid_code": np.array(grids[0], dtype=object),
-            "grid_community": np.array(grids[1], dtype=object),
-            "grid_households": np.array(grids[2], dtype=np.int64),
-            "grid_buildings": np.array(grids[3], dtype=np.int64),
-            "grid_wkb": np.array(list(shapely.to_wkb(np.array(grids[4], dtype=object))),
-                                 dtype=object) if self.grids else np.array([], dtype=object),
-            "grid_status": np.array(grids[5], dtype=object),
-            "building_id": np.array(building_ids, dtype=object),
-            "building_households": b["households"].to_numpy(dtype=np.int64),
-            "building_rows": b["rows"].to_numpy(dtype=np.int64),
-            "building_x": b["x"].to_numpy(dtype=float),
-            "building_y": b["y"].to_numpy(dtype=float),
-            "building_grid": b["grid"].to_numpy(dtype=np.int32),
-            "building_split_of": np.array(
-                [None if v is None or pd.isna(v) else str(v)
-                 for v in b.get("split_of", pd.Series([None] * len(b))).to_numpy(dtype=object)],
-                dtype=object,
-            ),
-            "rows": np.asarray(self.rows, dtype=np.int64),
-            "row_grid": np.asarray(self.row_grid),
-        }  # fmt: skip
-
-    @classmethod
-    def from_arrays(
-        cls, arrays: dict[str, np.ndarray], community_id: str, input_hash: str
-    ) -> CommunityResult | None:
-        """The result stored by :meth:`to_arrays`, or None when it is another one.
-
-        Parameters
-        ----------
-        arrays
-            What :func:`gridkit.shard.load_arrays` read.
-        community_id, input_hash
-            The result wanted: anything else (another community, stale inputs) is None.
-
-        Raises
-        ------
-        gridkit.shard.DamagedWorkFile
-            The arrays are not a result gridkit stored.
-        """
-        from gridkit.pipeline.shard import DamagedWorkFile
-
-        try:
-            meta = json.loads(str(arrays["meta"][0]))
-            if meta.get("format") != "gridkit-result/1":
-                raise ValueError("not a gridkit result")
-            if meta["community_id"] != community_id or meta["input_hash"] != input_hash:
-                return None
-            p = dict(meta["plan"])
-            p["grid_status"] = {int(k): str(v) for k, v in p["grid_status"]}
-            plan = CommunityPlan(
-                labels=pd.Series(arrays["labels"], index=pd.Index(arrays["labels_index"]),
-                                 name=meta["labels_name"]),
-                **p,
-            )  # fmt: skip
-            geoms = shapely.from_wkb(arrays["grid_wkb"]) if len(arrays["grid_wkb"]) else []
-            grids = [
-                (str(code), str(comm), int(hh), int(nb), geom, str(status))
-                for code, comm, hh, nb, geom, status in zip(
-                    arrays["grid_code"], arrays["grid_community"], arrays["grid_households"],
-                    arrays["grid_buildings"], geoms, arrays["grid_status"], strict=True,
-                )
-            ]  # fmt: skip
-            buildings = pd.DataFrame(
-                {
-                    "building_id": arrays["building_id"],
-                    "households": arrays["building_households"],
-                    "rows": arrays["building_rows"],
-                    "x": arrays["building_x"],
-                    "y": arrays["building_y"],
-                    "grid": arrays["building_grid"],
-                    "split_of": arrays["building_split_of"]
-                    if "building_split_of" in arrays
-                    else np.full(len(arrays["building_grid"]), None, dtype=object),
-                }
-            )
-            return cls(
-                community_id=meta["community_id"],
-                input_hash=meta["input_hash"],
-                fingerprint=meta["fingerprint"],
-                plan=plan,
-                grids=grids,
-                n_units=int(meta["n_units"]),
-                households=int(meta["households"]),
-                notes=list(meta["notes"]),
-                buildings=buildings,
-                rows=arrays["rows"],
-                row_grid=arrays["row_grid"],
-                worker=str(meta["worker"]),
-                times={k: float(v) for k, v in meta["times"].items()},
-            )
-        except (KeyError, ValueError, TypeError, IndexError, shapely.errors.ShapelyError) as exc:
-            raise DamagedWorkFile(f"result of community {community_id}: {exc}") from None
-
-
-def _json_value(value: Any) -> Any:
-    """A plan field as JSON of the same kind (int stays int, float float; dicts as pairs).
-
-    Examples
-    --------
-    >>> _json_value({np.int64(1): "ok"}), _json_value(np.float64(2.0)), _json_value(3)
-    ([[1, 'ok']], 2.0, 3)
-    """
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, int | np.integer):
-        return int(value)
-    if isinstance(value, float | np.floating):
-        return float(value)
-    if isinstance(value, dict):
-        return [[_json_value(k), _json_value(v)] for k, v in value.items()]
-    if isinstance(value, list | tuple):
-        return [_json_value(v) for v in value]
-    raise TypeError(f"cannot store a {type(value).__name__} in the work folder")
-
-
-def solve_community(task: CommunityInput) -> CommunityResult:
-    """Units, grids and the result of one community (runs on a worker)."""
-    started = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        units = build_units(
-            task.boundary,
-            task.households,
-            crs=task.crs,
-            merge_distance=task.merge_distance,
-            barriers=task.barriers,
-            compounds=task.compounds,
-            split_above=task.rules.max_households,
-            compound_buildings_col=task.compound_buildings_col,
-        )
-    unplaced = units.membership["unit_id"].isna().to_numpy()
-    if unplaced.any():
-        rows = task.households["row"].to_numpy()[unplaced]
-        raise RuntimeError(
-            f"{int(unplaced.sum())} household rows (rows {', '.join(map(str, rows[:10]))}) "
-            f"were placed in community {task.community_id} when the file was read, but lie "
-            f"outside its outline when its cells are built ({'; '.join(map(str, caught))}); "
-            "check the outline (an invalid polygon?)"
-        )
-    built = time.perf_counter()
-    u = units.units
-    plan = partition_community(
-        u,
-        rules=task.rules,
-        time_limit=task.time_limit,
-        seed=task.seed,
-        workers=task.workers,
-        keep_compounds=task.keep_compounds,
-        barriers=barriers_near(task.barriers, u),
-        prove=task.prove,
-    )
-    solved = time.perf_counter()
-    codes, grids = community_grids(u, plan)
-    position = {row[0]: k for k, row in enumerate(grids)}
-    unit_grid = np.array([position[c] for c in codes], dtype=np.int32)
-    row_unit = units.membership["unit_id"].to_numpy(dtype=np.int64)
-    buildings = pd.DataFrame(
-        {
-            "building_id": u["building_id"].to_numpy(dtype=object),
-            "households": u["households"].to_numpy(dtype=np.int64),
-            "rows": u["rows"].to_numpy(dtype=np.int64),
-            "x": u["x"].to_numpy(dtype=float),
-            "y": u["y"].to_numpy(dtype=float),
-            "grid": unit_grid,
-            "split_of": u["split_of"].to_numpy(dtype=object)
-            if "split_of" in u
-            else np.full(len(u), None, dtype=object),
-        }
-    )
-    return CommunityResult(
-        community_id=task.community_id,
-        input_hash=task.input_hash,
-        fingerprint=code_fingerprint(),
-        plan=plan,
-        grids=grids,
-        n_units=len(u),
-        households=int(u["households"].sum()),
-        notes=list(units.notes.get(task.community_id, [])),
-        buildings=buildings,
-        rows=task.households["row"].to_numpy(dtype=np.int64),
-        row_grid=unit_grid[row_unit],
-        worker=f"{socket.gethostname()}:{os.getpid()}",
-        times={
-            "units_s": built - started,
-            "solve_s": solved - built,
-            "task_s": time.perf_counter() - started,
-        },
-    )
-
 
 @dataclass
 class BatchRun:
@@ -529,7 +203,7 @@ def partition_files(
         Communities from :func:`gridkit.read_boundaries` (all of them are held in
         memory: a province's outlines are small).
     households
-        The households file (a path, or a :class:`gridkit.shard.HouseholdFile` with
+        The households file (a path, or a :class:`gridkit.pipeline.HouseholdFile` with
         the reading options of :func:`gridkit.read_households`), read ``chunk_rows``
         rows at a time; or a (Geo)DataFrame.
     out
@@ -796,7 +470,7 @@ def _run(
 
     # 4. assemble and write
     assemble_started = time.perf_counter()
-    report, paths = _assemble_and_write(
+    report, paths = assemble_and_write(
         boundaries,
         comm_metric,
         metric,
@@ -825,199 +499,4 @@ def _run(
         work_dir=None,
         timings=timings,
     )
-
-
-def _iter_results(
-    boundaries: gpd.GeoDataFrame,
-    manifest: dict,
-    hashes: dict[int, str],
-    work: WorkDir,
-    failures: dict[str, Failure],
-) -> Iterator[tuple[int, str, CommunityResult | None]]:
-    """``(index, id, result)`` of every community, in order (None: no households or failed)."""
-    for k, cid in enumerate(boundaries["community_id"].astype(str)):
-        info = manifest["communities"].get(str(k))
-        if info is None:
-            yield k, cid, None
-            continue
-        result = work.load_result(cid, hashes[k])
-        if result is None and cid not in failures:
-            failures[cid] = Failure(cid, "no result in the work folder (it was removed?)")
-        yield k, cid, result
-
-
-def _assemble_and_write(
-    boundaries: gpd.GeoDataFrame,
-    comm_metric: gpd.GeoDataFrame,
-    metric,
-    manifest: dict,
-    hashes: dict[int, str],
-    work: WorkDir,
-    failures: dict[str, Failure],
-    out: Path,
-    *,
-    rules: GridRules,
-    time_limit: float,
-    seed: int,
-    started: float,
-    map_html: bool,
-    offline: bool,
-    lang: str = "zh",
-) -> tuple[dict, dict[str, Path]]:
-    """Stream the per-community results into the outputs, written as one set.
-
-    The files go through :class:`gridkit.outputs.OutputSet`: a run killed at any
-    point leaves the previous set or the new one in ``out``, never a mix.
-    """
-    from gridkit.export import to_geojson, to_report_json
-
-    n = len(boundaries)
-    grid_rows: list[GridRow] = []
-    plans: list[CommunityPlan] = []
-    notes: dict[str, list[str]] = {}
-    n_units: list[Any] = [0] * n
-    households = np.zeros(n, dtype=np.int64)
-    building_parts: list[pd.DataFrame] = []
-    compound_of: dict[str, str] = {}
-    code_of_row = np.full(manifest["rows"] + 1, -1, dtype=np.int64)
-    codes: list[str] = []
-    unit_offset = 0
-    for k, cid, result in _iter_results(boundaries, manifest, hashes, work, failures):
-        if result is None:
-            if cid in failures:
-                n_units[k] = None
-                households[k] = manifest["communities"][str(k)]["households"]
-            else:
-                grid_rows.append(empty_grid(cid, comm_metric.geometry.iloc[k]))
-            continue
-        base = len(codes)
-        codes += [row[0] for row in result.grids]
-        grid_rows += result.grids
-        plans.append(result.plan)
-        if result.notes:
-            notes[cid] = result.notes
-        n_units[k] = result.n_units
-        households[k] = result.households
-        code_of_row[result.rows] = base + result.row_grid
-        b = result.buildings
-        building_parts.append(
-            pd.DataFrame(
-                {
-                    "unit_id": np.arange(unit_offset, unit_offset + len(b), dtype=np.int64),
-                    "community_id": cid,
-                    "building_id": b["building_id"].to_numpy(dtype=object),
-                    "households": b["households"].to_numpy(dtype=np.int64),
-                    "rows": b["rows"].to_numpy(dtype=np.int64),
-                    "x": b["x"].to_numpy(dtype=float),
-                    "y": b["y"].to_numpy(dtype=float),
-                    "code": base + b["grid"].to_numpy(dtype=np.int64),
-                }
-            )
-        )
-        if "split_of" in b:
-            compound_of.update(
-                split_compounds_of(
-                    np.array([result.grids[g][0] for g in b["grid"].to_numpy()], dtype=object),
-                    b["split_of"].to_numpy(dtype=object),
-                )
-            )
-        unit_offset += len(b)
-    communities = comm_metric.copy()
-    communities["n_units"] = pd.array(n_units, dtype="Int64")
-    communities["households"] = households
-    grids = grid_layer(grid_rows, communities, metric, compound_of=compound_of)
-    code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
-
-    names = {kind: name for kind, name in OUTPUT_NAMES.items() if map_html or kind != "map"}
-    with OutputSet(out, "partition", known=OUTPUT_NAMES.values()) as outputs:
-        to_geojson(grids.to_crs(4326), outputs.path(names["grids"]))
-        rows = _write_assignments(
-            outputs.path(names["assignments"]),
-            work,
-            manifest,
-            boundaries,
-            code_of_row,
-            code_array,
-            failures,
-        )
-        report = report_from(
-            grids,
-            communities,
-            notes,
-            plans,
-            rows,
-            rules=rules,
-            time_limit=time_limit,
-            seed=seed,
-            elapsed=time.perf_counter() - started,
-            failures=failures,
-        )
-        to_report_json(report, outputs.path(names["report"]))
-        units = pd.concat(building_parts or [_no_units()], ignore_index=True)
-        buildings = buildings_layer(units, code_array[units["code"].to_numpy()], metric)
-        to_geojson(buildings, outputs.path(names["buildings"]))
-        if map_html:
-            from gridkit.maps import explore, save_map
-
-            m = explore(
-                grids.to_crs(4326), communities=communities, households=buildings,
-                offline=offline, lang=lang,
-            )  # fmt: skip
-            save_map(m, outputs.path(names["map"]))
-        written = outputs.commit()
-    return report, {kind: written[name] for kind, name in names.items()}
-
-
-def _no_units() -> pd.DataFrame:
-    """An empty building table (a run in which every community failed)."""
-    int64, obj = np.int64, object
-    columns = {"unit_id": int64, "community_id": obj, "building_id": obj, "households": int64,
-               "rows": int64, "x": float, "y": float, "code": int64}  # fmt: skip
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
-
-
-def _write_assignments(
-    path: Path,
-    work: WorkDir,
-    manifest: dict,
-    boundaries: gpd.GeoDataFrame,
-    code_of_row: np.ndarray,
-    code_array: np.ndarray,
-    failures: dict[str, Failure],
-) -> RowTotals:
-    """``assignments.csv`` chunk by chunk, in input order; returns the row totals."""
-    ids = np.array([*boundaries["community_id"].astype(str), ""], dtype=object)  # -1 -> ""
-    failed = np.zeros(len(ids), dtype=bool)
-    if failures:
-        failed[:-1] = boundaries["community_id"].astype(str).isin(list(failures)).to_numpy()
-    totals = RowTotals()
-    with path.open("w", encoding="utf-8-sig", newline="") as fh:
-        for chunk in range(manifest["chunks"]):
-            try:
-                table = load_arrays(work.rows_path(chunk))
-            except (FileNotFoundError, DamagedWorkFile) as exc:
-                raise InputError(
-                    f"the work folder '{work.path}' is damaged (chunk table {chunk}: {exc}): run "
-                    "the same command without --resume to start afresh."
-                ) from None
-            community = table["community"].astype(np.int64)
-            reason = np.where(
-                community < 0,
-                "outside_communities",
-                np.where(failed[community], "community_failed", ""),
-            ).astype(object)
-            frame = pd.DataFrame(
-                {
-                    "household_id": table["household_id"],
-                    "row": table["row"],
-                    "community_id": ids[community],
-                    "grid_code": code_array[code_of_row[table["row"]]],
-                    "reason": reason,
-                }
-            )
-            spreadsheet_safe(frame).to_csv(
-                fh, index=False, header=chunk == 0, lineterminator="\n"
-            )
-            totals.add(table["households"], reason)
-    return totals
 

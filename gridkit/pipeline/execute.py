@@ -50,6 +50,7 @@ from gridkit.utils import progress_class
 tqdm = progress_class()
 
 __all__ = [
+    "WORKERS",
     "Backend",
     "BackendError",
     "DaskBackend",
@@ -66,6 +67,11 @@ log = logging.getLogger(__name__)
 
 #: The fingerprint covers the source of every module of the gridkit package: a result
 #: is never reused (or accepted from a worker) when any of the code that made it differs.
+
+#: CP-SAT threads per community solve.  One: communities solve in parallel
+#: processes instead (``jobs``, default all cores), which uses the cores better
+#: than interleaved threads and keeps every result independent of ``jobs``.
+WORKERS = 1
 
 #: How long to wait for the first Dask worker to join the scheduler (seconds).
 WORKER_WAIT_S = 120.0
@@ -621,8 +627,6 @@ class DaskBackend(Backend):
 
 def default_jobs() -> int:
     """Processes (or local Dask workers) by default: one per core, one CP-SAT thread each."""
-    from gridkit.pipeline.plan import WORKERS
-
     return max(1, (os.cpu_count() or 1) // WORKERS)
 
 

@@ -7,30 +7,13 @@ GeoPackage, GeoJSON and Shapefile), normalises each chunk exactly as
 :func:`gridkit.read_households` does, locates its rows in the communities (an
 STRtree in the metric CRS, the rule of :func:`gridkit.units.build_units`: a
 point on a shared edge goes to the first community) and appends them to the
-community's shard in the work folder.  Only the current chunk is ever in memory;
-each community's task later reads its own shard only.
-
-Work folder layout (:class:`WorkDir`)::
-
-    gridkit-work.json    marks the folder as gridkit's (never write elsewhere)
-    manifest.json        what the shards were made from, per-community counts and hashes
-    shards/NNNNNN/CCCCCC.npz  household rows of community NNNNNN (boundaries order), one
-                         file per chunk CCCCCC of the input that had rows in it
-    rows/NNNNNN.npz      one table per chunk: household_id, row, community index, households
-    results/<key>.npz    one result per solved community (see :mod:`gridkit.batch`)
-    failed/<key>.txt     the traceback of a community that failed
-    log.jsonl            one line per result received: community, worker, times
+community's shard in the work folder (:mod:`gridkit.pipeline.workdir`).  Only the
+current chunk is ever in memory; each community's task later reads its own shard only.
 
 Shards hold the rows as :func:`gridkit.read_households` returns them (WGS84, the
 geometry as WKB), so a community's units are built from exactly the values the
-in-memory pipeline would use.
-
-Nothing in the folder is ever unpickled: every table is a NumPy ``.npz`` archive read
-with ``allow_pickle=False`` (:func:`save_arrays`, :func:`load_arrays`: numbers as
-arrays, text as fixed-width Unicode arrays with a mask of missing values, WKB as one
-byte array with offsets), so a file planted in the work folder can at worst be
-refused as damaged, never run code.  Results are taken only when the hash of
-everything they were made from matches, and the shards only when the *content* of
+in-memory pipeline would use.  They are stored without pickle
+(:mod:`gridkit.pipeline.storage`), and taken on resume only when the *content* of
 the input files (SHA-256 of their bytes, :func:`content_digest`), the options and the
 code are unchanged: a file edited in place keeps neither its shards nor its results
 even when its size and timestamp stay the same.
@@ -39,16 +22,10 @@ even when its size and timestamp stay the same.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import hashlib
-import itertools
-import json
 import logging
 import os
-import shutil
-import time
 import warnings
-import zipfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,19 +39,25 @@ import shapely
 from tqdm.auto import tqdm
 
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.io import check_swapped_against, read_households
 from gridkit.io import readers as _io
-from gridkit.units import community_of_points
+from gridkit.pipeline.inputs import ensure_household_columns
+from gridkit.pipeline.storage import DamagedWorkFile, load_arrays, save_arrays
+from gridkit.pipeline.workdir import WorkDir
+from gridkit.units import (
+    COMPOUND_NAME_COLUMNS,
+    attach_compounds,
+    community_of_points,
+    compound_buildings_column,
+)
 
 __all__ = [
+    "COMPOUND_ROW_COLUMNS",
     "DEFAULT_CHUNK_ROWS",
-    "DamagedWorkFile",
     "HouseholdFile",
-    "WorkDir",
-    "community_key",
     "content_digest",
-    "load_arrays",
+    "household_chunks",
     "load_shard",
-    "save_arrays",
     "shard_households",
 ]
 
@@ -83,22 +66,9 @@ log = logging.getLogger(__name__)
 #: Household rows read at a time (about 0.5–1 GB of memory at the peak of a chunk).
 DEFAULT_CHUNK_ROWS = 250_000
 
-#: The file that marks a folder as a gridkit work folder.
-WORK_MARK = "gridkit-work.json"
 
 _FORMATS = f"{_io.VECTOR_FORMATS}, or {_io.TABLE_FORMATS}"
 _WHAT = "households"
-
-
-def community_key(community_id: str) -> str:
-    """A file-name-safe, stable key of a community id.
-
-    Examples
-    --------
-    >>> community_key("420204001001")
-    '4f461bf34a3c0e670a77'
-    """
-    return hashlib.sha1(str(community_id).encode("utf-8")).hexdigest()[:20]
 
 
 @dataclass(frozen=True)
@@ -170,321 +140,6 @@ def content_digest(path: str | os.PathLike) -> str:
                 h.update(block)
         h.update(b"\0")
     return h.hexdigest()
-
-
-# --------------------------------------------------------------------------- safe storage
-
-
-class DamagedWorkFile(ValueError):
-    """A work-folder file that is not a table gridkit wrote (truncated, planted, foreign)."""
-
-
-_TEXT = "@text"
-_MISSING = "@missing"
-_BYTES = "@bytes"
-_OFFSETS = "@offsets"
-
-
-def save_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
-    """Store named 1-D arrays in a ``.npz`` archive readable without pickle, atomically.
-
-    Numbers and booleans are stored as they are; object arrays of text (with ``None``
-    for missing values) as Unicode arrays plus a mask; object arrays of ``bytes``
-    (WKB) as one byte array plus offsets.
-
-    Parameters
-    ----------
-    path
-        The ``.npz`` file (written through a temporary file and :func:`os.replace`).
-    arrays
-        Name -> array.
-
-    Returns
-    -------
-    pathlib.Path
-        ``path``.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> f = Path(tempfile.mkdtemp()) / "t.npz"
-    >>> _ = save_arrays(f, {"id": np.array(["a", None], dtype=object),
-    ...                     "wkb": np.array([b"\\x01", b""], dtype=object), "n": np.arange(2)})
-    >>> t = load_arrays(f)
-    >>> t["id"].tolist(), t["wkb"].tolist(), t["n"].tolist()
-    (['a', None], [b'\\x01', b''], [0, 1])
-    """
-    stored: dict[str, np.ndarray] = {}
-    for name, values in arrays.items():
-        values = np.asarray(values)
-        if values.dtype != object:
-            stored[name] = values
-            continue
-        items = values.tolist()
-        if items and all(isinstance(v, bytes | bytearray) for v in items):
-            lengths = np.fromiter((len(v) for v in items), dtype=np.int64, count=len(items))
-            stored[name + _BYTES] = np.frombuffer(b"".join(items), dtype=np.uint8)
-            stored[name + _OFFSETS] = np.concatenate([[0], np.cumsum(lengths)])
-            continue
-        missing = np.fromiter((v is None for v in items), dtype=bool, count=len(items))
-        text = ["" if v is None else str(v) for v in items]
-        stored[name + _TEXT] = np.array(text, dtype=str) if text else np.array([], dtype="U1")
-        stored[name + _MISSING] = missing
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        np.savez(fh, **stored)
-    os.replace(tmp, path)
-    return path
-
-
-def load_arrays(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The arrays :func:`save_arrays` stored (never unpickles anything).
-
-    Parameters
-    ----------
-    path
-        A ``.npz`` file written by :func:`save_arrays`.
-
-    Returns
-    -------
-    dict
-        Name -> array (object arrays for text and bytes).
-
-    Raises
-    ------
-    FileNotFoundError
-        The file does not exist.
-    DamagedWorkFile
-        The file is not such an archive (truncated, planted, or holding pickled objects).
-    """
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            raw = {k: archive[k] for k in archive.files}
-    except FileNotFoundError:
-        raise
-    except (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile) as exc:
-        raise DamagedWorkFile(f"{path}: {exc}") from None
-    out: dict[str, np.ndarray] = {}
-    try:
-        for key, values in raw.items():
-            if key.endswith(_TEXT):
-                name = key[: -len(_TEXT)]
-                missing = raw[name + _MISSING]
-                text = values.astype(object)
-                text[missing] = None
-                out[name] = text
-            elif key.endswith(_BYTES):
-                name = key[: -len(_BYTES)]
-                offsets = raw[name + _OFFSETS]
-                blob = values.tobytes()
-                col = np.empty(len(offsets) - 1, dtype=object)
-                col[:] = [blob[a:b] for a, b in itertools.pairwise(offsets)]
-                out[name] = col
-            elif not key.endswith((_MISSING, _OFFSETS)):
-                out[key] = values
-    except (KeyError, ValueError, IndexError) as exc:
-        raise DamagedWorkFile(f"{path}: {exc}") from None
-    return out
-
-
-# --------------------------------------------------------------------------- the work folder
-
-#: Lock files held by this process.  A forked child (a local worker) closes its copies
-#: at once: an ``flock`` lock lives as long as any process holds the file open, so a
-#: worker that outlived a killed run would otherwise lock ``--resume`` out.
-_HELD_LOCKS: set = set()
-
-
-def _drop_inherited_locks() -> None:
-    for handle in list(_HELD_LOCKS):
-        with contextlib.suppress(OSError):
-            handle.close()
-    _HELD_LOCKS.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_drop_inherited_locks)
-
-
-class WorkDir:
-    """The folder of one run's shards and per-community results (see the module doc).
-
-    Parameters
-    ----------
-    path
-        The folder; created when missing.  An existing folder must be empty or a
-        gridkit work folder.
-    resume
-        Keep what an earlier run left; otherwise everything gridkit wrote here
-        before is removed first.
-    flag
-        The option that named the folder, for messages.
-    """
-
-    SUBDIRS = ("shards", "rows", "results", "failed")
-
-    def __init__(self, path: str | os.PathLike, *, resume: bool, flag: str = "--work-dir"):
-        self.path = Path(path)
-        self._lock = None
-        if self.path.exists() and not self.path.is_dir():
-            raise InputError(
-                f"work folder '{self.path}' ({flag}) is a file: pass the path of a folder "
-                "(it is created if missing)."
-            )
-        if (
-            self.path.is_dir()
-            and not (self.path / WORK_MARK).exists()
-            and any(self.path.iterdir())
-        ):
-            raise InputError(
-                f"work folder '{self.path}' ({flag}) is not empty and is not a gridkit work "
-                f"folder (it has no {WORK_MARK}): pass a new or empty folder, so nothing of "
-                "yours is overwritten."
-            )
-        self.path.mkdir(parents=True, exist_ok=True)
-        self._take_lock(flag)
-        self.earlier_results = len(list((self.path / "results").glob("*.npz")))
-        if not resume:
-            self.clear()
-        (self.path / WORK_MARK).write_text(
-            json.dumps({"what": "gridkit work folder: shards and per-community results"}) + "\n",
-            encoding="utf-8",
-        )
-        for sub in self.SUBDIRS:
-            (self.path / sub).mkdir(exist_ok=True)
-
-    def _take_lock(self, flag: str) -> None:
-        try:
-            import fcntl
-        except ImportError:  # pragma: no cover - Windows: no lock
-            return
-        handle = (self.path / "lock").open("a")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            raise InputError(
-                f"another gridkit run is using the work folder '{self.path}' ({flag}): wait for "
-                "it to finish, or pass another folder. (A run killed a moment ago releases it "
-                "as soon as its processes have ended.)"
-            ) from None
-        self._lock = handle
-        _HELD_LOCKS.add(handle)
-
-    def close(self) -> None:
-        """Release the folder's lock."""
-        if self._lock is not None:
-            _HELD_LOCKS.discard(self._lock)
-            self._lock.close()
-            self._lock = None
-
-    def clear(self, *, shards_only: bool = False) -> None:
-        """Remove what gridkit wrote here (only the shards and chunk tables when asked)."""
-        subs = ("shards", "rows") if shards_only else self.SUBDIRS
-        for sub in subs:
-            shutil.rmtree(self.path / sub, ignore_errors=True)
-            (self.path / sub).mkdir()
-        for name in ("manifest.json",) + (() if shards_only else ("log.jsonl",)):
-            with contextlib.suppress(FileNotFoundError):
-                (self.path / name).unlink()
-
-    def remove(self) -> None:
-        """Delete the whole folder (after a complete run in the default location)."""
-        self.close()
-        shutil.rmtree(self.path, ignore_errors=True)
-
-    # -- files
-
-    def shard_path(self, index: int) -> Path:
-        """The folder of community ``index``'s shard (one ``.npz`` per input chunk)."""
-        return self.path / "shards" / f"{index:06d}"
-
-    def rows_path(self, chunk: int) -> Path:
-        return self.path / "rows" / f"{chunk:06d}.npz"
-
-    def result_path(self, community_id: str) -> Path:
-        return self.path / "results" / f"{community_key(community_id)}.npz"
-
-    def failure_path(self, community_id: str) -> Path:
-        return self.path / "failed" / f"{community_key(community_id)}.txt"
-
-    def read_manifest(self) -> dict | None:
-        try:
-            return json.loads((self.path / "manifest.json").read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def write_manifest(self, manifest: dict) -> None:
-        atomic_write_bytes(
-            self.path / "manifest.json",
-            (json.dumps(manifest, ensure_ascii=False) + "\n").encode("utf-8"),
-        )
-
-    def load_result(self, community_id: str, input_hash: str):
-        """The stored result of a community made from ``input_hash``, else None."""
-        from gridkit.pipeline.batch import CommunityResult
-
-        path = self.result_path(community_id)
-        try:
-            arrays = load_arrays(path)
-            return CommunityResult.from_arrays(arrays, community_id, input_hash)
-        except FileNotFoundError:
-            return None
-        except DamagedWorkFile as exc:
-            log.warning("ignoring a damaged result in the work folder (%s): it is solved again",
-                        exc)  # fmt: skip
-            return None
-
-    def has_result(self, community_id: str, input_hash: str) -> bool:
-        return self.load_result(community_id, input_hash) is not None
-
-    def save_result(self, result) -> None:
-        """Store one community's result atomically and log it; clears its failure record."""
-        save_arrays(self.result_path(result.community_id), result.to_arrays())
-        with contextlib.suppress(FileNotFoundError):
-            self.failure_path(result.community_id).unlink()
-        self.log(
-            {
-                "community_id": result.community_id,
-                "status": "ok",
-                "input_hash": result.input_hash,
-                "worker": result.worker,
-                **{k: round(v, 3) for k, v in result.times.items()},
-            }
-        )
-
-    def save_failure(self, failure, input_hash: str) -> None:
-        """Keep a failed community's traceback (the community is solved again on resume)."""
-        atomic_write_bytes(
-            self.failure_path(failure.community_id),
-            f"community {failure.community_id}\n{failure.error}\n\n{failure.detail}".encode(),
-        )
-        with contextlib.suppress(FileNotFoundError):
-            self.result_path(failure.community_id).unlink()
-        self.log(
-            {
-                "community_id": failure.community_id,
-                "status": "failed",
-                "input_hash": input_hash,
-                "error": failure.error,
-            }
-        )
-
-    def log(self, entry: dict) -> None:
-        with (self.path / "log.jsonl").open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"time": round(time.time(), 3), **entry}, ensure_ascii=False))
-            fh.write("\n")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and ``os.replace``."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
 
 
 # --------------------------------------------------------------------------- reading in chunks
@@ -596,13 +251,9 @@ def household_chunks(
 # --------------------------------------------------------------------------- sharding
 
 
-@dataclass
-class _Pending:
-    """Per-community accumulators while sharding."""
-
-    hashers: dict[int, Any]
-    rows: np.ndarray
-    households: np.ndarray
+#: A compound row's number of buildings and name, kept in shards under these names
+#: when the households are whole compounds (see :func:`gridkit.units.build_units`).
+COMPOUND_ROW_COLUMNS = ("compound_buildings", "compound_name")
 
 
 def _canonical(piece: dict) -> bytes:
@@ -619,15 +270,8 @@ def _canonical(piece: dict) -> bytes:
     return b"\x1e".join(parts)
 
 
-#: A compound row's number of buildings and name, kept in shards under these names
-#: when the households are whole compounds (see :func:`gridkit.units.build_units`).
-COMPOUND_ROW_COLUMNS = ("compound_buildings", "compound_name")
-
-
 def _compound_row_columns(hh: pd.DataFrame, column: str | None, source: str) -> dict:
     """The compound-row columns of a chunk, as text (``None`` where empty), or ``{}``."""
-    from gridkit.units import COMPOUND_NAME_COLUMNS, compound_buildings_column
-
     col = compound_buildings_column(hh, column, source)
     if col is None:
         return {}
@@ -705,8 +349,6 @@ def _normalise(
 
     Returns the rows and whether their ids come from a column (else row numbers).
     """
-    from gridkit.io import read_households
-
     label = raw.attrs["source"]
     options = source.options() if isinstance(source, HouseholdFile) else {}
     with warnings.catch_warnings(record=True) as caught:
@@ -808,10 +450,6 @@ def shard_households(
     GridkitWarning
         The reader's warnings (each once), and rows outside every community.
     """
-    from gridkit.io import check_swapped_against
-    from gridkit.pipeline.plan import ensure_household_columns
-    from gridkit.units import attach_compounds
-
     if chunk_rows < 1:
         raise InputError(f"`chunk_rows` must be at least 1, got {chunk_rows}; e.g. 250000.")
     work.clear(shards_only=True)
@@ -930,3 +568,4 @@ def _more(total: int, shown: list[int]) -> str:
     """`` … and N more`` when only the first rows are kept (format_ids saw ten of them)."""
     extra = total - len(shown)
     return f" … and {extra} more" if extra > 0 and len(shown) >= 10 else ""
+

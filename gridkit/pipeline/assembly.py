@@ -1,0 +1,236 @@
+"""The last step of a file-to-file run: the per-community results, read back from the work
+folder in community order, streamed into one partition output set.
+
+The files are written by :func:`gridkit.export.write_plan_set`, the one writer of a
+partition output set: this module hands it the grid layer, a function that streams
+``assignments.csv`` chunk by chunk (in input order, from the work folder's chunk tables)
+and counts its rows, a function that makes the report from those counts, and the
+buildings layer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from gridkit.errors import InputError
+from gridkit.export import spreadsheet_safe, write_plan_set
+from gridkit.partition import CommunityPlan, GridRules
+from gridkit.pipeline.community import CommunityResult
+from gridkit.pipeline.execute import Failure
+from gridkit.pipeline.grids import (
+    GridRow,
+    buildings_layer,
+    empty_grid,
+    grid_layer,
+    split_compounds_of,
+)
+from gridkit.pipeline.report import RowTotals, report_from
+from gridkit.pipeline.storage import DamagedWorkFile, load_arrays
+from gridkit.pipeline.workdir import WorkDir
+
+__all__ = [
+    "assemble_and_write",
+]
+
+
+def _iter_results(
+    boundaries: gpd.GeoDataFrame,
+    manifest: dict,
+    hashes: dict[int, str],
+    work: WorkDir,
+    failures: dict[str, Failure],
+) -> Iterator[tuple[int, str, CommunityResult | None]]:
+    """``(index, id, result)`` of every community, in order (None: no households or failed)."""
+    for k, cid in enumerate(boundaries["community_id"].astype(str)):
+        info = manifest["communities"].get(str(k))
+        if info is None:
+            yield k, cid, None
+            continue
+        result = work.load_result(cid, hashes[k])
+        if result is None and cid not in failures:
+            failures[cid] = Failure(cid, "no result in the work folder (it was removed?)")
+        yield k, cid, result
+
+
+def assemble_and_write(
+    boundaries: gpd.GeoDataFrame,
+    comm_metric: gpd.GeoDataFrame,
+    metric,
+    manifest: dict,
+    hashes: dict[int, str],
+    work: WorkDir,
+    failures: dict[str, Failure],
+    out: Path,
+    *,
+    rules: GridRules,
+    time_limit: float,
+    seed: int,
+    started: float,
+    map_html: bool,
+    offline: bool,
+    lang: str = "zh",
+) -> tuple[dict, dict[str, Path]]:
+    """Stream the per-community results into the outputs, written as one set.
+
+    The files go through :class:`gridkit.outputs.OutputSet` (in
+    :func:`gridkit.export.write_plan_set`): a run killed at any point leaves the
+    previous set or the new one in ``out``, never a mix.
+
+    Returns
+    -------
+    report, paths
+        The report written, and kind -> the path of each file written.
+    """
+    n = len(boundaries)
+    grid_rows: list[GridRow] = []
+    plans: list[CommunityPlan] = []
+    notes: dict[str, list[str]] = {}
+    n_units: list[Any] = [0] * n
+    households = np.zeros(n, dtype=np.int64)
+    building_parts: list[pd.DataFrame] = []
+    compound_of: dict[str, str] = {}
+    code_of_row = np.full(manifest["rows"] + 1, -1, dtype=np.int64)
+    codes: list[str] = []
+    unit_offset = 0
+    for k, cid, result in _iter_results(boundaries, manifest, hashes, work, failures):
+        if result is None:
+            if cid in failures:
+                n_units[k] = None
+                households[k] = manifest["communities"][str(k)]["households"]
+            else:
+                grid_rows.append(empty_grid(cid, comm_metric.geometry.iloc[k]))
+            continue
+        base = len(codes)
+        codes += [row[0] for row in result.grids]
+        grid_rows += result.grids
+        plans.append(result.plan)
+        if result.notes:
+            notes[cid] = result.notes
+        n_units[k] = result.n_units
+        households[k] = result.households
+        code_of_row[result.rows] = base + result.row_grid
+        b = result.buildings
+        building_parts.append(
+            pd.DataFrame(
+                {
+                    "unit_id": np.arange(unit_offset, unit_offset + len(b), dtype=np.int64),
+                    "community_id": cid,
+                    "building_id": b["building_id"].to_numpy(dtype=object),
+                    "households": b["households"].to_numpy(dtype=np.int64),
+                    "rows": b["rows"].to_numpy(dtype=np.int64),
+                    "x": b["x"].to_numpy(dtype=float),
+                    "y": b["y"].to_numpy(dtype=float),
+                    "code": base + b["grid"].to_numpy(dtype=np.int64),
+                }
+            )
+        )
+        if "split_of" in b:
+            compound_of.update(
+                split_compounds_of(
+                    np.array([result.grids[g][0] for g in b["grid"].to_numpy()], dtype=object),
+                    b["split_of"].to_numpy(dtype=object),
+                )
+            )
+        unit_offset += len(b)
+    communities = comm_metric.copy()
+    communities["n_units"] = pd.array(n_units, dtype="Int64")
+    communities["households"] = households
+    grids = grid_layer(grid_rows, communities, metric, compound_of=compound_of)
+    code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
+
+    def write_assignments(path: Path) -> RowTotals:
+        return _write_assignments(
+            path, work, manifest, boundaries, code_of_row, code_array, failures
+        )
+
+    def make_report(rows: RowTotals) -> dict:
+        return report_from(
+            grids,
+            communities,
+            notes,
+            plans,
+            rows,
+            rules=rules,
+            time_limit=time_limit,
+            seed=seed,
+            elapsed=time.perf_counter() - started,
+            failures=failures,
+        )
+
+    def make_buildings() -> gpd.GeoDataFrame:
+        units = pd.concat(building_parts or [_no_units()], ignore_index=True)
+        return buildings_layer(units, code_array[units["code"].to_numpy()], metric)
+
+    return write_plan_set(
+        out,
+        grids=grids.to_crs(4326),
+        assignments=write_assignments,
+        report=make_report,
+        buildings=make_buildings,
+        communities=communities,
+        map_html=map_html,
+        offline=offline,
+        lang=lang,
+    )
+
+
+def _no_units() -> pd.DataFrame:
+    """An empty building table (a run in which every community failed)."""
+    int64, obj = np.int64, object
+    columns = {"unit_id": int64, "community_id": obj, "building_id": obj, "households": int64,
+               "rows": int64, "x": float, "y": float, "code": int64}  # fmt: skip
+    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+
+
+def _write_assignments(
+    path: Path,
+    work: WorkDir,
+    manifest: dict,
+    boundaries: gpd.GeoDataFrame,
+    code_of_row: np.ndarray,
+    code_array: np.ndarray,
+    failures: dict[str, Failure],
+) -> RowTotals:
+    """``assignments.csv`` chunk by chunk, in input order; returns the row totals."""
+    ids = np.array([*boundaries["community_id"].astype(str), ""], dtype=object)  # -1 -> ""
+    failed = np.zeros(len(ids), dtype=bool)
+    if failures:
+        failed[:-1] = boundaries["community_id"].astype(str).isin(list(failures)).to_numpy()
+    totals = RowTotals()
+    with path.open("w", encoding="utf-8-sig", newline="") as fh:
+        for chunk in range(manifest["chunks"]):
+            try:
+                table = load_arrays(work.rows_path(chunk))
+            except (FileNotFoundError, DamagedWorkFile) as exc:
+                raise InputError(
+                    f"the work folder '{work.path}' is damaged (chunk table {chunk}: {exc}): run "
+                    "the same command without --resume to start afresh."
+                ) from None
+            community = table["community"].astype(np.int64)
+            reason = np.where(
+                community < 0,
+                "outside_communities",
+                np.where(failed[community], "community_failed", ""),
+            ).astype(object)
+            frame = pd.DataFrame(
+                {
+                    "household_id": table["household_id"],
+                    "row": table["row"],
+                    "community_id": ids[community],
+                    "grid_code": code_array[code_of_row[table["row"]]],
+                    "reason": reason,
+                }
+            )
+            spreadsheet_safe(frame).to_csv(
+                fh, index=False, header=chunk == 0, lineterminator="\n"
+            )
+            totals.add(table["households"], reason)
+    return totals
+
