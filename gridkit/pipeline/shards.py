@@ -39,8 +39,15 @@ import shapely
 from tqdm.auto import tqdm
 
 from gridkit.errors import GridkitWarning, InputError, format_ids
-from gridkit.io import check_swapped_against, read_households
-from gridkit.io import readers as _io
+from gridkit.io import (
+    TABLE_FORMATS,
+    TABLE_SUFFIXES,
+    VECTOR_FORMATS,
+    check_swapped_against,
+    guess_separator,
+    read_households,
+    read_vector,
+)
 from gridkit.pipeline.inputs import ensure_household_columns
 from gridkit.pipeline.storage import DamagedWorkFile, load_arrays, save_arrays
 from gridkit.pipeline.workdir import WorkDir
@@ -67,7 +74,7 @@ log = logging.getLogger(__name__)
 DEFAULT_CHUNK_ROWS = 250_000
 
 
-_FORMATS = f"{_io.VECTOR_FORMATS}, or {_io.TABLE_FORMATS}"
+_FORMATS = f"{VECTOR_FORMATS}, or {TABLE_FORMATS}"
 _WHAT = "households"
 
 
@@ -166,7 +173,7 @@ def _table_encoding(p: Path, source: str) -> str:
 def _table_chunks(p: Path, source: str, chunk_rows: int) -> Iterator[pd.DataFrame]:
     with p.open("rb") as fh:
         head = fh.read(65536)
-    sep = _io.guess_separator(head, p.suffix.lower())
+    sep = guess_separator(head, p.suffix.lower())
     encoding = _table_encoding(p, source)
     try:
         reader = pd.read_csv(
@@ -206,7 +213,7 @@ def _vector_chunks(
         ok = False
     if not ok or count <= chunk_rows:
         # One chunk, or a problem the reader explains best: read it as the reader does.
-        yield _io.read_vector(p, source, layer=layer, what=_WHAT, formats=_FORMATS, tables=True)
+        yield read_vector(p, source, layer=layer, what=_WHAT, formats=_FORMATS, tables=True)
         return
     for start in range(0, count, chunk_rows):
         try:
@@ -237,7 +244,7 @@ def household_chunks(
     source.check()
     label = os.fspath(source.path)
     p = Path(label)
-    if p.suffix.lower() in _io.TABLE_SUFFIXES:
+    if p.suffix.lower() in TABLE_SUFFIXES:
         chunks = _table_chunks(p, label, chunk_rows)
     else:
         chunks = _vector_chunks(p, label, source.layer, chunk_rows)
