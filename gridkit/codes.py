@@ -14,10 +14,14 @@ from __future__ import annotations
 
 import re
 
+import pandas as pd
+
 from gridkit.errors import InputError
 
 __all__ = [
     "DEDICATED_BLOCK",
+    "DISTRICT_NAME_COLUMNS",
+    "community_divisions",
     "dedicated_grid_code",
     "division_codes",
     "grid_code",
@@ -29,6 +33,10 @@ __all__ = [
 DEDICATED_BLOCK = 900
 
 _STATISTICAL_CODE = re.compile(r"^\d{12}$")
+
+#: Columns of a communities file naming its district (区/县), first found wins
+#: (compared case-insensitively; ``<name>_src`` when the reader renamed a collision).
+DISTRICT_NAME_COLUMNS = ("district_name", "district", "区县", "区")
 
 
 def grid_code(community_id: str, seq: int) -> str:
@@ -115,3 +123,81 @@ def division_codes(community_id: object) -> tuple[str | None, str | None]:
     if not is_statistical_code(community_id):
         return None, None
     return community_id[:6], community_id[:9]
+
+
+def _column(frame: pd.DataFrame, names: tuple[str, ...]) -> str | None:
+    """The first column of ``frame`` among ``names`` (case-insensitive, ``_src`` allowed)."""
+    by_key = {}
+    for col in frame.columns:
+        key = str(col).strip().lower()
+        by_key.setdefault(key, col)
+        if key.endswith("_src"):
+            by_key.setdefault(key[: -len("_src")], col)
+    return next((by_key[n] for n in names if n in by_key), None)
+
+
+def _texts(values: pd.Series) -> list[str | None]:
+    """Cells as stripped text; missing or blank cells as None (``420204.0`` read as 420204)."""
+    out: list[str | None] = []
+    for v in values:
+        if v is None or (not isinstance(v, str) and pd.isna(v)):
+            out.append(None)
+            continue
+        if isinstance(v, float) and v.is_integer():
+            v = int(v)
+        text = str(v).strip()
+        out.append(text or None)
+    return out
+
+
+def community_divisions(communities: pd.DataFrame) -> pd.DataFrame:
+    """The street code, district code and district name of each community.
+
+    Codes come from the community id when it is a 12-digit statistical code
+    (:func:`division_codes`), else from ``street_code`` / ``district_code`` columns of
+    the communities when present (a 9-digit street code also gives its district's 6
+    digits), else null.  ``district_name`` comes from a column of
+    :data:`DISTRICT_NAME_COLUMNS` when present, else null.
+
+    Parameters
+    ----------
+    communities
+        Rows with ``community_id`` and any other columns of the communities file.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``street_code``, ``district_code``, ``district_name`` (text or None), aligned
+        with ``communities``.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"community_id": ["420204001003", "PRSZ05"],
+    ...                       "street_code": [None, "SG01"], "区": ["下陆区", None]})
+    >>> community_divisions(frame).to_dict("list")  # doctest: +NORMALIZE_WHITESPACE
+    {'street_code': ['420204001', 'SG01'], 'district_code': ['420204', None],
+     'district_name': ['下陆区', None]}
+    """
+    n = len(communities)
+    street_col = _column(communities, ("street_code",))
+    district_col = _column(communities, ("district_code",))
+    name_col = _column(communities, DISTRICT_NAME_COLUMNS)
+    streets = _texts(communities[street_col]) if street_col is not None else [None] * n
+    districts = _texts(communities[district_col]) if district_col is not None else [None] * n
+    names = _texts(communities[name_col]) if name_col is not None else [None] * n
+    street_out: list[str | None] = []
+    district_out: list[str | None] = []
+    for cid, street, district in zip(communities["community_id"], streets, districts, strict=True):
+        d, s = division_codes(str(cid))
+        if s is None:
+            s = street
+            d = district
+            if d is None and s is not None and re.fullmatch(r"\d{9}", s):
+                d = s[:6]
+        street_out.append(s)
+        district_out.append(d)
+    return pd.DataFrame(
+        {"street_code": street_out, "district_code": district_out, "district_name": names},
+        index=communities.index,
+        dtype=object,
+    )

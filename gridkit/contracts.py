@@ -8,7 +8,11 @@ Modules that write or read those files import the names from here.
 from __future__ import annotations
 
 __all__ = [
+    "COMPREHENSIVE",
+    "DEDICATED",
+    "DEDICATED_TYPES",
     "GRID_COLUMNS",
+    "GRID_TYPE_WORDS",
     "IN_BOUNDS_STATUSES",
     "OWN_GRID_STATUSES",
     "PLAN_FILES",
@@ -19,6 +23,7 @@ __all__ = [
     "STAFFING_COLUMNS",
     "STATUSES",
     "STATUS_WORDS",
+    "UNBOUNDED_STATUSES",
     "WORKER_COLUMNS",
 ]
 
@@ -37,7 +42,54 @@ GRID_COLUMNS = [
     "compactness",
     "status",
     "compound",
+    # added with dedicated grids and the hierarchy (after the older columns, so that
+    # readers by position keep working)
+    "grid_type",
+    "street_code",
+    "district_code",
+    "district_name",
+    "compounds",
 ]
+
+#: ``grid_type`` of a residential grid (综合网格: the grids drawn by households).
+COMPREHENSIVE = "comprehensive"
+
+#: ``status`` of a dedicated grid (专属网格): one non-residential parcel (a school, a
+#: hospital, a park, ...) carved out of its community; no household bounds apply.
+DEDICATED = "dedicated"
+
+#: Dedicated grid types gridkit knows, with the words read for them in an input's
+#: ``type`` column (compared case-insensitively).  Any other type is kept as given.
+DEDICATED_TYPES: dict[str, tuple[str, ...]] = {
+    "school": ("school", "学校"),
+    "hospital": ("hospital", "医院"),
+    "park": ("park", "公园"),
+    "enterprise": ("enterprise", "企业"),
+    "market": ("market", "市场"),
+    "industrial_park": ("industrial_park", "industrial park", "产业园区", "工业园区"),
+}
+
+#: Grid types in words, for grid names, maps and spreadsheets.
+GRID_TYPE_WORDS: dict[str, dict[str, str]] = {
+    "zh": {
+        COMPREHENSIVE: "综合网格",
+        "school": "学校",
+        "hospital": "医院",
+        "park": "公园",
+        "enterprise": "企业",
+        "market": "市场",
+        "industrial_park": "产业园区",
+    },
+    "en": {
+        COMPREHENSIVE: "comprehensive",
+        "school": "school",
+        "hospital": "hospital",
+        "park": "park",
+        "enterprise": "enterprise",
+        "market": "market",
+        "industrial_park": "industrial park",
+    },
+}
 
 #: Every status a grid of a plan can have (``status`` column).
 STATUSES = (
@@ -48,6 +100,7 @@ STATUSES = (
     "oversize_compound",
     "split_compound",
     "multi_part",
+    DEDICATED,
 )
 
 #: Statuses of a grid made of one unit that stands alone (see :func:`own_grid_kinds`).
@@ -57,12 +110,17 @@ OWN_GRID_STATUSES = ("oversize_building", "oversize_compound", "split_compound")
 #: fewest grids a big compound is split into; ``multi_part``: in bounds, with an island).
 IN_BOUNDS_STATUSES = ("ok", "split_compound", "multi_part")
 
+#: Grid statuses outside the count of the household bounds: a dedicated grid has no
+#: bounds, so headlines and reports count it apart (neither in bounds nor out of them).
+UNBOUNDED_STATUSES = (DEDICATED,)
+
 #: Statuses in words, for headlines and spreadsheets.
 STATUS_WORDS: dict[str, dict[str, str]] = {
     "zh": {
         "ok": "达标",
         "split_compound": "达标（拆分小区）",
         "multi_part": "达标（含飞地）",
+        "dedicated": "专属网格",
         "below_min": "户数不足",
         "above_max": "户数超标",
         "oversize_building": "超大楼栋",
@@ -76,6 +134,7 @@ STATUS_WORDS: dict[str, dict[str, str]] = {
         "ok": "in bounds",
         "split_compound": "in bounds (part of a split compound)",
         "multi_part": "in bounds (with an island)",
+        "dedicated": "dedicated",
         "below_min": "below the minimum",
         "above_max": "above the maximum",
         "oversize_building": "oversize building",

@@ -96,6 +96,8 @@ SHAPEFILE_NAMES: dict[str, str] = {
     "compactness": "compact",
     "building_id": "bldg_id",
     "street_code": "street_cd",
+    "district_code": "dist_code",
+    "district_name": "dist_name",
     "declared_households": "hh_decl",
     # staffing columns of `gridkit assign` (names of the people, joined by "、")
     "grid_worker": "grid_wkr",

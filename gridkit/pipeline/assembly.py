@@ -27,6 +27,7 @@ from gridkit.pipeline.execute import Failure
 from gridkit.pipeline.grids import (
     GridRow,
     buildings_layer,
+    compounds_by_grid,
     empty_grid,
     grid_layer,
     split_compounds_of,
@@ -128,6 +129,9 @@ def assemble_and_write(
                     "x": b["x"].to_numpy(dtype=float),
                     "y": b["y"].to_numpy(dtype=float),
                     "code": base + b["grid"].to_numpy(dtype=np.int64),
+                    "compound": b["compound"].to_numpy(dtype=object)
+                    if "compound" in b
+                    else np.full(len(b), None, dtype=object),
                 }
             )
         )
@@ -142,8 +146,17 @@ def assemble_and_write(
     communities = comm_metric.copy()
     communities["n_units"] = pd.array(n_units, dtype="Int64")
     communities["households"] = households
-    grids = grid_layer(grid_rows, communities, metric, compound_of=compound_of)
     code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
+    units = pd.concat(building_parts or [_no_units()], ignore_index=True)
+    grids = grid_layer(
+        grid_rows,
+        communities,
+        metric,
+        compound_of=compound_of,
+        compounds=compounds_by_grid(
+            code_array[units["code"].to_numpy()], units["compound"].to_numpy(dtype=object)
+        ),
+    )
 
     def write_assignments(path: Path) -> RowTotals:
         return _write_assignments(
@@ -165,7 +178,6 @@ def assemble_and_write(
         )
 
     def make_buildings() -> gpd.GeoDataFrame:
-        units = pd.concat(building_parts or [_no_units()], ignore_index=True)
         return buildings_layer(units, code_array[units["code"].to_numpy()], metric)
 
     return write_plan_set(
@@ -185,7 +197,7 @@ def _no_units() -> pd.DataFrame:
     """An empty building table (a run in which every community failed)."""
     int64, obj = np.int64, object
     columns = {"unit_id": int64, "community_id": obj, "building_id": obj, "households": int64,
-               "rows": int64, "x": float, "y": float, "code": int64}  # fmt: skip
+               "rows": int64, "x": float, "y": float, "code": int64, "compound": obj}  # fmt: skip
     return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
 
 

@@ -25,7 +25,7 @@ import shapely
 
 from gridkit.partition import CommunityPlan, GridRules, partition_community
 from gridkit.pipeline.execute import code_fingerprint
-from gridkit.pipeline.grids import GridRow, community_grids
+from gridkit.pipeline.grids import GridRow, community_grids, unit_compound_names
 from gridkit.pipeline.inputs import barriers_near
 from gridkit.pipeline.storage import DamagedWorkFile
 from gridkit.units import MERGE_DISTANCE, build_units
@@ -75,8 +75,9 @@ class CommunityResult:
     n_units, households, notes
         Units (buildings), households and the remarks made while building cells.
     buildings
-        Per unit: ``building_id``, ``households``, ``rows``, ``x``, ``y`` (metric)
-        and ``grid`` (position in ``grids``).
+        Per unit: ``building_id``, ``households``, ``rows``, ``x``, ``y`` (metric),
+        ``grid`` (position in ``grids``), ``split_of`` and ``compound`` (the compound's
+        name, :func:`gridkit.pipeline.grids.unit_compound_names`).
     rows, row_grid
         Input row number of each household row, and its grid (position in ``grids``).
     worker, times
@@ -149,6 +150,11 @@ class CommunityResult:
                  for v in b.get("split_of", pd.Series([None] * len(b))).to_numpy(dtype=object)],
                 dtype=object,
             ),
+            "building_compound": np.array(
+                [None if v is None or pd.isna(v) else str(v)
+                 for v in b.get("compound", pd.Series([None] * len(b))).to_numpy(dtype=object)],
+                dtype=object,
+            ),
             "rows": np.asarray(self.rows, dtype=np.int64),
             "row_grid": np.asarray(self.row_grid),
         }  # fmt: skip
@@ -202,6 +208,9 @@ class CommunityResult:
                     "grid": arrays["building_grid"],
                     "split_of": arrays["building_split_of"]
                     if "building_split_of" in arrays
+                    else np.full(len(arrays["building_grid"]), None, dtype=object),
+                    "compound": arrays["building_compound"]
+                    if "building_compound" in arrays
                     else np.full(len(arrays["building_grid"]), None, dtype=object),
                 }
             )
@@ -299,6 +308,7 @@ def solve_community(task: CommunityInput) -> CommunityResult:
             "split_of": u["split_of"].to_numpy(dtype=object)
             if "split_of" in u
             else np.full(len(u), None, dtype=object),
+            "compound": unit_compound_names(u),
         }
     )
     return CommunityResult(

@@ -15,18 +15,25 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.codes import grid_code, grid_name
+from gridkit.codes import community_divisions, grid_code, grid_name
+from gridkit.contracts import COMPREHENSIVE, DEDICATED
 from gridkit.partition import CommunityPlan
 from gridkit.units import dissolve_cells
 
 __all__ = [
+    "COMPOUND_SEPARATOR",
     "GridRow",
     "buildings_layer",
     "community_grids",
+    "compounds_by_grid",
     "empty_grid",
     "grid_layer",
     "split_compounds_of",
+    "unit_compound_names",
 ]
+
+#: Separator of the compound names of a grid (``compounds``), as staffing joins names.
+COMPOUND_SEPARATOR = "、"
 
 
 #: One grid before numbering and measuring: code, community, households, buildings,
@@ -85,26 +92,54 @@ def grid_layer(
     communities: gpd.GeoDataFrame,
     crs,
     compound_of: Mapping[str, str] | None = None,
+    *,
+    compounds: Mapping[str, str] | None = None,
+    dedicated: Mapping[str, tuple[str, str]] | None = None,
 ) -> gpd.GeoDataFrame:
     """The grid layer (:data:`GRID_COLUMNS`, in ``crs``) from grid rows, sorted by code.
 
-    ``compound_of`` names, per grid code, the compound split by building number whose
-    strip the grid holds (:func:`split_compounds_of`); ``compound`` is null elsewhere.
+    Parameters
+    ----------
+    rows
+        The grids.
+    communities
+        Every community (``community_id``, ``community_name``, ``street`` and any other
+        columns of the communities file: the hierarchy is read from them,
+        :func:`gridkit.codes.community_divisions`).
+    crs
+        The CRS of the rows' geometries.
+    compound_of
+        Per grid code, the compound split by building number whose strip the grid
+        holds (:func:`split_compounds_of`); ``compound`` is null elsewhere.
+    compounds
+        Per grid code, the names of the compounds whose buildings lie in it
+        (:func:`compounds_by_grid`); ``compounds`` is null elsewhere.
+    dedicated
+        Per dedicated grid code (status ``dedicated``), its ``(grid_type, grid_name)``;
+        every other grid is ``comprehensive`` and named ``<community>第N网格``.
     """
     compound_of = compound_of or {}
+    compounds = compounds or {}
+    dedicated = dedicated or {}
     by_id = communities.set_index("community_id")
+    divisions = community_divisions(communities).set_axis(by_id.index)
     frame = pd.DataFrame(
         rows, columns=["grid_code", "community_id", "households", "buildings", "geometry", "status"]
     )
     frame = frame.sort_values("grid_code", kind="stable").reset_index(drop=True)
     geoms = frame["geometry"].to_numpy()
     info = by_id.loc[frame["community_id"]]
+    hierarchy = divisions.loc[frame["community_id"]]
     seqs = [int(c[-3:]) for c in frame["grid_code"]]
+    codes = [str(c) for c in frame["grid_code"]]
+    own = [dedicated.get(c) if st == DEDICATED else None for c, st in zip(codes, frame["status"],
+                                                                          strict=True)]
     return gpd.GeoDataFrame(
         {
-            "grid_code": [str(c) for c in frame["grid_code"]],
+            "grid_code": codes,
             "grid_name": [
-                grid_name(str(n), s) for n, s in zip(info["community_name"], seqs, strict=True)
+                grid_name(str(n), s) if d is None else d[1]
+                for n, s, d in zip(info["community_name"], seqs, own, strict=True)
             ],
             "community_id": frame["community_id"].astype(str).to_numpy(),
             "community_name": info["community_name"].astype(str).to_numpy(),
@@ -117,6 +152,13 @@ def grid_layer(
             "compound": np.array(
                 [compound_of.get(str(c)) for c in frame["grid_code"]], dtype=object
             ),
+            "grid_type": np.array(
+                [COMPREHENSIVE if d is None else d[0] for d in own], dtype=object
+            ),
+            "street_code": hierarchy["street_code"].to_numpy(dtype=object),
+            "district_code": hierarchy["district_code"].to_numpy(dtype=object),
+            "district_name": hierarchy["district_name"].to_numpy(dtype=object),
+            "compounds": np.array([compounds.get(c) for c in codes], dtype=object),
         },
         geometry=gpd.GeoSeries(geoms, crs=crs),
         crs=crs,
@@ -144,12 +186,59 @@ def split_compounds_of(codes: np.ndarray, split_of: np.ndarray) -> dict[str, str
     return out
 
 
+def unit_compound_names(units: pd.DataFrame) -> np.ndarray:
+    """The compound (小区) of each unit, or None.
+
+    The unit's ``compound`` (from compound outlines or a ``compound`` column); for a
+    row that is a whole compound (``unit_kind`` ``compound``), the compound it is a
+    part of (``split_of``) or its own name (its ``building_id``).
+    """
+    n = len(units)
+    out = np.full(n, None, dtype=object)
+    if "compound" in units:
+        named = units["compound"].notna().to_numpy()
+        out[named] = units["compound"].to_numpy(dtype=object)[named].astype(str)
+    if "unit_kind" in units:
+        whole = (units["unit_kind"] == "compound").to_numpy() & pd.isna(out)
+        if whole.any():
+            split = (
+                units["split_of"].to_numpy(dtype=object)
+                if "split_of" in units
+                else np.full(n, None, dtype=object)
+            )
+            own = units["building_id"].to_numpy(dtype=object)
+            for i in np.flatnonzero(whole):
+                name = split[i] if not pd.isna(split[i]) else own[i]
+                out[i] = None if pd.isna(name) else str(name)
+    return out
+
+
+def compounds_by_grid(codes: np.ndarray, names: np.ndarray) -> dict[str, str]:
+    """Grid code -> the names of its compounds, sorted, joined by ``、`` (grids with any).
+
+    ``codes`` and ``names`` are per building (``names`` None outside compounds).
+
+    Examples
+    --------
+    >>> compounds_by_grid(np.array(["A", "A", "B", "A"]), np.array(["乙", "甲", None, "乙"]))
+    {'A': '乙、甲'}
+    """
+    frame = pd.DataFrame({"code": np.asarray(codes, dtype=object),
+                          "name": np.asarray(names, dtype=object)})  # fmt: skip
+    frame = frame[frame["name"].notna() & frame["code"].notna() & (frame["code"] != "")]
+    return {
+        str(code): COMPOUND_SEPARATOR.join(sorted({str(n) for n in group}))
+        for code, group in frame.groupby("code", sort=True)["name"]
+    }
+
+
 def buildings_layer(units: pd.DataFrame, codes: np.ndarray, crs) -> gpd.GeoDataFrame:
     """The ``buildings.geojson`` layer: one point per unit, in EPSG:4326.
 
     ``units`` holds ``unit_id``, ``building_id``, ``community_id``, ``households``,
     ``rows``, ``x`` and ``y`` (in ``crs``) for every unit of the district, in unit
-    order; ``codes`` the grid code of each.
+    order, and ``compound`` (its compound's name, :func:`unit_compound_names`) when
+    known; ``codes`` the grid code of each.
     """
     ids = [
         b if isinstance(b, str) and b else f"U{i:06d}"
@@ -166,6 +255,9 @@ def buildings_layer(units: pd.DataFrame, codes: np.ndarray, crs) -> gpd.GeoDataF
             "grid_code": np.asarray(codes, dtype=object),
             "households": units["households"].to_numpy(dtype=np.int64),
             "rows": units["rows"].to_numpy(dtype=np.int64),
+            "compound": units["compound"].to_numpy(dtype=object)
+            if "compound" in units
+            else np.full(len(units), None, dtype=object),
         },
         geometry=points.to_numpy(),
         crs=crs,

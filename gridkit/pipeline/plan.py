@@ -39,9 +39,11 @@ from gridkit.pipeline.grids import (
     GridRow,
     buildings_layer,
     community_grids,
+    compounds_by_grid,
     empty_grid,
     grid_layer,
     split_compounds_of,
+    unit_compound_names,
 )
 from gridkit.pipeline.inputs import barriers_near, check_settings, district_units
 from gridkit.pipeline.report import RowTotals, report_from
@@ -86,14 +88,16 @@ class GridPlan:
 
         Columns: ``building_id`` (the input building id, or ``U`` + unit number for
         buildings known only by their location; unique), ``community_id``,
-        ``grid_code``, ``households``, ``rows`` (input rows in the building).
+        ``grid_code``, ``households``, ``rows`` (input rows in the building),
+        ``compound`` (its compound's name, or null).
         """
         u = self.units.units
         code = self.assignments.groupby(
             self.units.membership["unit_id"].to_numpy(dtype=float), dropna=True
         )["grid_code"].first()
         return buildings_layer(
-            u, code.reindex(u["unit_id"].to_numpy(dtype=float)).to_numpy(dtype=object),
+            u.assign(compound=unit_compound_names(u)),
+            code.reindex(u["unit_id"].to_numpy(dtype=float)).to_numpy(dtype=object),
             self.units.crs,
         )
 
@@ -257,6 +261,7 @@ def assemble(
         compound_of=None
         if split_of is None
         else split_compounds_of(code_of_unit.to_numpy(dtype=object), split_of),
+        compounds=compounds_by_grid(code_of_unit.to_numpy(dtype=object), unit_compound_names(u)),
     )
     grids_4326 = grids.to_crs(4326)
 
