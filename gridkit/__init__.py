@@ -6,8 +6,8 @@ Where things live (``docs/design.md`` has the full table and the import rules):
   names, statuses, roles and labels that other systems read), :mod:`gridkit.crs`,
   :mod:`gridkit.codes` (12-digit codes, grid codes), :mod:`gridkit.checks` (verifiers
   of a plan), :mod:`gridkit.utils` (version, progress bars);
-- :mod:`gridkit.io` — read community boundaries and households (GeoJSON,
-  GeoPackage, Shapefile, CSV; WGS84, GCJ-02, BD-09 or any EPSG CRS);
+- :mod:`gridkit.io` — read community boundaries, households and dedicated-grid parcels
+  (GeoJSON, GeoPackage, Shapefile, CSV; WGS84, GCJ-02, BD-09 or any EPSG CRS);
 - :mod:`gridkit.units` — buildings as units, Voronoi cells inside blocks tiling each
   community, compounds, rook adjacency;
 - :mod:`gridkit.partition` — contiguous grids of 400–800 households (the stage's door);
@@ -45,7 +45,7 @@ from gridkit.errors import (
     SolverError,
 )
 from gridkit.export import export_layers, to_geojson
-from gridkit.io import read_boundaries, read_households
+from gridkit.io import read_boundaries, read_dedicated, read_households
 from gridkit.locate import locate_points
 from gridkit.partition import GridRules, partition_community, partition_graph
 from gridkit.pipeline import GridPlan, make_grids
@@ -110,6 +110,7 @@ __all__ = [
     "partition_community",
     "partition_graph",
     "read_boundaries",
+    "read_dedicated",
     "read_households",
     "regenerate",
     "show_versions",

@@ -34,7 +34,8 @@ Validation
 
 Modules
     :mod:`~gridkit.io.boundaries` and :mod:`~gridkit.io.households` hold the two
-    readers; :mod:`~gridkit.io.tables` the reader kit they share with the readers of
+    main readers, :mod:`~gridkit.io.parcels` the reader of dedicated-grid parcels;
+    :mod:`~gridkit.io.tables` the reader kit they share with the readers of
     other folders (grid layers, rosters, household shards): loading files, columns,
     cells as text, the input CRS, assembling the result; :mod:`~gridkit.io.validate`
     the checks (a :class:`Problems` collector, then one error).
@@ -44,6 +45,7 @@ from __future__ import annotations
 
 from gridkit.io.boundaries import BOUNDARY_COLUMNS, read_boundaries
 from gridkit.io.households import HOUSEHOLD_COLUMNS, read_households
+from gridkit.io.parcels import DEDICATED_COLUMNS, dedicated_type, read_dedicated
 from gridkit.io.tables import (
     TABLE_FORMATS,
     TABLE_SUFFIXES,
@@ -82,6 +84,7 @@ from gridkit.io.validate import (
 
 __all__ = [
     "BOUNDARY_COLUMNS",
+    "DEDICATED_COLUMNS",
     "HOUSEHOLD_COLUMNS",
     "OVERLAP_TOLERANCE_M2",
     "POLYGONAL",
@@ -104,12 +107,14 @@ __all__ = [
     "check_not_degrees",
     "check_swapped_against",
     "columns_text",
+    "dedicated_type",
     "frame_to_wgs84",
     "guess_separator",
     "load_file",
     "parse_coordinates",
     "pick_lonlat_columns",
     "read_boundaries",
+    "read_dedicated",
     "read_households",
     "read_vector",
     "repair_geometries",

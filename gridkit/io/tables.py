@@ -72,6 +72,12 @@ _FLAGS = {
         "input_crs": "--input-crs",
         "layer": "--communities-layer",
     },
+    "dedicated": {
+        "type_col": "--dedicated-type-col",
+        "name_col": "--dedicated-name-col",
+        "input_crs": "--input-crs",
+        "layer": "--dedicated-layer",
+    },
     "households": {
         "id_col": "--id-col",
         "households_col": "--households-col",
@@ -341,9 +347,12 @@ def _coord_key(name: Any, axis: str) -> str | None:
 
 
 def load_file(
-    path: PathOrFrame, *, layer: str | int | None, what: str, tables: bool
+    path: PathOrFrame, *, layer: str | int | None, what: str, tables: bool, kind: str | None = None
 ) -> tuple[str, pd.DataFrame, bool]:
-    """Read ``path`` into a (Geo)DataFrame: ``(source, frame, is_table)``."""
+    """Read ``path`` into a (Geo)DataFrame: ``(source, frame, is_table)``.
+
+    ``kind`` names the input in messages about its options (default ``households`` for
+    a reader of tables, else ``boundaries``)."""
     formats = VECTOR_FORMATS + (f", or {TABLE_FORMATS}" if tables else "")
     if isinstance(path, pd.DataFrame):
         source = str(path.attrs.get("source") or f"<{type(path).__name__}>")
@@ -372,15 +381,24 @@ def load_file(
             )
             raise InputError(msg)
         return source, _read_table(p, source, what=what, formats=formats), True
-    frame = read_vector(p, source, layer=layer, what=what, formats=formats, tables=tables)
+    frame = read_vector(
+        p, source, layer=layer, what=what, formats=formats, tables=tables, kind=kind
+    )
     return source, frame, not isinstance(frame, gpd.GeoDataFrame)
 
 
 def read_vector(
-    p: Path, source: str, *, layer: str | int | None, what: str, formats: str, tables: bool
+    p: Path,
+    source: str,
+    *,
+    layer: str | int | None,
+    what: str,
+    formats: str,
+    tables: bool,
+    kind: str | None = None,
 ) -> pd.DataFrame:
     """Read a vector file with pyogrio, choosing/validating the layer first."""
-    kind = "households" if tables else "boundaries"
+    kind = kind or ("households" if tables else "boundaries")
     try:
         layers = pyogrio.list_layers(p)
     except (RuntimeError, OSError, ValueError) as err:
