@@ -290,6 +290,7 @@ def _partition(args: argparse.Namespace) -> int:
             prove=args.prove,
             merge_distance=args.merge_distance,
             compound_buildings_col=args.compound_buildings_col,
+            dedicated=files.read_dedicated_parcels(args),
             map_html=not args.no_map,
             offline=not args.online_map,
             lang=args.lang,

@@ -15,13 +15,14 @@ from pathlib import Path
 
 from gridkit.errors import InputError
 from gridkit.export import attention_lines, headline, information_line
-from gridkit.io import check_swapped_against, read_boundaries, read_households
+from gridkit.io import check_swapped_against, read_boundaries, read_dedicated, read_households
 
 __all__ = [
     "check_out_dir",
     "print_summary",
     "read_communities",
     "read_compounds",
+    "read_dedicated_parcels",
     "read_household_rows",
     "read_inputs",
     "read_layer",
@@ -127,6 +128,32 @@ def read_compounds(args: argparse.Namespace):
         compounds = compounds.rename(columns={c: f"_{c}" for c in ("name",) if c != col})
         compounds = compounds.rename(columns={col: "name"})
     return compounds
+
+
+def read_dedicated_parcels(args: argparse.Namespace):
+    """The ``--dedicated`` parcels (None without the option), read with their options.
+
+    ``--input-crs`` applies only when the file declares no CRS, as for the communities.
+    """
+    path = getattr(args, "dedicated", None)
+    if not path:
+        given = [
+            flag for flag, value in (
+                ("--dedicated-type-col", getattr(args, "dedicated_type_col", None)),
+                ("--dedicated-name-col", getattr(args, "dedicated_name_col", None)),
+                ("--dedicated-layer", getattr(args, "dedicated_layer", None)),
+            ) if value
+        ]  # fmt: skip
+        if given:
+            raise InputError(f"{', '.join(given)} needs --dedicated PATH (the parcels).")
+        return None
+    return read_dedicated(
+        path,
+        type_col=args.dedicated_type_col,
+        name_col=args.dedicated_name_col,
+        input_crs=_undeclared(path, getattr(args, "input_crs", None), args.dedicated_layer),
+        layer=args.dedicated_layer,
+    )
 
 
 def resolve_grids_path(path: str, flag: str) -> Path:

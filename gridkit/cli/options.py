@@ -12,6 +12,7 @@ import argparse
 from gridkit.units import MERGE_DISTANCE
 
 __all__ = [
+    "add_dedicated_options",
     "add_grid_options",
     "add_household_options",
     "add_input_options",
@@ -136,6 +137,7 @@ def add_layer_options(p: argparse.ArgumentParser) -> None:
         help="household points without a building id closer than M metres form one building "
         "(default: %(default)s; 0: only points at one location)",
     )
+    add_dedicated_options(grids)
     grids.add_argument(
         "--compound-buildings-col",
         metavar="COL",
@@ -143,6 +145,35 @@ def add_layer_options(p: argparse.ArgumentParser) -> None:
         "with its number of buildings (default: buildings, 楼栋数 or 楼栋总数); a compound above "
         "--max-households is split into the fewest grids of whole buildings (split_compound)",
     )
+
+
+def add_dedicated_options(g, *, audit: bool = False) -> None:
+    """``--dedicated PATH`` and how to read it (partition, regenerate, audit)."""
+    g.add_argument(
+        "--dedicated",
+        metavar="PATH",
+        help=(
+            "dedicated-grid parcels (专属网格: schools, hospitals, parks, ...; polygons, any "
+            "vector format, a `type` and optional `name` column): residential grids that "
+            "overlap one are flagged `overlaps_dedicated`"
+            if audit
+            else "dedicated-grid parcels (专属网格: schools, hospitals, parks, enterprises, "
+            "markets, ...; polygons, any vector format, with a `type` and optional `name` "
+            "column): each is carved out of its community and becomes a grid of its own "
+            "(coded 901-999, no household bounds)"
+        ),
+    )
+    g.add_argument(
+        "--dedicated-type-col",
+        metavar="COL",
+        help="type column of --dedicated (default: type, grid_type, 类型, kind or category)",
+    )
+    g.add_argument(
+        "--dedicated-name-col",
+        metavar="COL",
+        help="name column of --dedicated (default: name, grid_name, 名称 or 单位名称)",
+    )
+    g.add_argument("--dedicated-layer", metavar="NAME", help="layer of a multi-layer file")
 
 
 def add_map_mode_options(o) -> None:

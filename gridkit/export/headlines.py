@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
-from gridkit.contracts import IN_BOUNDS_STATUSES, STATUS_WORDS
+from gridkit.contracts import IN_BOUNDS_STATUSES, STATUS_WORDS, UNBOUNDED_STATUSES
 
 __all__ = [
     "CAUSES",
@@ -146,6 +146,20 @@ CAUSES: dict[str, Cause] = {
             },
         ),
         Cause(
+            "dedicated_outside",
+            True,
+            {
+                "zh": "专属网格地块部分超出社区边界（超出部分未划入网格）",
+                "en": "dedicated parcels partly outside every community (that part is "
+                "in no grid)",
+            },
+            {
+                "zh": "检查地块文件的坐标系，或扩展社区边界",
+                "en": "check the parcels' coordinate system, or extend the community "
+                "boundaries",
+            },
+        ),
+        Cause(
             "other",
             True,
             {"zh": "其他说明", "en": "other notes"},
@@ -191,6 +205,14 @@ CAUSES: dict[str, Cause] = {
             False,
             {"zh": "求解过程说明", "en": "solver remarks"},
         ),
+        Cause(
+            "dedicated_split",
+            False,
+            {
+                "zh": "跨社区的专属网格地块，每个社区各设一个专属网格",
+                "en": "dedicated parcels across communities, one dedicated grid in each",
+            },
+        ),
     )
 }
 
@@ -199,6 +221,8 @@ NOTE_CAUSES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
     (re.compile(p), cause)
     for p, cause in (
         (r"^partitioning community .* failed", "failed"),
+        (r"^dedicated parcel .* lie outside every community", "dedicated_outside"),
+        (r"^dedicated parcel .* spans communities", "dedicated_split"),
         (r"^community \S+ has \d+ households; a grid needs at least", "too_small"),
         (r"^community \S+ has no households", "no_households"),
         (r"alone has \d+ households > \d+", "oversize_building"),
@@ -346,8 +370,14 @@ def pct_text(part: int, whole: int) -> str:
 
 
 def count_in_bounds(grids_by_status: Mapping[str, int]) -> tuple[int, int]:
-    """``(grids in bounds, all grids)`` from a count of grids per status."""
-    total = int(sum(grids_by_status.values()))
+    """``(grids in bounds, grids with bounds)`` from a count of grids per status.
+
+    Dedicated grids (专属网格, :data:`gridkit.contracts.UNBOUNDED_STATUSES`) have no
+    household bounds: they are in neither count.
+    """
+    total = int(
+        sum(n for s, n in grids_by_status.items() if s not in UNBOUNDED_STATUSES)
+    )
     inside = int(sum(n for s, n in grids_by_status.items() if s in IN_BOUNDS_STATUSES))
     return inside, total
 
@@ -372,22 +402,29 @@ def headline(grids_by_status: Mapping[str, int], *, lang: Lang = "zh") -> str:
     'in bounds: 346 of 480 grids (72.0 %); others: 134 oversize compound (buildings unknown)'
     >>> headline({"ok": 4}, lang="zh")
     '户数达标：4 个网格中 4 个（100.0 %）'
+    >>> headline({"ok": 4, "dedicated": 3}, lang="en")
+    'in bounds: 4 of 4 grids (100.0 %); plus 3 dedicated grids'
     """
     inside, total = count_in_bounds(grids_by_status)
     words = STATUS_WORDS[lang]
     others = [
         (s, n) for s, n in sorted(grids_by_status.items(), key=lambda kv: (-kv[1], kv[0]))
-        if s not in IN_BOUNDS_STATUSES and n
+        if s not in IN_BOUNDS_STATUSES and s not in UNBOUNDED_STATUSES and n
     ]  # fmt: skip
+    apart = int(sum(grids_by_status.get(s, 0) for s in UNBOUNDED_STATUSES))
     pct = pct_text(inside, total)
     if lang == "zh":
         text = f"户数达标：{total} 个网格中 {inside} 个（{pct} %）"
         if others:
             text += "；其余：" + "，".join(f"{words.get(s, s)} {n} 个" for s, n in others)
+        if apart:
+            text += f"；另有专属网格 {apart} 个"
         return text
     text = f"in bounds: {inside} of {total} grids ({pct} %)"
     if others:
         text += "; others: " + ", ".join(f"{n} {words.get(s, s)}" for s, n in others)
+    if apart:
+        text += f"; plus {apart} dedicated grid{'s' if apart > 1 else ''}"
     return text
 
 

@@ -5,7 +5,8 @@ This folder's public door: import from ``gridkit.pipeline``.
 
 Its modules: :mod:`~gridkit.pipeline.plan` (the job in memory: ``make_grids``, ``GridPlan``),
 :mod:`~gridkit.pipeline.inputs` (checks of inputs and settings, the district's units),
-:mod:`~gridkit.pipeline.grids` (grid and building layers), :mod:`~gridkit.pipeline.report`
+:mod:`~gridkit.pipeline.grids` (grid and building layers), :mod:`~gridkit.pipeline.dedicated`
+(dedicated grids: parcels carved out, their rows and grids), :mod:`~gridkit.pipeline.report`
 (``report.json``), :mod:`~gridkit.pipeline.batch` (file to file: ``partition_files``),
 :mod:`~gridkit.pipeline.shards` (households read in chunks and split by community),
 :mod:`~gridkit.pipeline.workdir` (the work folder, its manifest and resume),

@@ -23,6 +23,7 @@ from gridkit.errors import InputError
 from gridkit.export import spreadsheet_safe, write_plan_set
 from gridkit.partition import CommunityPlan, GridRules
 from gridkit.pipeline.community import CommunityResult
+from gridkit.pipeline.dedicated import dedicated_grid_rows, residential_outline
 from gridkit.pipeline.execute import Failure
 from gridkit.pipeline.grids import (
     GridRow,
@@ -35,6 +36,7 @@ from gridkit.pipeline.grids import (
 from gridkit.pipeline.report import RowTotals, report_from
 from gridkit.pipeline.storage import DamagedWorkFile, load_arrays
 from gridkit.pipeline.workdir import WorkDir
+from gridkit.units import Dedicated, PieceTally
 
 __all__ = [
     "assemble_and_write",
@@ -77,8 +79,13 @@ def assemble_and_write(
     map_html: bool,
     offline: bool,
     lang: str = "zh",
+    carving: Dedicated | None = None,
 ) -> tuple[dict, dict[str, Path]]:
     """Stream the per-community results into the outputs, written as one set.
+
+    With ``carving`` (dedicated parcels), each piece is one more grid, whose households
+    the shards counted (``manifest["dedicated"]``) and whose rows the chunk tables
+    name (``piece``).
 
     The files go through :class:`gridkit.outputs.OutputSet` (in
     :func:`gridkit.export.write_plan_set`): a run killed at any point leaves the
@@ -106,7 +113,9 @@ def assemble_and_write(
                 n_units[k] = None
                 households[k] = manifest["communities"][str(k)]["households"]
             else:
-                grid_rows.append(empty_grid(cid, comm_metric.geometry.iloc[k]))
+                outline = residential_outline(carving, cid, metric, comm_metric.geometry.iloc[k])
+                if not outline.is_empty:
+                    grid_rows.append(empty_grid(cid, outline))
             continue
         base = len(codes)
         codes += [row[0] for row in result.grids]
@@ -146,22 +155,36 @@ def assemble_and_write(
     communities = comm_metric.copy()
     communities["n_units"] = pd.array(n_units, dtype="Int64")
     communities["households"] = households
-    code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
     units = pd.concat(building_parts or [_no_units()], ignore_index=True)
+    compounds = compounds_by_grid(
+        np.array(codes, dtype=object)[units["code"].to_numpy()],
+        units["compound"].to_numpy(dtype=object),
+    )
+    piece_base = len(codes)
+    if carving is not None:
+        tally = PieceTally.from_json(manifest["dedicated"]).frame()
+        grid_rows += dedicated_grid_rows(carving, tally, metric)
+        codes += carving.pieces["grid_code"].astype(str).tolist()
+        named = tally["compounds"].notna().to_numpy()
+        compounds.update(zip(carving.pieces["grid_code"][named], tally["compounds"][named],
+                             strict=True))  # fmt: skip
+    code_array = np.array([*codes, ""], dtype=object)  # -1 -> ""
     grids = grid_layer(
         grid_rows,
         communities,
         metric,
         compound_of=compound_of,
-        compounds=compounds_by_grid(
-            code_array[units["code"].to_numpy()], units["compound"].to_numpy(dtype=object)
-        ),
+        compounds=compounds,
+        dedicated=carving.types() if carving is not None else None,
     )
 
     def write_assignments(path: Path) -> RowTotals:
         return _write_assignments(
-            path, work, manifest, boundaries, code_of_row, code_array, failures
-        )
+            path, work, manifest, boundaries, code_of_row, code_array, failures,
+            piece_base=piece_base,
+            piece_community=None if carving is None
+            else carving.pieces["community_id"].astype(str).to_numpy(dtype=object),
+        )  # fmt: skip
 
     def make_report(rows: RowTotals) -> dict:
         return report_from(
@@ -209,8 +232,15 @@ def _write_assignments(
     code_of_row: np.ndarray,
     code_array: np.ndarray,
     failures: dict[str, Failure],
+    *,
+    piece_base: int = 0,
+    piece_community: np.ndarray | None = None,
 ) -> RowTotals:
-    """``assignments.csv`` chunk by chunk, in input order; returns the row totals."""
+    """``assignments.csv`` chunk by chunk, in input order; returns the row totals.
+
+    A row in a dedicated piece (``piece`` of the chunk table, with ``piece_community``
+    the community of each piece) gets the piece's code, at ``piece_base`` + piece in
+    ``code_array``."""
     ids = np.array([*boundaries["community_id"].astype(str), ""], dtype=object)  # -1 -> ""
     failed = np.zeros(len(ids), dtype=bool)
     if failures:
@@ -226,17 +256,26 @@ def _write_assignments(
                     "the same command without --resume to start afresh."
                 ) from None
             community = table["community"].astype(np.int64)
+            piece = table["piece"].astype(np.int64) if "piece" in table else None
+            in_piece = piece >= 0 if piece is not None else np.zeros(len(community), bool)
             reason = np.where(
-                community < 0,
+                (community < 0) & ~in_piece,
                 "outside_communities",
                 np.where(failed[community], "community_failed", ""),
             ).astype(object)
+            grid = code_array[code_of_row[table["row"]]]
+            community_id = ids[community]
+            if in_piece.any():
+                reason[in_piece] = ""
+                grid[in_piece] = code_array[piece_base + piece[in_piece]]
+                community_id = community_id.copy()
+                community_id[in_piece] = piece_community[piece[in_piece]]
             frame = pd.DataFrame(
                 {
                     "household_id": table["household_id"],
                     "row": table["row"],
-                    "community_id": ids[community],
-                    "grid_code": code_array[code_of_row[table["row"]]],
+                    "community_id": community_id,
+                    "grid_code": grid,
                     "reason": reason,
                 }
             )

@@ -44,6 +44,7 @@ from gridkit.errors import InputError
 from gridkit.partition import GridRules
 from gridkit.pipeline.assembly import assemble_and_write
 from gridkit.pipeline.community import CommunityInput, CommunityResult, solve_community
+from gridkit.pipeline.dedicated import carving_of
 from gridkit.pipeline.execute import (
     WORKERS,
     Backend,
@@ -194,6 +195,7 @@ def partition_files(
     prove: bool = False,
     merge_distance: float = MERGE_DISTANCE,
     compound_buildings_col: str | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
 ) -> BatchRun:
     """Partition every community of a district or a province, from files to files.
 
@@ -210,8 +212,9 @@ def partition_files(
         Output folder: ``grids.geojson``, ``assignments.csv``, ``report.json``,
         ``buildings.geojson`` and (``map_html``) ``map.html``.
     min_households, max_households, target_households, balance_weight, time_limit, seed
-        As for :func:`gridkit.make_grids`; so are ``prove``, ``merge_distance`` and
-        ``compound_buildings_col``.
+        As for :func:`gridkit.make_grids`; so are ``prove``, ``merge_distance``,
+        ``compound_buildings_col`` and ``dedicated`` (dedicated-grid parcels, carved
+        out of their communities before anything is read or solved).
     jobs
         Local processes (default: all cores), or the workers of a ``"local"``
         Dask cluster.
@@ -291,6 +294,7 @@ def partition_files(
                 prove=prove,
                 merge_distance=merge_distance,
                 compound_buildings_col=compound_buildings_col,
+                dedicated=dedicated,
                 map_html=map_html,
                 offline=offline,
                 lang=lang,
@@ -335,6 +339,7 @@ def _run(
     prove: bool,
     merge_distance: float,
     compound_buildings_col: str | None,
+    dedicated: gpd.GeoDataFrame | None,
     map_html: bool,
     offline: bool,
     lang: str,
@@ -348,11 +353,17 @@ def _run(
     comm_metric = boundaries.to_crs(metric).reset_index(drop=True)
     fingerprint = code_fingerprint()
     timings: dict[str, float] = {}
+    # dedicated parcels: the communities less them are what is sharded and solved
+    carving = carving_of(boundaries, dedicated)
+    solved = boundaries if carving is None else carving.residential.reset_index(drop=True)
+    solved_metric = comm_metric if carving is None else solved.to_crs(metric)
+    pieces = None if carving is None else carving.pieces.to_crs(metric).geometry.to_numpy()
 
     # 1. shards (reused on resume when made from the same inputs)
     shard_key = _hash(
         fingerprint,
-        _frame_hash(boundaries[["community_id", "geometry"]]),
+        _frame_hash(solved[["community_id", "geometry"]]),
+        _frame_hash(None if carving is None else carving.pieces),
         households.describe() if isinstance(households, HouseholdFile) else "frame",
         _frame_hash(compounds),
         int(chunk_rows),
@@ -365,13 +376,14 @@ def _run(
     ):
         shards = shard_households(
             households,
-            boundaries,
+            solved,
             metric,
             work,
             compounds=compounds,
             chunk_rows=chunk_rows,
             progress=verbose,
             compound_buildings_col=compound_buildings_col,
+            pieces=pieces,
         )
         manifest = {"key": shard_key, **shards}
         work.write_manifest(manifest)
@@ -389,14 +401,14 @@ def _run(
     for key, info in manifest["communities"].items():
         k = int(key)
         cid = str(boundaries.at[k, "community_id"])
-        near = barrier_index.near(comm_metric.geometry.iloc[k])
-        walls = compound_index.near(comm_metric.geometry.iloc[k])
+        near = barrier_index.near(solved_metric.geometry.iloc[k])
+        walls = compound_index.near(solved_metric.geometry.iloc[k])
         hashes[k] = _hash(
             fingerprint,
             settings,
             info["hash"],
             cid,
-            shapely.to_wkb(boundaries.geometry.iloc[k]),
+            shapely.to_wkb(solved.geometry.iloc[k]),
             crs_wkt,
             _frame_hash(near) if near is not None else "none",
             _frame_hash(walls) if walls is not None else "none",
@@ -418,7 +430,7 @@ def _run(
                 ) from None
             return CommunityInput(
                 community_id=cid,
-                boundary=boundaries.iloc[[k]],
+                boundary=solved.iloc[[k]],
                 households=rows,
                 crs=crs_wkt,
                 rules=rules,
@@ -426,11 +438,11 @@ def _run(
                 seed=seed,
                 workers=WORKERS,
                 keep_compounds=keep_compounds,
-                barriers=barrier_index.near(comm_metric.geometry.iloc[k]),
+                barriers=barrier_index.near(solved_metric.geometry.iloc[k]),
                 input_hash=input_hash,
                 prove=prove,
                 merge_distance=merge_distance,
-                compounds=compound_index.near(comm_metric.geometry.iloc[k]),
+                compounds=compound_index.near(solved_metric.geometry.iloc[k]),
                 compound_buildings_col="compound_buildings"
                 if "compound_buildings" in rows
                 else None,
@@ -486,6 +498,7 @@ def _run(
         map_html=map_html,
         offline=offline,
         lang=lang,
+        carving=carving,
     )
     timings["assemble_s"] = time.perf_counter() - assemble_started
     return BatchRun(

@@ -155,10 +155,11 @@ def grid_layer(
             "grid_type": np.array(
                 [COMPREHENSIVE if d is None else d[0] for d in own], dtype=object
             ),
-            "street_code": hierarchy["street_code"].to_numpy(dtype=object),
-            "district_code": hierarchy["district_code"].to_numpy(dtype=object),
-            "district_name": hierarchy["district_name"].to_numpy(dtype=object),
-            "compounds": np.array([compounds.get(c) for c in codes], dtype=object),
+            **{
+                col: pd.Series(hierarchy[col].to_numpy(dtype=object), dtype=object)
+                for col in ("street_code", "district_code", "district_name")
+            },
+            "compounds": pd.Series([compounds.get(c) for c in codes], dtype=object),
         },
         geometry=gpd.GeoSeries(geoms, crs=crs),
         crs=crs,

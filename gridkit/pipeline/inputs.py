@@ -17,7 +17,8 @@ import pandas as pd
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError, format_ids
 from gridkit.partition import GridRules
-from gridkit.units import MERGE_DISTANCE, Units, attach_compounds, build_units
+from gridkit.pipeline.dedicated import carving_of, split_rows, with_dedicated
+from gridkit.units import MERGE_DISTANCE, Dedicated, Units, attach_compounds, build_units
 
 __all__ = [
     "barriers_in",
@@ -83,13 +84,17 @@ def district_units(
     compounds: gpd.GeoDataFrame | None = None,
     keep_compounds: bool = True,
     compound_buildings_col: str | None = None,
+    dedicated: gpd.GeoDataFrame | Dedicated | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Units, gpd.GeoDataFrame | None]:
     """The buildings and cells of a district, as ``partition`` and ``regenerate`` make them.
 
     Checks the columns, gives the households their compounds (``compounds``
     outlines), and builds the units (:func:`gridkit.units.build_units`): cells
     inside the blocks that barriers and (kept) compound walls cut, compounds given
-    as points split above ``rules.max_households``.
+    as points split above ``rules.max_households``.  ``dedicated`` parcels (or their
+    carving, :func:`gridkit.units.carve_parcels`) are cut out of the communities
+    first: the units cover the rest, and the rows inside a parcel go to its dedicated
+    grid (:attr:`gridkit.units.Units.dedicated`).
 
     Returns
     -------
@@ -103,9 +108,12 @@ def district_units(
     boundaries = ensure_boundary_columns(boundaries)
     crs = local_metric_crs(boundaries)
     metric_barriers = barriers_in(barriers, crs)
+    carving = carving_of(boundaries, dedicated)
+    if carving is not None:
+        piece, kept = split_rows(households, carving, crs)
     units = build_units(
-        boundaries,
-        households,
+        boundaries if carving is None else carving.residential,
+        households if carving is None else households.iloc[kept],
         crs=crs,
         merge_distance=merge_distance,
         barriers=metric_barriers,
@@ -113,6 +121,8 @@ def district_units(
         split_above=rules.max_households,
         compound_buildings_col=compound_buildings_col,
     )
+    if carving is not None:
+        units = with_dedicated(units, carving, boundaries, households, piece, kept)
     return boundaries, households, units, metric_barriers
 
 

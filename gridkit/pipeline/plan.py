@@ -27,6 +27,7 @@ from gridkit.contracts import GRID_COLUMNS
 from gridkit.errors import GridkitWarning, SolverError
 from gridkit.export import write_outputs
 from gridkit.partition import CommunityPlan, GridRules, partition_community
+from gridkit.pipeline.dedicated import dedicated_grid_rows, residential_outline, row_codes
 from gridkit.pipeline.execute import (
     WORKERS,
     Failure,
@@ -249,10 +250,20 @@ def assemble(
         codes, grid_rows = community_grids(u.loc[plan.labels.index], plan)
         code_of_unit.loc[plan.labels.index] = codes
         rows += grid_rows
-    # Communities without any household still get one (empty) grid that covers them.
+    # Communities without any household still get one (empty) grid that covers them
+    # (less their dedicated parcels).
+    ded = units.dedicated
     for cid_, geometry in zip(comm["community_id"], comm.geometry, strict=True):
         if cid_ not in plan_by_id and str(cid_) not in failures:
-            rows.append(empty_grid(cid_, geometry))
+            outline = residential_outline(ded, cid_, units.crs, geometry)
+            if not outline.is_empty:
+                rows.append(empty_grid(cid_, outline))
+    compounds = compounds_by_grid(code_of_unit.to_numpy(dtype=object), unit_compound_names(u))
+    if ded is not None:
+        rows += dedicated_grid_rows(ded, ded.tally, units.crs)
+        named = ded.tally["compounds"].notna().to_numpy()
+        compounds.update(zip(ded.pieces["grid_code"][named], ded.tally["compounds"][named],
+                             strict=True))  # fmt: skip
     split_of = u["split_of"].to_numpy(dtype=object) if "split_of" in u else None
     grids = grid_layer(
         rows,
@@ -261,7 +272,8 @@ def assemble(
         compound_of=None
         if split_of is None
         else split_compounds_of(code_of_unit.to_numpy(dtype=object), split_of),
-        compounds=compounds_by_grid(code_of_unit.to_numpy(dtype=object), unit_compound_names(u)),
+        compounds=compounds,
+        dedicated=ded.types() if ded is not None else None,
     )
     grids_4326 = grids.to_crs(4326)
 
@@ -271,6 +283,8 @@ def assemble(
     assigned = uid.notna().to_numpy()
     codes = np.full(len(membership), "", dtype=object)
     codes[assigned] = unit_code[uid[assigned].to_numpy(dtype=np.int64)]
+    if ded is not None:
+        codes = row_codes(ded, codes)
     reason = membership["reason"].to_numpy(dtype=object)
     if failures:
         failed = membership["community_id"].isin(list(failures)).to_numpy(dtype=bool)
@@ -343,6 +357,7 @@ def make_grids(
     prove: bool = False,
     merge_distance: float = MERGE_DISTANCE,
     compound_buildings_col: str | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
 
@@ -401,6 +416,13 @@ def make_grids(
         compounds (one point per 小区); default ``buildings``, ``楼栋数`` or
         ``楼栋总数`` when present.  A compound above ``max_households`` is split into
         the fewest grids of whole buildings (status ``split_compound``).
+    dedicated
+        Dedicated-grid parcels (专属网格: schools, hospitals, parks, ...), as
+        :func:`gridkit.io.read_dedicated` reads them: each is carved out of its
+        community before it is partitioned and becomes one grid of its own (status
+        ``dedicated``, ``grid_type`` its type, coded 901-999 in its community), holding
+        the households inside it with no bounds; a parcel across two communities gives
+        one grid in each (noted); the part outside every community is dropped (warned).
 
     Returns
     -------
@@ -443,6 +465,7 @@ def make_grids(
         compounds=compounds,
         keep_compounds=keep_compounds,
         compound_buildings_col=compound_buildings_col,
+        dedicated=dedicated,
     )
     plans, failures = _solve_units(
         units.units,

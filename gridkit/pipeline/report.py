@@ -14,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridkit.contracts import UNBOUNDED_STATUSES
 from gridkit.export import attention, count_in_bounds
 from gridkit.partition import CommunityPlan, GridRules
 from gridkit.pipeline.execute import Failure
@@ -107,7 +108,17 @@ def report_from(
     failures = failures or {}
     plan_by_id = {p.community_id: p for p in plans}
     statuses_of: dict[str, list[str]] = {}
-    for cid, status in zip(grids["community_id"], grids["status"], strict=True):
+    # dedicated grids (no household bounds) are counted apart
+    unbounded = grids["status"].isin(UNBOUNDED_STATUSES).to_numpy()
+    dedicated_of: Counter = Counter()
+    dedicated_hh: Counter = Counter()
+    for cid, status, hh, free in zip(
+        grids["community_id"], grids["status"], grids["households"], unbounded, strict=True
+    ):
+        if free:
+            dedicated_of[str(cid)] += 1
+            dedicated_hh[str(cid)] += int(hh)
+            continue
         statuses_of.setdefault(str(cid), []).append(status)
     entries = []
     for _, c in communities.iterrows():
@@ -138,33 +149,36 @@ def report_from(
             ]
         else:
             status, extra = plan.solver_status, []
-        entries.append(
-            {
-                "community_id": cid,
-                "community_name": str(c["community_name"]),
-                "street": None if pd.isna(c.get("street")) else str(c.get("street")),
-                "households": int(c["households"]),
-                "buildings": None if pd.isna(c["n_units"]) else int(c["n_units"]),
-                "grids": len(g),
-                "grids_in_bounds": in_bounds_here,
-                "bounds_met": failure is None and in_bounds_here == len(g),
-                "infeasible_reason": infeasible,
-                "solver_status": status,
-                "objective": plan.objective if plan else None,
-                "bound": plan.bound if plan else None,
-                "gap": None if plan is None or plan.gap is None else round(plan.gap, 6),
-                "time_s": round(plan.wall_time, 3) if plan else 0.0,
-                "deterministic_time": round(plan.deterministic_time, 3) if plan else 0.0,
-                "notes": (plan.notes if plan else []) + list(notes.get(cid, [])) + extra,
-            }
-        )
+        entry = {
+            "community_id": cid,
+            "community_name": str(c["community_name"]),
+            "street": None if pd.isna(c.get("street")) else str(c.get("street")),
+            "households": int(c["households"]),
+            "buildings": None if pd.isna(c["n_units"]) else int(c["n_units"]),
+            "grids": len(g),
+            "grids_in_bounds": in_bounds_here,
+            "bounds_met": failure is None and in_bounds_here == len(g),
+            "infeasible_reason": infeasible,
+            "solver_status": status,
+            "objective": plan.objective if plan else None,
+            "bound": plan.bound if plan else None,
+            "gap": None if plan is None or plan.gap is None else round(plan.gap, 6),
+            "time_s": round(plan.wall_time, 3) if plan else 0.0,
+            "deterministic_time": round(plan.deterministic_time, 3) if plan else 0.0,
+            "notes": (plan.notes if plan else []) + list(notes.get(cid, [])) + extra,
+        }
+        if dedicated_of[cid]:
+            entry["dedicated_grids"] = dedicated_of[cid]
+            entry["households_in_dedicated_grids"] = dedicated_hh[cid]
+        entries.append(entry)
     feasible_ids = {
         c["community_id"]
         for c in entries
         if c["infeasible_reason"] is None and c["solver_status"] != "FAILED"
     }
-    feasible_grids = grids[grids["community_id"].isin(feasible_ids)]
-    all_in_bounds, _ = count_in_bounds(Counter(grids["status"]))
+    bounded = grids[~unbounded]
+    feasible_grids = bounded[bounded["community_id"].isin(feasible_ids)]
+    all_in_bounds, n_bounded = count_in_bounds(Counter(grids["status"]))
     in_bounds = int(feasible_grids["status"].isin(["ok", "split_compound"]).sum())
     totals = {"communities": len(communities)}
     if failures:
@@ -186,16 +200,19 @@ def report_from(
             },
             "grids_by_status": dict(sorted(Counter(grids["status"]).items())),
             "grids_in_bounds": all_in_bounds,
-            "pct_grids_in_bounds": pct_floor(all_in_bounds, len(grids)),
+            "pct_grids_in_bounds": pct_floor(all_in_bounds, n_bounded),
             "feasible_communities": len(feasible_ids),
             "grids_in_feasible_communities": len(feasible_grids),
             "pct_grids_in_bounds_where_feasible": pct_floor(in_bounds, len(feasible_grids)),
-            "mean_compactness": round(float(grids["compactness"].mean()), 4)
-            if len(grids)
+            "mean_compactness": round(float(bounded["compactness"].mean()), 4)
+            if len(bounded)
             else None,
             "time_s": round(elapsed, 3),
         }
     )
+    if unbounded.any():
+        totals["dedicated_grids"] = int(unbounded.sum())
+        totals["households_in_dedicated_grids"] = int(grids.loc[unbounded, "households"].sum())
     report = {
         "gridkit_version": __version__,
         "parameters": {

@@ -53,9 +53,11 @@ from gridkit.pipeline.storage import DamagedWorkFile, load_arrays, save_arrays
 from gridkit.pipeline.workdir import WorkDir
 from gridkit.units import (
     COMPOUND_NAME_COLUMNS,
+    PieceTally,
     attach_compounds,
     community_of_points,
     compound_buildings_column,
+    locate_rows,
 )
 
 __all__ = [
@@ -419,6 +421,7 @@ def shard_households(
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
     progress: bool = False,
     compound_buildings_col: str | None = None,
+    pieces: np.ndarray | None = None,
 ) -> dict:
     """Stream ``source`` into one shard per community; returns the manifest.
 
@@ -438,13 +441,20 @@ def shard_households(
         Rows read at a time.
     progress
         Show a progress bar (rows read).
+    pieces
+        The dedicated grids' parcels (in ``metric``), when ``boundaries`` are the
+        communities less them: a row in no community but in a piece is in no shard;
+        its piece goes into the chunk table (``piece``) and the manifest counts the
+        households, buildings and compounds of each piece
+        (:class:`gridkit.units.PieceTally`).
 
     Returns
     -------
     dict
         ``rows`` (household rows in the file), ``chunks``, ``outside`` (rows in no
         community) and per community index ``rows``, ``households`` and ``hash`` of
-        its shard (communities without rows are absent).
+        its shard (communities without rows are absent); with ``pieces``, their tally
+        (``dedicated``).
 
     Raises
     ------
@@ -472,6 +482,7 @@ def shard_households(
     label = "households"
     seen_warnings: set[str] = set()
     id_parts: list = []
+    tally = PieceTally(len(pieces)) if pieces is not None else None
     bar = tqdm(desc="reading households", unit=" rows", disable=not progress)
     try:
         for offset, raw in household_chunks(source, chunk_rows):
@@ -488,10 +499,21 @@ def shard_households(
             if footprint.any():  # as build_units does: a point on each footprint
                 points = points.copy()
                 points[footprint] = shapely.point_on_surface(points[footprint])
-            where = community_of_points(points, comm_geoms)
             hh_counts = hh["households"].to_numpy(dtype=np.int64)
+            if tally is not None:
+                where, row_piece = locate_rows(points, comm_geoms, pieces)
+                tally.add(
+                    row_piece,
+                    hh_counts,
+                    hh["building_id"].to_numpy(dtype=object) if "building_id" in hh else None,
+                    points,
+                    hh["compound"].to_numpy(dtype=object) if "compound" in hh else None,
+                )
+            else:
+                where = community_of_points(points, comm_geoms)
+                row_piece = np.full(len(points), -1, dtype=np.int64)
             row_numbers = hh["row"].to_numpy(dtype=np.int64)
-            out_mask = where < 0
+            out_mask = (where < 0) & (row_piece < 0)
             outside += int(out_mask.sum())
             if len(outside_rows) < 10:
                 outside_rows += row_numbers[out_mask][: 10 - len(outside_rows)].tolist()
@@ -512,7 +534,7 @@ def shard_households(
                 )  # fmt: skip
             piece_cols.update(_compound_row_columns(hh, compound_buildings_col, label))
             wkb = shapely.to_wkb(hh.geometry.to_numpy())
-            inside = np.flatnonzero(~out_mask)
+            inside = np.flatnonzero(where >= 0)
             order = inside[np.argsort(where[inside], kind="stable")]
             bounds = np.flatnonzero(np.diff(where[order])) + 1
             for idx in np.split(order, bounds) if len(order) else []:
@@ -531,6 +553,8 @@ def shard_households(
                 "community": where.astype(np.int32),
                 "households": hh_counts,
             }
+            if tally is not None:
+                table["piece"] = row_piece.astype(np.int32)
             save_arrays(work.rows_path(chunks), table)
             total += len(hh)
             chunks += 1
@@ -556,7 +580,9 @@ def shard_households(
         )
     log.info("sharded %d household rows in %d chunks into %d communities", total, chunks,
              len(hashers))  # fmt: skip
+    extra = {"dedicated": tally.to_json()} if tally is not None else {}
     return {
+        **extra,
         "rows": total,
         "chunks": chunks,
         "outside": outside,

@@ -1,6 +1,6 @@
 """From households to units: buildings grouped from points, Voronoi cells inside blocks,
 compounds and their strips, rook adjacency (and the links that cross a barrier), cells
-dissolved into grids.
+dissolved into grids; dedicated parcels carved out of their communities.
 
 This folder's public door: import from ``gridkit.units``."""
 
@@ -30,6 +30,14 @@ from gridkit.units.compounds import (
     split_compound,
 )
 from gridkit.units.dissolve import dissolve_cells
+from gridkit.units.parcels import (
+    Dedicated,
+    PieceTally,
+    carve_parcels,
+    full_membership,
+    locate_rows,
+    row_points,
+)
 from gridkit.units.points import (
     MERGE_DISTANCE,
     community_of_points,
@@ -41,19 +49,25 @@ __all__ = [
     "COMPOUND_NAME_COLUMNS",
     "MERGE_DISTANCE",
     "UNASSIGNED_REASONS",
+    "Dedicated",
+    "PieceTally",
     "Units",
     "adjacency_matrix",
     "attach_compounds",
     "barrier_crossings",
     "block_cells",
     "build_units",
+    "carve_parcels",
     "community_blocks",
     "community_of_points",
     "compound_buildings_column",
     "compound_shares",
     "dissolve_cells",
+    "full_membership",
     "group_points",
+    "locate_rows",
     "rook_pairs",
+    "row_points",
     "split_compound",
     "unit_cells",
 ]

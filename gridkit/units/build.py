@@ -32,6 +32,7 @@ from gridkit.units.compounds import (
     compound_row_names,
     split_compound_units,
 )
+from gridkit.units.parcels import Dedicated
 from gridkit.units.points import MERGE_DISTANCE, community_of_points, group_points
 
 __all__ = [
@@ -82,6 +83,12 @@ class Units:
         Per community id with household points lacking a building id: how
         they were grouped into buildings (``rows``, ``buildings``,
         ``merge_distance_m``; see :func:`group_points`).
+    dedicated
+        The dedicated grids carved out of the communities (``--dedicated``), or None.
+        With them, ``units`` and their cells cover each community less its parcels,
+        ``communities`` keep their whole outlines, and ``membership`` holds every row
+        (a row in a parcel has no unit: it is in the parcel's dedicated grid,
+        :attr:`Dedicated.row_piece`).
     """
 
     units: gpd.GeoDataFrame
@@ -90,6 +97,7 @@ class Units:
     crs: pyproj.CRS
     notes: dict[str, list[str]]
     grouping: dict[str, dict[str, float]] = field(default_factory=dict)
+    dedicated: Dedicated | None = None
 
 
 def _metric_geometries(layer: gpd.GeoDataFrame | None, metric: pyproj.CRS) -> np.ndarray:
