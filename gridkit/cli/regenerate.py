@@ -15,6 +15,7 @@ from gridkit.cli.files import (
     check_out_dir,
     print_summary,
     read_compounds,
+    read_dedicated_parcels,
     read_inputs,
     read_layer,
     write_plan,
@@ -115,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         barriers=barriers,
         merge_distance=args.merge_distance,
         compound_buildings_col=args.compound_buildings_col,
+        dedicated=read_dedicated_parcels(args),
     )
     paths = write_plan(plan, args, offline=not args.online_map)
     if not args.quiet:

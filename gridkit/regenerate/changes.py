@@ -140,8 +140,13 @@ def build_regen_plan(
     unit_existing: np.ndarray,
     outcomes: list[CommunityOutcome],
     started: float,
+    *,
+    row_old_codes: np.ndarray | None = None,
 ) -> RegenPlan:
-    """Changes, diff, summary and issued codes of a regenerated plan."""
+    """Changes, diff, summary and issued codes of a regenerated plan.
+
+    ``row_old_codes`` gives the previous grid of the household rows without a unit (in
+    a dedicated parcel), ``""`` elsewhere."""
     u = units.units
     membership = units.membership
     households = plan.assignments
@@ -149,6 +154,9 @@ def build_regen_plan(
     has_unit = uid.notna().to_numpy()
     row_old = np.full(len(membership), "", dtype=object)
     row_old[has_unit] = old_codes[uid[has_unit].to_numpy(dtype=np.int64)]
+    if row_old_codes is not None:
+        extra = ~has_unit & (np.asarray(row_old_codes, dtype=object) != "")
+        row_old[extra] = np.asarray(row_old_codes, dtype=object)[extra]
     new_codes = households["grid_code"].to_numpy(dtype=object)
     # unit-level new codes
     unit_new = np.full(len(u), "", dtype=object)

@@ -31,6 +31,13 @@ Codes: a re-solved grid takes the old code matched to it (a maximum-weight
 matching of new grids to old codes by shared households); other grids get
 new sequence numbers after every number ever issued in the community (kept in
 ``codes.json``), so retired codes are never reused.
+
+Dedicated grids (``dedicated`` parcels, 专属网格): each parcel is carved out again
+(:func:`gridkit.units.carve_parcels`) and keeps the code of the previous dedicated grid
+it overlaps (intersection over union ≥ 0.5); a new parcel takes the next dedicated code
+(901-999) after every one ever issued, and a removed parcel's code is retired.  Buildings
+are never inherited from a previous dedicated grid: where a parcel was removed, its
+buildings are free and re-solved.
 """
 
 from __future__ import annotations
@@ -48,14 +55,21 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.codes import DEDICATED_BLOCK
 from gridkit.errors import GridkitWarning
 from gridkit.partition import GridRules
-from gridkit.pipeline import BackendError, assemble, die_with_parent, district_units
+from gridkit.pipeline import (
+    BackendError,
+    assemble,
+    die_with_parent,
+    district_units,
+    ensure_boundary_columns,
+)
 from gridkit.regenerate.changes import RegenPlan, build_regen_plan
 from gridkit.regenerate.community import CommunityOutcome, CommunityTask, regen_community
 from gridkit.regenerate.previous import Previous, read_previous
 from gridkit.regenerate.stable_codes import sequence_of
-from gridkit.units import MERGE_DISTANCE
+from gridkit.units import MERGE_DISTANCE, carve_parcels, row_points
 from gridkit.utils import progress_class
 
 tqdm = progress_class()
@@ -108,6 +122,7 @@ def regenerate(
     barriers: gpd.GeoDataFrame | None = None,
     merge_distance: float = MERGE_DISTANCE,
     compound_buildings_col: str | None = None,
+    dedicated: gpd.GeoDataFrame | None = None,
 ) -> RegenPlan:
     """Regenerate a grid map for changed housing with as little change as possible.
 
@@ -137,6 +152,10 @@ def regenerate(
         exactly as ``partition`` makes them (cells drawn inside the blocks that
         barriers and compound walls cut, compounds given as points split by building
         number), so pass the same layers and options as for the previous run.
+    dedicated
+        Dedicated-grid parcels, as for :func:`gridkit.make_grids`: the parcel of a
+        previous dedicated grid keeps its code, a new parcel gets the next dedicated
+        code (901-999) never issued, a removed parcel's code is retired.
 
     Returns
     -------
@@ -149,7 +168,8 @@ def regenerate(
         When household ids are row numbers (no ``--id-col``) in this run or the
         previous one: new and demolished buildings cannot then be told from old
         ones, so ``changes.csv`` counts new buildings as moved households and lists
-        no removed ones.
+        no removed ones.  When the previous map has dedicated grids and no
+        ``dedicated`` parcels are given (their codes are retired).
     """
     started = time.perf_counter()
     rules = GridRules(
@@ -159,6 +179,24 @@ def regenerate(
         balance_weight=balance_weight,
     )
     prev = read_previous(previous)
+    previous_dedicated = np.array(
+        [sequence_of(c) > DEDICATED_BLOCK for c in prev.grids["grid_code"]], dtype=bool
+    )
+    carving = None
+    if dedicated is not None:
+        carving = carve_parcels(
+            ensure_boundary_columns(boundaries), dedicated, previous=prev.grids,
+            issued=prev.issued,
+        )  # fmt: skip
+    elif previous_dedicated.any():
+        warnings.warn(
+            f"the previous map has {int(previous_dedicated.sum())} dedicated grid(s) "
+            f"({', '.join(prev.grids['grid_code'][previous_dedicated].tolist()[:5])}) but no "
+            "dedicated parcels were given: their codes are retired and their area is drawn "
+            "into residential grids. Pass the parcels again (--dedicated) to keep them.",
+            GridkitWarning,
+            stacklevel=2,
+        )
     boundaries, households, units, _ = district_units(
         boundaries,
         households,
@@ -168,10 +206,13 @@ def regenerate(
         compounds=compounds,
         keep_compounds=keep_compounds,
         compound_buildings_col=compound_buildings_col,
+        dedicated=carving,
     )
     _warn_row_number_ids(prev, households)
     u = units.units
-    old = prev.grids.to_crs(units.crs)
+    every_old = prev.grids.to_crs(units.crs)
+    # buildings inherit residential grids only (a dedicated grid is its parcel's)
+    old = every_old[~previous_dedicated].reset_index(drop=True)
     points = shapely.points(u[["x", "y"]].to_numpy())
     unit_comm = u["community_id"].astype(str).to_numpy()
     where = _locate(points, old, unit_comm)
@@ -207,7 +248,9 @@ def regenerate(
                 inherit=inherit_all[idx],
                 existing=existing_all[idx],
                 prev_status={s: st for (c, s), st in prev_status.items() if c == cid},
-                next_seq=max((sequence_of(c) for c in issued), default=0) + 1,
+                next_seq=max(
+                    (s for s in map(sequence_of, issued) if s <= DEDICATED_BLOCK), default=0
+                ) + 1,
                 rules=rules,
                 time_limit=time_limit,
                 seed=seed,
@@ -261,8 +304,30 @@ def regenerate(
     )
     row_hh = households["households"].to_numpy(dtype=np.int64)
     return build_regen_plan(
-        plan, prev, units, old_codes, row_hh, row_existing, existing_all, done, started
-    )
+        plan, prev, units, old_codes, row_hh, row_existing, existing_all, done, started,
+        row_old_codes=_piece_rows_old_codes(units, households, every_old),
+    )  # fmt: skip
+
+
+def _piece_rows_old_codes(units, households: gpd.GeoDataFrame, old: gpd.GeoDataFrame):
+    """The previous grid of each household row in a dedicated parcel ("" elsewhere).
+
+    Those rows have no unit: their previous grid is the one holding their point (in
+    their community first), so a row that stays in a kept dedicated grid is unchanged.
+    """
+    out = np.full(len(households), "", dtype=object)
+    ded = units.dedicated
+    if ded is None or ded.row_piece is None or not len(old):
+        return out
+    rows = np.flatnonzero(ded.row_piece >= 0)
+    if not len(rows):
+        return out
+    points = row_points(households.iloc[rows].to_crs(units.crs).geometry.to_numpy())
+    comm = ded.pieces["community_id"].astype(str).to_numpy()[ded.row_piece[rows]]
+    where = _locate(points, old, comm)
+    found = where >= 0
+    out[rows[found]] = old["grid_code"].to_numpy(dtype=object)[where[found]]
+    return out
 
 
 def _warn_row_number_ids(prev: Previous, households: gpd.GeoDataFrame) -> None:
