@@ -250,6 +250,7 @@ def test_every_problem_at_once_is_reported_per_code():
         "overlap": 2,
         "outside_community": 2,
         "crosses_community": 1,
+        "overlaps_dedicated": 0,
     }
     assert result.report["gaps"] == 1  # the strip between B1's pieces
     summary = format_summary(result.report)

@@ -13,6 +13,14 @@ Problem codes (a contract, in this order, joined by ``;`` in ``problems``)
     ``overlap``            shares area with another grid
     ``outside_community``  extends beyond its community (communities given)
     ``crosses_community``  spans two or more communities (communities given)
+    ``overlaps_dedicated`` a residential grid sharing area with a dedicated grid
+                           (专属网格) of the map or a dedicated parcel given
+
+Dedicated grids
+    A grid whose ``grid_type`` is neither empty nor ``comprehensive`` (综合网格), or
+    without that column whose ``status`` is ``dedicated``, is a dedicated grid: it has
+    no household bounds.  Dedicated parcels given to the audit (``dedicated``) count
+    as dedicated grids for ``overlaps_dedicated`` and are no community gap.
 
 Tolerances
     Everything is measured in the local UTM zone
@@ -51,6 +59,12 @@ import pyproj
 import shapely
 
 from gridkit.audit._buildings import group_buildings, locate_in
+from gridkit.audit._dedicated import (
+    dedicated_in_map,
+    dedicated_overlaps,
+    parcel_geoms,
+    read_parcels,
+)
 from gridkit.audit.grid_map import GRID_MAP_COLUMNS, read_grids
 from gridkit.audit.report import (
     AuditResult,
@@ -163,6 +177,7 @@ def audit_grids(
     grid_code_col: str | None = None,
     tolerance_m2: float = TOLERANCE_M2,
     sliver_width_m: float = SLIVER_WIDTH_M,
+    dedicated: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
 ) -> AuditResult:
     """Count households and buildings per grid and list every grid's problems.
 
@@ -187,6 +202,11 @@ def audit_grids(
         A shared, outside or uncovered piece counts only when larger than
         ``tolerance_m2`` and wider than ``sliver_width_m`` (2 × area /
         perimeter); see the module notes.
+    dedicated
+        Dedicated-grid parcels (schools, hospitals, parks, ...; a frame from
+        :func:`gridkit.io.read_dedicated` or anything it reads): a residential grid
+        overlapping one gets ``overlaps_dedicated``, and the parcels are no gap.
+        The map's own dedicated grids (``grid_type``) are checked without it.
 
     Returns
     -------
@@ -228,6 +248,7 @@ def audit_grids(
     g = _as_grids(grids, grid_code_col)
     hh = _as_households(households)
     comm = _as_communities(communities) if communities is not None else None
+    parcels = read_parcels(dedicated)
     significant = {"tolerance_m2": tolerance_m2, "sliver_width_m": sliver_width_m}
 
     metric = local_metric_crs(g)
@@ -238,6 +259,13 @@ def audit_grids(
 
     # pieces
     pieces = count_pieces(G, min_area_m2=tolerance_m2)
+
+    # dedicated grids of the map, and residential grids over them or over parcels
+    is_dedicated = dedicated_in_map(g)
+    parcel_polys, parcel_labels = parcel_geoms(parcels, metric)
+    over_dedicated = dedicated_overlaps(
+        G, codes, is_dedicated, parcel_polys, parcel_labels, **significant
+    )
 
     # overlaps (vectorised over candidate pairs from one STRtree query)
     tree = shapely.STRtree(G)
@@ -313,6 +341,8 @@ def audit_grids(
         for k, poly in enumerate(C):
             members = grids_of_comm.get(k, [])
             rest = shapely.difference(poly, shapely.union_all(G[members])) if members else poly
+            if len(parcel_polys):  # a dedicated parcel is no gap
+                rest = shapely.difference(rest, shapely.union_all(parcel_polys))
             pieces_k, _ = polygon_parts(np.array([rest], dtype=object))
             for piece in pieces_k[is_significant(pieces_k, **significant)]:
                 gap_geoms.append(piece)
@@ -333,12 +363,13 @@ def audit_grids(
 
     # problems per grid
     flags = {
-        "below_min": grid_households < min_households,
-        "above_max": grid_households > max_households,
+        "below_min": (grid_households < min_households) & ~is_dedicated,
+        "above_max": (grid_households > max_households) & ~is_dedicated,
         "not_contiguous": pieces > 1,
         "overlap": overlap_m2 > 0,
         "outside_community": outside_m2 > 0,
         "crosses_community": np.array([len(c) >= 2 for c in covered], dtype=bool),
+        "overlaps_dedicated": over_dedicated.area > 0,
     }
     problems = [join_codes(code for code, mask in flags.items() if mask[k]) for k in range(n)]
 
@@ -374,6 +405,8 @@ def audit_grids(
         overlaps_with=overlaps_with,
         outside_m2=outside_m2,
         covered=covered,
+        dedicated_overlap_m2=over_dedicated.area,
+        dedicated_overlaps=over_dedicated.with_,
     )
     assignments = assignments_frame(hh, bld, b_pt, b_grid, b_gap, codes, gaps)
     report = report_figures(
@@ -395,8 +428,12 @@ def audit_grids(
             "communities": (str(comm.attrs.get("source", "")) or None)
             if comm is not None
             else None,
+            "dedicated": (str(parcels.attrs.get("source", "")) or None)
+            if parcels is not None
+            else None,
         },
         unknown_ids=unknown_ids,
+        dedicated_grids=int(is_dedicated.sum()),
     )
     if unknown_ids:
         warnings.warn(

@@ -48,13 +48,16 @@ PROBLEMS: dict[str, str] = {
     "overlap": "shares area with another grid",
     "outside_community": "extends beyond its community",
     "crosses_community": "spans two or more communities",
+    "overlaps_dedicated": "a residential grid sharing area with a dedicated grid (专属网格) or "
+    "parcel",
 }
 
-#: Columns of ``audit.geojson`` (``grid_name`` and ``declared_households`` only when the
-#: audited map has ``grid_name`` / ``households`` columns).
+#: Columns of ``audit.geojson`` (``grid_name``, ``grid_type`` and ``declared_households``
+#: only when the audited map has ``grid_name`` / ``grid_type`` / ``households`` columns).
 AUDIT_COLUMNS = (
     "grid_code",
     "grid_name",
+    "grid_type",
     "community_id",
     "households",
     "buildings",
@@ -65,6 +68,8 @@ AUDIT_COLUMNS = (
     "overlaps_with",
     "outside_m2",
     "communities",
+    "dedicated_overlap_m2",
+    "dedicated_overlaps",
     "declared_households",
 )
 
@@ -96,8 +101,10 @@ class AuditResult:
         ``overlap_m2`` and ``overlaps_with`` (codes, ``;``-joined),
         ``outside_m2`` (area outside its community), ``communities`` (ids of
         the communities it covers significantly, largest share first),
-        ``declared_households`` (the map's own ``households`` value, when it
-        has that column).
+        ``dedicated_overlap_m2`` and ``dedicated_overlaps`` (for a residential grid,
+        the area it shares with dedicated grids and parcels, and their codes or
+        names, ``;``-joined), ``declared_households`` (the map's own ``households``
+        value, when it has that column).
     gaps
         Significant parts of the communities that no grid covers (without
         communities: holes enclosed by the grids), EPSG:4326, with
@@ -198,13 +205,15 @@ def grid_frame(
     overlaps_with: list[list[str]],
     outside_m2: np.ndarray,
     covered: list[list[str]],
+    dedicated_overlap_m2: np.ndarray | None = None,
+    dedicated_overlaps: list[list[str]] | None = None,
 ) -> gpd.GeoDataFrame:
     """The audited grids, one row per grid in input order (:data:`AUDIT_COLUMNS`)."""
+    n = len(codes)
     data: dict[str, Any] = {"grid_code": pd.Series(codes, dtype=object)}
-    if "grid_name" in g.columns:
-        data["grid_name"] = pd.Series(
-            [None if pd.isna(v) else str(v) for v in g["grid_name"]], dtype=object
-        )
+    for col in ("grid_name", "grid_type"):
+        if col in g.columns:
+            data[col] = pd.Series([None if pd.isna(v) else str(v) for v in g[col]], dtype=object)
     data.update(
         {
             "community_id": pd.Series(
@@ -219,6 +228,13 @@ def grid_frame(
             "overlaps_with": pd.Series([join_codes(v) for v in overlaps_with], dtype=object),
             "outside_m2": np.round(outside_m2, 1),
             "communities": pd.Series([join_codes(v) for v in covered], dtype=object),
+            "dedicated_overlap_m2": np.round(
+                np.zeros(n) if dedicated_overlap_m2 is None else dedicated_overlap_m2, 1
+            ),
+            "dedicated_overlaps": pd.Series(
+                [join_codes(v) for v in (dedicated_overlaps or [[] for _ in range(n)])],
+                dtype=object,
+            ),
         }
     )
     if "households" in g.columns:
@@ -270,6 +286,7 @@ def report_figures(
     bld_in_comm: np.ndarray | None,
     parameters: dict,
     unknown_ids: list[str],
+    dedicated_grids: int = 0,
 ) -> dict:
     """The figures of ``report.json`` (listed under :func:`gridkit.audit.audit_grids`)."""
     codes_per_grid = [p.split(";") if p else [] for p in grids["problems"]]
@@ -297,12 +314,16 @@ def report_figures(
             entry["outside_m2"] = float(grids["outside_m2"].iloc[k])
         if "crosses_community" in codes:
             entry["communities"] = grids["communities"].iloc[k].split(";")
+        if "overlaps_dedicated" in codes:
+            entry["dedicated_overlaps"] = grids["dedicated_overlaps"].iloc[k].split(";")
+            entry["dedicated_overlap_m2"] = float(grids["dedicated_overlap_m2"].iloc[k])
         flagged.append(entry)
     overlap_total = float(grids["overlap_m2"].sum()) / 2
     return {
         "gridkit_version": __version__,
         "parameters": parameters,
         "grids": len(grids),
+        "dedicated_grids": int(dedicated_grids),
         "grids_with_problems": len(flagged),
         "problems": counts,
         "households": int(hh_counts.sum()),
@@ -362,6 +383,7 @@ def format_summary(report: dict, *, limit: int = 20, lang: str = "en") -> str:
 
     p = report["parameters"]
     by_bounds = {k: int(report["problems"].get(k, 0)) for k in ("below_min", "above_max")}
+    by_bounds["dedicated"] = int(report.get("dedicated_grids", 0))
     by_bounds["ok"] = int(report["grids"]) - sum(by_bounds.values())
     lines = [
         f"gridkit audit: {report['grids']} grids, {report['households']:,} households in "
@@ -398,6 +420,11 @@ def format_summary(report: dict, *, limit: int = 20, lang: str = "en") -> str:
                 extra.append(f"{entry['outside_m2']:,.0f} m² outside its community")
             if "communities" in entry:
                 extra.append(f"spans {', '.join(entry['communities'])}")
+            if "dedicated_overlaps" in entry:
+                extra.append(
+                    f"overlaps dedicated {', '.join(entry['dedicated_overlaps'])} by "
+                    f"{entry['dedicated_overlap_m2']:,.0f} m²"
+                )
             if entry["pieces"] > 1:
                 extra.append(f"{entry['pieces']} pieces")
             tail = f" ({'; '.join(extra)})" if extra else ""

@@ -14,8 +14,13 @@ import time
 from typing import Any
 
 from gridkit.audit import audit_grids, format_summary, read_grids
-from gridkit.cli.files import read_communities, read_household_rows, resolve_grids_path
-from gridkit.cli.options import add_household_options, add_lang_option
+from gridkit.cli.files import (
+    read_communities,
+    read_dedicated_parcels,
+    read_household_rows,
+    resolve_grids_path,
+)
+from gridkit.cli.options import add_dedicated_options, add_household_options, add_lang_option
 from gridkit.crs import normalise_crs_name
 from gridkit.export import CRS_NOTES, ExportError, export_layers, postgis_url
 
@@ -40,7 +45,8 @@ def _register_audit(subparsers: Any) -> None:
         help="check an existing grid map: households per grid, problems, gaps, overlaps",
         description="Count households and buildings in every grid of an existing grid map and "
         "list its problems (below_min, above_max, not_contiguous, overlap, outside_community, "
-        "crosses_community); write audit.geojson, gaps.geojson, assignments.csv and "
+        "crosses_community, overlaps_dedicated); write audit.geojson, gaps.geojson, "
+        "assignments.csv and "
         "report.json.",
     )
     g = p.add_argument_group("inputs")
@@ -96,6 +102,7 @@ def _register_audit(subparsers: Any) -> None:
         metavar="CRS",
         help="CRS of the communities file only (default: --input-crs)",
     )
+    add_dedicated_options(g, audit=True)
     r = p.add_argument_group("rules")
     r.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
     r.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
@@ -178,6 +185,7 @@ def run_audit(args: argparse.Namespace) -> int:
         max_households=args.max_households,
         tolerance_m2=args.tolerance_m2,
         sliver_width_m=args.sliver_width_m,
+        dedicated=read_dedicated_parcels(args),
     )
     paths = result.write(args.out)
     if not args.quiet:
