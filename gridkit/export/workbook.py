@@ -32,7 +32,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridkit.contracts import IN_BOUNDS_STATUSES, STATUS_WORDS
+from gridkit.contracts import GRID_TYPE_WORDS, IN_BOUNDS_STATUSES, STATUS_WORDS, UNBOUNDED_STATUSES
 from gridkit.errors import InputError
 from gridkit.export.headlines import CAUSES, attention
 
@@ -42,11 +42,16 @@ __all__ = ["GRID_HEADERS", "ROLE_HEADERS", "summary_tables", "write_summary_xlsx
 GRID_HEADERS: dict[str, str] = {
     "grid_code": "网格编码",
     "grid_name": "网格名称",
+    "grid_type": "网格类型",
+    "district_name": "区县",
+    "district_code": "区县代码",
     "street": "街道",
+    "street_code": "街道代码",
     "community_id": "社区代码",
     "community_name": "社区名称",
     "households": "户数",
     "buildings": "楼栋数",
+    "compounds": "所含小区",
     "area_m2": "面积（平方米）",
     "compactness": "紧凑度",
     "status": "状态代码",
@@ -130,10 +135,21 @@ def _level(
             "达标网格数": g["in_bounds"].sum(),
         }
     )
-    out["达标率（%）"] = (100 * out["达标网格数"] / out["网格数"]).round(1)
-    out["平均每格户数"] = g["households"].mean().round(0)
-    out["最少户数"] = g["households"].min()
-    out["最多户数"] = g["households"].max()
+    if frame["dedicated"].any():  # dedicated grids: counted apart, no household bounds
+        out["专属网格数"] = g["dedicated"].sum()
+        residential = frame[~frame["dedicated"]].groupby(keys, dropna=False, sort=True)
+        hh = residential["households"]
+        out["达标率（%）"] = (
+            100 * out["达标网格数"] / (out["网格数"] - out["专属网格数"]).clip(lower=1)
+        ).round(1)
+        out["平均每格户数"] = hh.mean().reindex(out.index).round(0)
+        out["最少户数"] = hh.min().reindex(out.index)
+        out["最多户数"] = hh.max().reindex(out.index)
+    else:
+        out["达标率（%）"] = (100 * out["达标网格数"] / out["网格数"]).round(1)
+        out["平均每格户数"] = g["households"].mean().round(0)
+        out["最少户数"] = g["households"].min()
+        out["最多户数"] = g["households"].max()
     for role in roles:  # people, each counted once (a mediator serves several grids)
         if roster is not None:
             mine = roster[roster["role"] == role]
@@ -161,7 +177,7 @@ def _total_row(
             total[col] = int(grids["community_id"].nunique())
         elif col in ("网格数",):
             total[col] = len(grids)
-        elif col in ("户数", "楼栋数", "达标网格数", "缺员网格数"):
+        elif col in ("户数", "楼栋数", "达标网格数", "缺员网格数", "专属网格数"):
             total[col] = table[col].sum()
         elif col.endswith("人数"):
             role = next(r for r, h in ROLE_HEADERS.items() if f"{h}人数" == col)
@@ -171,10 +187,11 @@ def _total_row(
                 else int(roster.loc[roster["role"] == role, "worker_id"].nunique())
             )
     if "达标率（%）" in table.columns:
-        total["达标率（%）"] = round(100 * int(grids["in_bounds"].sum()) / max(len(grids), 1), 1)
-        total["平均每格户数"] = round(float(grids["households"].mean()), 0) if len(grids) else 0
-        total["最少户数"] = grids["households"].min()
-        total["最多户数"] = grids["households"].max()
+        sized = grids[~grids["dedicated"]] if grids["dedicated"].any() else grids
+        total["达标率（%）"] = round(100 * int(grids["in_bounds"].sum()) / max(len(sized), 1), 1)
+        total["平均每格户数"] = round(float(sized["households"].mean()), 0) if len(sized) else 0
+        total["最少户数"] = sized["households"].min()
+        total["最多户数"] = sized["households"].max()
     return pd.concat([table, pd.DataFrame([total])], ignore_index=True)
 
 
@@ -218,13 +235,19 @@ def summary_tables(
                          ("buildings", 0)):  # fmt: skip
         if col not in g:
             g[col] = default
-    for col in ("grid_code", "community_id"):  # codes are text (no 4.2e+11 in Excel)
-        g[col] = g[col].map(lambda v: "" if v is None or v != v else str(v))
+    for col in ("grid_code", "community_id", "street_code", "district_code"):
+        if col in g:  # codes are text (no 4.2e+11 in Excel)
+            g[col] = g[col].map(lambda v: "" if v is None or v != v else str(v))
     g["street"] = g["street"].fillna("").astype(str)
     g["community_name"] = g["community_name"].fillna("").astype(str)
     g["households"] = pd.to_numeric(g["households"], errors="coerce").fillna(0).astype(int)
     g["buildings"] = pd.to_numeric(g["buildings"], errors="coerce").fillna(0).astype(int)
     g["in_bounds"] = g["status"].astype(str).isin(IN_BOUNDS_STATUSES)
+    g["dedicated"] = g["status"].astype(str).isin(UNBOUNDED_STATUSES)
+    if "grid_type" in g:
+        g["grid_type"] = g["grid_type"].map(
+            lambda v: "" if v is None or v != v else GRID_TYPE_WORDS["zh"].get(str(v), str(v))
+        )
     roles = [r for r in ROLE_HEADERS if r in g.columns]
     if roles:
         short = g[_MISSING].fillna("").astype(str) != "" if _MISSING in g else False
@@ -273,7 +296,10 @@ def summary_tables(
     total["楼栋数"] = int(g["buildings"].sum())
     if "面积（平方米）" in sheet:
         total["面积（平方米）"] = float(sheet["面积（平方米）"].sum())
-    total["状态"] = f"达标 {int(g['in_bounds'].sum())} / {len(g)}"
+    n_dedicated = int(g["dedicated"].sum())
+    total["状态"] = f"达标 {int(g['in_bounds'].sum())} / {len(g) - n_dedicated}" + (
+        f"（另有专属网格 {n_dedicated} 个）" if n_dedicated else ""
+    )
     sheet = pd.concat([sheet, pd.DataFrame([total])], ignore_index=True)
 
     tables = {"街道": streets, "社区": communities, "网格": sheet}

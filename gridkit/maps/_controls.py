@@ -15,6 +15,7 @@ from jinja2 import Template
 
 from gridkit.maps._branca import children
 from gridkit.maps.style import (
+    DEDICATED_COLOR,
     MAX_ZOOM,
     STATUS_COLORS,
     STATUS_TEXT,
@@ -118,6 +119,12 @@ def legend_html(
         f'<div class="gk-legend-bar" style="background: linear-gradient(to right, {stops});">'
         f'</div><div class="gk-legend-ticks">{tick_html}</div>'
     )
+    if status_counts.get("dedicated"):  # dedicated grids: their own colour, no bounds
+        hh += (
+            f'<div class="gk-legend-row"><i style="background:{DEDICATED_COLOR}"></i>'
+            f'{html_text(text["dedicated"])} <span class="gk-legend-count">'
+            f'{status_counts["dedicated"]}</span></div>'
+        )
     labels = STATUS_TEXT[lang]
     rows = []
     for status in [*STATUS_COLORS, *sorted(set(status_counts) - set(STATUS_COLORS))]:

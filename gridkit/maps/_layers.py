@@ -25,10 +25,13 @@ from gridkit.crs import local_metric_crs
 from gridkit.maps.style import (
     CLUSTER_THRESHOLD,
     COLUMN_TEXT,
+    DEDICATED_COLOR,
     STATUS_COLORS,
     TEXT,
     UNKNOWN_COLOR,
     aliases,
+    dedicated_mask,
+    grid_type_label,
     html_text,
     is_missing,
     robust_range,
@@ -60,8 +63,9 @@ _ROLE_PALETTE = ("#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2
 
 # The grid contract (docs/design.md), in the order popups list it.
 _GRID_COLUMNS = (
-    "grid_code", "grid_name", "community_name", "community_id", "street", "households",
-    "buildings", "area_m2", "compactness", "status",
+    "grid_code", "grid_name", "grid_type", "community_name", "community_id", "street",
+    "street_code", "district_name", "district_code", "households", "buildings", "compounds",
+    "area_m2", "compactness", "status",
 )  # fmt: skip
 
 #: The staffing columns (:data:`gridkit.contracts.STAFFING_COLUMNS`) shown in tooltips too.
@@ -79,6 +83,8 @@ def display_frame(gdf: gpd.GeoDataFrame, lang: str) -> gpd.GeoDataFrame:
         s = gdf[col]
         if col == "status":
             s = s.map(lambda v: status_label(v, lang))
+        elif col == "grid_type":
+            s = s.map(lambda v: grid_type_label(v, lang))
         if pd.api.types.is_bool_dtype(s) and not s.isna().any():
             values = s.astype(str).to_numpy()
         elif pd.api.types.is_numeric_dtype(s) and not pd.api.types.is_bool_dtype(s):
@@ -128,8 +134,16 @@ def add_grid_layers(
     text = TEXT[lang]
     props = display_frame(grids, lang)
     hh = pd.to_numeric(grids["households"], errors="coerce").astype(float).to_numpy()
-    colormap = _household_colormap(pd.Series(hh), lang, color_range)
-    fills = {"hh": [_clipped_hex(colormap, v) if np.isfinite(v) else UNKNOWN_COLOR for v in hh]}
+    # dedicated grids have no household bounds: their own colour, a dashed outline, and
+    # no say in the household colour scale
+    dedicated = dedicated_mask(grids)
+    scale = hh[~dedicated] if (~dedicated).any() else hh
+    colormap = _household_colormap(pd.Series(scale), lang, color_range)
+    fills = {"hh": [
+        DEDICATED_COLOR if d else _clipped_hex(colormap, v) if np.isfinite(v) else UNKNOWN_COLOR
+        for v, d in zip(hh, dedicated, strict=True)
+    ]}  # fmt: skip
+    dashes = ["6 4" if d else None for d in dedicated]
     counts: dict[str, int] = {}
     if "status" in grids.columns:
         status = grids["status"].astype(str)
@@ -158,6 +172,7 @@ def add_grid_layers(
                 "color": "#303030",
                 "weight": 1.2,
                 "opacity": 0.9,
+                **({"dashArray": dashes[int(f["id"])]} if dashes[int(f["id"])] else {}),
             },
             highlight_function=lambda f: {"weight": 3, "color": "#000000", "fillOpacity": 0.75},
             tooltip=folium.GeoJsonTooltip(

@@ -24,10 +24,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridkit.contracts import IN_BOUNDS_STATUSES
+from gridkit.contracts import DEDICATED, IN_BOUNDS_STATUSES
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
 from gridkit.maps.style import (
+    DEDICATED_COLOR,
     STATUS_COLORS,
     STATUS_TEXT,
     TEXT,
@@ -37,6 +38,7 @@ from gridkit.maps.style import (
     check_color_range,
     check_grids,
     check_option,
+    dedicated_mask,
     is_missing,
     robust_range,
 )
@@ -251,7 +253,9 @@ def overview_png(
     g = grids.to_crs(crs)
     g = g[~(g.geometry.isna() | g.geometry.is_empty)].reset_index(drop=True)
     hh = pd.to_numeric(g["households"], errors="coerce").astype(float).to_numpy()
-    vmin, vmax = robust_range(hh) if color_range is None else check_color_range(color_range)
+    dedicated = dedicated_mask(g)  # no household bounds: own colour, not in the scale
+    scale = hh[~dedicated] if (~dedicated).any() else hh
+    vmin, vmax = robust_range(scale) if color_range is None else check_color_range(color_range)
     norm = Normalize(vmin=vmin, vmax=vmax, clip=True)
     cmap = colormaps["YlGnBu"]
 
@@ -271,7 +275,11 @@ def overview_png(
     if color_by == "status":
         faces = [STATUS_COLORS.get(str(status[i]), UNKNOWN_COLOR) for i in keep]
     else:
-        faces = [cmap(norm(hh[i])) if np.isfinite(hh[i]) else UNKNOWN_COLOR for i in keep]
+        faces = [
+            DEDICATED_COLOR if dedicated[i]
+            else cmap(norm(hh[i])) if np.isfinite(hh[i]) else UNKNOWN_COLOR
+            for i in keep
+        ]  # fmt: skip
     ax.add_collection(
         PatchCollection(
             [PathPatch(paths[i]) for i in keep],
@@ -298,7 +306,7 @@ def overview_png(
         # grids with a problem: an outline in the status colour, drawn just inside the grid
         inset = max(maxx - minx, maxy - miny) / 400
         # (only grids out of the bounds: a part of a split compound is in them)
-        bad = [i for i in keep if status[i] not in _IN_BOUNDS]
+        bad = [i for i in keep if status[i] not in _IN_BOUNDS and not dedicated[i]]
         rings = [_mpl_path(g.geometry.iloc[i].buffer(-inset)) or paths[i] for i in bad]
         ax.add_collection(
             PatchCollection(
@@ -396,7 +404,10 @@ def overview_png(
             )
         elif status is not None and (~np.isin(status, _IN_BOUNDS)).any():
             labels = STATUS_TEXT[lang]
-            present = [s for s in STATUS_COLORS if s not in _IN_BOUNDS and (status == s).any()]
+            present = [
+                s for s in STATUS_COLORS
+                if s not in _IN_BOUNDS and s != DEDICATED and (status == s).any()
+            ]  # fmt: skip
             handles = [
                 Patch(
                     facecolor="none",
@@ -406,6 +417,14 @@ def overview_png(
                 )
                 for s in present
             ]
+            if dedicated.any():
+                handles.append(
+                    Patch(
+                        facecolor=DEDICATED_COLOR,
+                        edgecolor="#303030",
+                        label=f"{text['dedicated']} ({int(dedicated.sum())})",
+                    )
+                )
             if handles:
                 ax.legend(
                     handles=handles,
@@ -537,7 +556,8 @@ def size_histogram_png(
         else:
             family = [cjk, "DejaVu Sans"]
     text = _HIST_TEXT[lang]
-    hh = pd.to_numeric(grids["households"], errors="coerce").dropna().to_numpy(dtype=float)
+    sized = grids[~dedicated_mask(grids)]  # dedicated grids have no bounds: left out
+    hh = pd.to_numeric(sized["households"], errors="coerce").dropna().to_numpy(dtype=float)
     lo, hi = float(min_households), float(max_households)
     top = max(float(hh.max()) if len(hh) else hi, hi)
     width = 50.0 if top <= 3000 else float(_nice_length(top / 60))

@@ -17,11 +17,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from gridkit.contracts import COMPREHENSIVE, DEDICATED, GRID_TYPE_WORDS
 from gridkit.errors import InputError, format_ids
 
 __all__ = [
     "CLUSTER_THRESHOLD",
     "COLUMN_TEXT",
+    "DEDICATED_COLOR",
     "MAX_ZOOM",
     "STATUS_COLORS",
     "STATUS_TEXT",
@@ -34,6 +36,8 @@ __all__ = [
     "check_color_range",
     "check_grids",
     "check_option",
+    "dedicated_mask",
+    "grid_type_label",
     "html_text",
     "is_missing",
     "robust_range",
@@ -59,7 +63,12 @@ STATUS_COLORS: dict[str, str] = {
     "oversize_building": "#7b3294",
     "oversize_compound": "#c51b7d",
     "split_compound": "#66bd63",
+    DEDICATED: "#6a51a3",
 }
+
+#: Fill of a dedicated grid (专属网格) on a map coloured by households: it has no
+#: household bounds, so it is drawn in its own colour, with a dashed outline.
+DEDICATED_COLOR = STATUS_COLORS[DEDICATED]
 
 #: Colour of a grid or point whose value or grid is unknown.
 UNKNOWN_COLOR = "#9e9e9e"
@@ -82,6 +91,7 @@ TEXT: dict[str, dict[str, str]] = {
         "custom": "本地瓦片",
         "custom_attr": "本地瓦片服务",
         "unassigned": "未分配",
+        "dedicated": "专属网格",
         "name": "姓名",
         "role": "岗位",
         "title": "网格划分总览（{n} 个网格）",
@@ -103,6 +113,7 @@ TEXT: dict[str, dict[str, str]] = {
         "custom": "Local tiles",
         "custom_attr": "local tile server",
         "unassigned": "unassigned",
+        "dedicated": "Dedicated grids",
         "name": "Name",
         "role": "Role",
         "title": "Grid overview ({n} grids)",
@@ -117,6 +128,7 @@ STATUS_TEXT: dict[str, dict[str, str]] = {
         "oversize_building": "超大楼栋",
         "oversize_compound": "超大小区",
         "split_compound": "拆分小区",
+        "dedicated": "专属网格",
     },
     "en": {
         "ok": "OK",
@@ -125,6 +137,7 @@ STATUS_TEXT: dict[str, dict[str, str]] = {
         "oversize_building": "oversize building",
         "oversize_compound": "oversize compound",
         "split_compound": "split compound",
+        "dedicated": "dedicated grid",
     },
 }
 
@@ -137,6 +150,10 @@ COLUMN_TEXT: dict[str, dict[str, str]] = {
         "community_name": "社区",
         "street": "街道",
         "street_code": "街道代码",
+        "district_code": "区县代码",
+        "district_name": "区县",
+        "grid_type": "网格类型",
+        "compounds": "所含小区",
         "households": "户数",
         "buildings": "楼栋数",
         "area_m2": "面积（平方米）",
@@ -162,6 +179,10 @@ COLUMN_TEXT: dict[str, dict[str, str]] = {
         "community_name": "Community",
         "street": "Street",
         "street_code": "Street code",
+        "district_code": "District code",
+        "district_name": "District",
+        "grid_type": "Grid type",
+        "compounds": "Compounds",
         "households": "Households",
         "buildings": "Buildings",
         "area_m2": "Area (m²)",
@@ -233,6 +254,28 @@ def status_label(value: Any, lang: str) -> str:
     if label is None:
         return value
     return f"{label}（{value}）" if lang == "zh" else label
+
+
+def grid_type_label(value: Any, lang: str) -> str:
+    """Grid type in words: "学校（school）", "综合网格（comprehensive）"; others as given."""
+    if is_missing(value):
+        return ""
+    value = str(value)
+    label = GRID_TYPE_WORDS[lang].get(value)
+    if label is None or label == value:
+        return value
+    return f"{label}（{value}）" if lang == "zh" else label
+
+
+def dedicated_mask(grids: pd.DataFrame) -> np.ndarray:
+    """Which grids are dedicated grids (专属网格): by ``status``, else by ``grid_type``."""
+    mask = np.zeros(len(grids), dtype=bool)
+    if "status" in grids.columns:
+        mask |= (grids["status"].astype(str) == DEDICATED).to_numpy()
+    if "grid_type" in grids.columns:
+        types = grids["grid_type"]
+        mask |= (types.notna() & (types.astype(str) != COMPREHENSIVE)).to_numpy()
+    return mask
 
 
 def aliases(columns: Sequence[str], lang: str) -> list[str]:
