@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.contracts import DEDICATED
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, format_ids
 
@@ -124,8 +125,8 @@ def verify_partition(
 ) -> dict[str, list]:
     """Check every guarantee; return the offending ids per check and warn if any.
 
-    Grids whose ``status`` is not ``ok`` (explained infeasibility) are not
-    counted as bound violations.
+    Grids whose ``status`` is not ``ok`` (explained infeasibility, a dedicated grid)
+    are not counted as bound violations.
 
     Returns
     -------
@@ -137,8 +138,9 @@ def verify_partition(
     """
     problems: dict[str, list] = {
         # ``multi_part`` grids hold an island of a community that is itself in pieces.
+        # (a dedicated grid is its parcel, which may be in several pieces)
         "not_contiguous": grids.loc[
-            ~is_contiguous(grids) & (grids["status"] != "multi_part"), "grid_code"
+            ~is_contiguous(grids) & ~grids["status"].isin(["multi_part", DEDICATED]), "grid_code"
         ].tolist(),
         "out_of_bounds": grids.loc[
             (grids["status"] == "ok")

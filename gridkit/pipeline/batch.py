@@ -354,7 +354,7 @@ def _run(
     fingerprint = code_fingerprint()
     timings: dict[str, float] = {}
     # dedicated parcels: the communities less them are what is sharded and solved
-    carving = carving_of(boundaries, dedicated)
+    carving = carving_of(boundaries, dedicated, metric)
     solved = boundaries if carving is None else carving.residential.reset_index(drop=True)
     solved_metric = comm_metric if carving is None else solved.to_crs(metric)
     pieces = None if carving is None else carving.pieces.to_crs(metric).geometry.to_numpy()

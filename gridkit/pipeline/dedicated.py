@@ -41,16 +41,17 @@ __all__ = [
 
 
 def carving_of(
-    boundaries: gpd.GeoDataFrame, dedicated: gpd.GeoDataFrame | Dedicated | None
+    boundaries: gpd.GeoDataFrame, dedicated: gpd.GeoDataFrame | Dedicated | None, crs
 ) -> Dedicated | None:
-    """The carving of ``dedicated`` parcels (None stays None; a carving is kept as it is).
+    """The carving of ``dedicated`` parcels in the run's metric ``crs`` (None stays None;
+    a carving is kept as it is).
 
     ``regenerate`` carves with the previous codes and hands the carving over; the other
     runs hand over the parcels as :func:`gridkit.io.read_dedicated` reads them.
     """
     if dedicated is None or isinstance(dedicated, Dedicated):
         return dedicated
-    return carve_parcels(boundaries, dedicated)
+    return carve_parcels(boundaries, dedicated, crs=crs)
 
 
 def split_rows(

@@ -108,7 +108,7 @@ def district_units(
     boundaries = ensure_boundary_columns(boundaries)
     crs = local_metric_crs(boundaries)
     metric_barriers = barriers_in(barriers, crs)
-    carving = carving_of(boundaries, dedicated)
+    carving = carving_of(boundaries, dedicated, crs)
     if carving is not None:
         piece, kept = split_rows(households, carving, crs)
     units = build_units(

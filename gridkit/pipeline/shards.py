@@ -471,6 +471,9 @@ def shard_households(
         raise InputError(f"`chunk_rows` must be at least 1, got {chunk_rows}; e.g. 250000.")
     work.clear(shards_only=True)
     comm_geoms = boundaries.to_crs(metric).geometry.to_numpy()
+    # lon/lat outlines for the swapped-coordinates check (communities less their dedicated
+    # parcels come in the metric CRS)
+    geographic = boundaries if boundaries.crs.is_geographic else boundaries.to_crs(4326)
     n_comm = len(comm_geoms)
     hashers: dict[int, Any] = {}
     rows_of = np.zeros(n_comm, dtype=np.int64)
@@ -488,7 +491,7 @@ def shard_households(
         for offset, raw in household_chunks(source, chunk_rows):
             label = raw.attrs.get("source", label)
             hh, has_id = _normalise(raw, offset, source, seen_warnings)
-            check_swapped_against(hh, boundaries)
+            check_swapped_against(hh, geographic)
             hh = ensure_household_columns(hh)
             if compounds is not None:
                 hh = attach_compounds(hh, compounds)

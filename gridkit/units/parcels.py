@@ -75,6 +75,12 @@ MIN_PIECE_WIDTH_M = 0.1
 SAME_PARCEL_IOU = 0.5
 
 _SEP = "、"
+#: Pieces and remainders are cut on a grid of this size (m, GEOS snap-rounding): a
+#: parcel edge running along a community edge leaves no spike thinner than a micrometre,
+#: which a reprojection to lon/lat would turn into a self-intersecting ring.
+_GRID_M = 1e-6
+#: Polygon parts smaller than this (m²) are dropped from pieces and remainders.
+_CRUMB_M2 = 0.01
 
 
 @dataclass
@@ -85,13 +91,15 @@ class Dedicated:
     ----------
     pieces
         One row per dedicated grid (:data:`PIECE_COLUMNS`), in community order then by
-        code, in the CRS of the boundaries: ``community_id``, ``grid_code``,
+        code, in the metric CRS of the carving: ``community_id``, ``grid_code``,
         ``grid_type`` (the parcel's type), ``grid_name`` (its name, else the
         community's name and the type in words), ``parcel_row`` and ``parcel_name``
         (the input feature), ``geometry`` (the part of the parcel in the community).
     residential
-        The boundaries, same rows and columns, each community's geometry less its
-        pieces (possibly empty: a community that is all parcel).
+        The boundaries, same rows and columns, in the same metric CRS, each
+        community's geometry less its pieces (possibly empty: a community that is all
+        parcel).  Carving happens in the metric CRS the units are built in, so that no
+        reprojection can bend the shared edges apart.
     notes
         Per community id, what carving did (a parcel across communities, a part
         outside every community).
@@ -132,11 +140,24 @@ def _polygonal(geoms: np.ndarray) -> np.ndarray:
     return out
 
 
+def _without_crumbs(geom):
+    """``geom`` without its polygon parts below :data:`_CRUMB_M2` (valid, polygonal)."""
+    if geom is None or geom.is_empty:
+        return shapely.Polygon()
+    if not geom.is_valid:
+        geom = shapely.make_valid(geom)
+    parts = [p for p in shapely.get_parts(_polygonal(np.array([geom], dtype=object))[0])
+             if p.area >= _CRUMB_M2]  # fmt: skip
+    if not parts:
+        return shapely.Polygon()
+    return parts[0] if len(parts) == 1 else shapely.MultiPolygon(parts)
+
+
 def _label(name: object, row: int) -> str:
     return f"'{name}' (row {row})" if name is not None and not pd.isna(name) else f"row {row}"
 
 
-def _check_frames(boundaries: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> tuple:
+def _check_frames(boundaries: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame, crs) -> tuple:
     source = parcels.attrs.get("source", "`dedicated`")
     if boundaries.crs is None or parcels.crs is None:
         raise InputError(
@@ -155,7 +176,7 @@ def _check_frames(boundaries: gpd.GeoDataFrame, parcels: gpd.GeoDataFrame) -> tu
         parcels["name"].to_numpy(dtype=object) if "name" in parcels
         else np.full(len(parcels), None, dtype=object)
     )  # fmt: skip
-    geoms = parcels.to_crs(boundaries.crs).geometry.to_numpy()
+    geoms = parcels.to_crs(crs).geometry.to_numpy()
     bad = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if bad.any():
         raise InputError(
@@ -170,6 +191,7 @@ def carve_parcels(
     boundaries: gpd.GeoDataFrame,
     parcels: gpd.GeoDataFrame,
     *,
+    crs=None,
     previous: gpd.GeoDataFrame | None = None,
     issued: Mapping[str, Iterable[str]] | None = None,
 ) -> Dedicated:
@@ -182,6 +204,9 @@ def carve_parcels(
     parcels
         The parcels, as :func:`gridkit.io.read_dedicated` returns them (``type``,
         ``name``, ``row``, polygons, any CRS).
+    crs
+        The metric CRS to carve in: the one the units are built in (default
+        :func:`gridkit.crs.local_metric_crs` of the boundaries, as the pipeline uses).
     previous
         The previous grid layer (``regenerate``): its dedicated grids (codes 901-999)
         give their code to the piece of the same parcel.
@@ -192,25 +217,27 @@ def carve_parcels(
     Returns
     -------
     Dedicated
-        The pieces and the residential remainder of every community, in the CRS of
-        ``boundaries``; notes per community.
+        The pieces and the residential remainder of every community, in ``crs``;
+        notes per community.
 
     Warns
     -----
     GridkitWarning
         A parcel (or a part of one) outside every community: it is dropped.
     """
-    source, rows, names, P = _check_frames(boundaries, parcels)
+    metric = crs if crs is not None else local_metric_crs(boundaries)
+    source, rows, names, P = _check_frames(boundaries, parcels, metric)
     types = parcels["type"].to_numpy(dtype=object)
-    comm = boundaries.reset_index(drop=True)
+    comm = boundaries.to_crs(metric).reset_index(drop=True)
     C = comm.geometry.to_numpy()
     cids = comm["community_id"].astype(str).to_numpy()
-    metric = local_metric_crs(comm)
-    to_metric = lambda g: gpd.GeoSeries(g, crs=comm.crs).to_crs(metric).to_numpy()  # noqa: E731
     pi, ci = shapely.STRtree(C).query(P, predicate="intersects")
-    parts = _polygonal(shapely.intersection(P[pi], C[ci])) if len(pi) else np.array([])
+    parts = (
+        _polygonal(shapely.intersection(P[pi], C[ci], grid_size=_GRID_M))
+        if len(pi) else np.array([])
+    )  # fmt: skip
     if len(pi):
-        pm = to_metric(parts)
+        pm = parts
         area = shapely.area(pm)
         with np.errstate(divide="ignore", invalid="ignore"):
             width = np.where(area > 0, 2 * area / shapely.length(pm), 0.0)
@@ -218,8 +245,9 @@ def carve_parcels(
         pi, ci, parts = pi[keep], ci[keep], parts[keep]
     order = np.lexsort((pi, ci))
     pi, ci, parts = pi[order], ci[order], parts[order]
+    parts = np.array([_without_crumbs(p) for p in parts], dtype=object)
     notes: dict[str, list[str]] = {}
-    _outside_notes(P, C, pi, ci, rows, names, cids, to_metric, notes, source)
+    _outside_notes(P, C, pi, ci, rows, names, cids, notes, source)
     for k in np.unique(pi):
         where = cids[ci[pi == k]]
         if len(where) > 1:
@@ -228,8 +256,7 @@ def carve_parcels(
                     f"dedicated parcel {_label(names[k], rows[k])} spans communities "
                     f"{', '.join(where)}: one dedicated grid in each"
                 )
-    codes = _codes(cids[ci], rows[pi], names[pi], to_metric(parts) if len(parts) else parts,
-                   previous, issued, comm.crs, metric)  # fmt: skip
+    codes = _codes(cids[ci], rows[pi], names[pi], parts, previous, issued, metric)
     community_names = comm.set_index(comm["community_id"].astype(str))["community_name"]
     grid_names = [
         str(names[k]) if names[k] is not None and not pd.isna(names[k])
@@ -252,14 +279,14 @@ def carve_parcels(
     residential = comm.copy()
     geoms = C.copy()
     for c in np.unique(ci):
-        cut = shapely.difference(C[c], shapely.union_all(parts[ci == c]))
-        geoms[c] = _polygonal(np.array([cut], dtype=object))[0]
+        cut = shapely.difference(C[c], shapely.union_all(parts[ci == c]), grid_size=_GRID_M)
+        geoms[c] = _without_crumbs(cut)
     residential[comm.geometry.name] = gpd.GeoSeries(geoms, crs=comm.crs)
     residential.attrs = dict(boundaries.attrs)
     return Dedicated(pieces=pieces, residential=residential, notes=notes)
 
 
-def _outside_notes(P, C, pi, ci, rows, names, cids, to_metric, notes, source) -> None:
+def _outside_notes(P, C, pi, ci, rows, names, cids, notes, source) -> None:
     """Warn about parcels (and parts of parcels) outside every community; note the parts."""
     lost: list[str] = []
     for k in range(len(P)):
@@ -268,7 +295,7 @@ def _outside_notes(P, C, pi, ci, rows, names, cids, to_metric, notes, source) ->
             lost.append(_label(names[k], rows[k]))
             continue
         rest = shapely.difference(P[k], shapely.union_all(C[np.unique(held)]))
-        outside = float(shapely.area(to_metric(np.array([rest], dtype=object))[0]))
+        outside = float(shapely.area(rest))
         if outside > MIN_PIECE_M2:
             text = (
                 f"dedicated parcel {_label(names[k], rows[k])}: {outside:,.0f} m² lie outside "
@@ -301,7 +328,6 @@ def _codes(
     metric_parts: np.ndarray,
     previous: gpd.GeoDataFrame | None,
     issued: Mapping[str, Iterable[str]] | None,
-    crs,
     metric,
 ) -> list[str]:
     """The dedicated grid code of each piece (see the module notes)."""
