@@ -10,8 +10,10 @@ sheet     rows
 街道      one per street: communities, grids, households, buildings, grids in bounds and
           their share, households per grid (mean, fewest, most), staffing when present
 社区      one per community, the same figures, plus whether it needs attention and why
-网格      one per grid: code, name, street, community, households, buildings, area,
-          compactness, status (code and words), the people serving it when staffed
+网格      one per grid: code, name, type, district, street, community, households,
+          buildings, compounds, area, compactness, status (code and words), the people
+          serving it when staffed (dedicated grids, 专属网格, are counted apart on the
+          other sheets: 专属网格数, and left out of the share in bounds)
 需要处理  what needs a person's action (:mod:`gridkit.attention`), when ``report.json``
           is in the folder
 ========  ==============================================================================
