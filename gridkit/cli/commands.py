@@ -85,11 +85,20 @@ def _build_parser() -> argparse.ArgumentParser:
     add_input_options(p)
     add_grid_options(p)
     add_layer_options(p)
-    p.add_argument_group("grids").add_argument(
+    grids = p.add_argument_group("grids")
+    grids.add_argument(
         "--prove",
         action="store_true",
         help="spend the budget on proofs: communities above 20 buildings get the whole exact "
         "model (a proven gap, slow) instead of the faster multilevel search",
+    )
+    grids.add_argument(
+        "--community-rules",
+        metavar="FILE",
+        help="household bounds by community type (TOML: [types.\"村\"] min_households = 200, "
+        "max_households = 400), looked up in the communities' type column (community_type, "
+        "type, 类型); min_households/max_households columns of the communities win over it, "
+        "both over --min/--max-households",
     )
     add_map_mode_options(add_output_options(p))
     _add_execution_options(p)
@@ -290,6 +299,7 @@ def _partition(args: argparse.Namespace) -> int:
             prove=args.prove,
             merge_distance=args.merge_distance,
             compound_buildings_col=args.compound_buildings_col,
+            community_rules=args.community_rules,
             map_html=not args.no_map,
             offline=not args.online_map,
             lang=args.lang,
