@@ -141,3 +141,25 @@ def test_cli_community_rules_match_make_grids(village_run, sample_subset, tmp_pa
         "--community-rules", str(rules), "--out", str(tmp_path / "x"), "-q",
     ])  # fmt: skip
     assert code == 2 and "no type column" in err
+
+
+def test_regenerate_keeps_a_village_at_its_own_bounds(village_run, sample_subset, tmp_path):
+    from gridkit.regenerate import regenerate
+
+    communities, village, plan = village_run
+    plan.write(tmp_path / "before")
+    again = regenerate(
+        tmp_path / "before",
+        communities,
+        sample_subset.buildings,
+        time_limit=TIME_LIMIT,
+        jobs=1,
+        community_rules=RULES,
+    )
+    before = plan.grids.set_index("grid_code")["households"]
+    after = again.plan.grids.set_index("grid_code")["households"]
+    assert after.to_dict() == before.to_dict()  # unchanged inputs: the same grids back
+    mine = again.plan.grids[again.plan.grids["community_id"] == village]
+    assert set(mine["status"]) == {"ok"} and mine["households"].between(200, 400).all()
+    entry = next(c for c in again.plan.report["communities"] if c["community_id"] == village)
+    assert (entry["min_households"], entry["max_households"]) == (200, 400)

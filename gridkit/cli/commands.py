@@ -92,14 +92,6 @@ def _build_parser() -> argparse.ArgumentParser:
         help="spend the budget on proofs: communities above 20 buildings get the whole exact "
         "model (a proven gap, slow) instead of the faster multilevel search",
     )
-    grids.add_argument(
-        "--community-rules",
-        metavar="FILE",
-        help="household bounds by community type (TOML: [types.\"村\"] min_households = 200, "
-        "max_households = 400), looked up in the communities' type column (community_type, "
-        "type, 类型); min_households/max_households columns of the communities win over it, "
-        "both over --min/--max-households",
-    )
     add_map_mode_options(add_output_options(p))
     _add_execution_options(p)
     p.set_defaults(handler=_partition)

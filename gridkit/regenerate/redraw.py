@@ -40,6 +40,7 @@ import multiprocessing
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
@@ -50,7 +51,16 @@ import shapely
 
 from gridkit.errors import GridkitWarning
 from gridkit.partition import GridRules
-from gridkit.pipeline import BackendError, assemble, die_with_parent, district_units
+from gridkit.pipeline import (
+    BackendError,
+    assemble,
+    bounds_report,
+    community_bounds,
+    die_with_parent,
+    district_units,
+    ensure_boundary_columns,
+    split_limits,
+)
 from gridkit.regenerate.changes import RegenPlan, build_regen_plan
 from gridkit.regenerate.community import CommunityOutcome, CommunityTask, regen_community
 from gridkit.regenerate.previous import Previous, read_previous
@@ -108,6 +118,7 @@ def regenerate(
     barriers: gpd.GeoDataFrame | None = None,
     merge_distance: float = MERGE_DISTANCE,
     compound_buildings_col: str | None = None,
+    community_rules: str | os.PathLike | Mapping | None = None,
 ) -> RegenPlan:
     """Regenerate a grid map for changed housing with as little change as possible.
 
@@ -137,6 +148,10 @@ def regenerate(
         exactly as ``partition`` makes them (cells drawn inside the blocks that
         barriers and compound walls cut, compounds given as points split by building
         number), so pass the same layers and options as for the previous run.
+    community_rules
+        Household bounds by community type; with ``min_households``/``max_households``
+        columns of ``boundaries``, each community keeps its own bounds, as for
+        :func:`gridkit.make_grids`.
 
     Returns
     -------
@@ -159,10 +174,14 @@ def regenerate(
         balance_weight=balance_weight,
     )
     prev = read_previous(previous)
+    bounds = community_bounds(
+        ensure_boundary_columns(boundaries), rules, community_rules=community_rules
+    )
     boundaries, households, units, _ = district_units(
         boundaries,
         households,
         rules=rules,
+        split_above=split_limits(bounds),
         merge_distance=merge_distance,
         barriers=barriers,
         compounds=compounds,
@@ -208,7 +227,7 @@ def regenerate(
                 existing=existing_all[idx],
                 prev_status={s: st for (c, s), st in prev_status.items() if c == cid},
                 next_seq=max((sequence_of(c) for c in issued), default=0) + 1,
-                rules=rules,
+                rules=bounds.get(cid, rules),
                 time_limit=time_limit,
                 seed=seed,
                 workers=2,
@@ -258,6 +277,8 @@ def regenerate(
         time_limit=time_limit,
         seed=seed,
         elapsed=time.perf_counter() - started,
+        bounds=bounds,
+        bounds_info=bounds_report(bounds, community_rules),
     )
     row_hh = households["households"].to_numpy(dtype=np.int64)
     return build_regen_plan(
