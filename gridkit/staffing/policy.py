@@ -35,6 +35,7 @@ from gridkit.errors import InputError
 from gridkit.io import Problems
 
 __all__ = [
+    "COMPREHENSIVE",
     "ROLES",
     "ROLE_LABELS",
     "SCOPES",
