@@ -23,18 +23,16 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
-from gridkit.contracts import PLAN_FILES, WORKER_COLUMNS
-from gridkit.errors import InputError
+from gridkit.contracts import WORKER_COLUMNS
 from gridkit.staffing._assemble import assemble
 from gridkit.staffing._inputs import RoleInput, prepare, weak_role_input
 from gridkit.staffing._model import DM, RoleSolution, solve_role
-from gridkit.staffing.buildings import BuildingsLike, read_staffing_buildings
+from gridkit.staffing.buildings import BuildingsLike, buildings_beside, read_staffing_buildings
 from gridkit.staffing.grids import GridsLike, read_staffing_grids
 from gridkit.staffing.plan import StaffingPlan
 from gridkit.staffing.policy import StaffingPolicy, load_policy
@@ -170,7 +168,8 @@ def assign_workers(
         people_frame = read_workers(workers, policy=rules)
     building_frame = None
     if any(rp.unit == "building" for rp in rules.roles.values()):
-        building_frame = read_staffing_buildings(_buildings_path(grids, layer, buildings), layer)
+        building_frame = read_staffing_buildings(buildings_beside(grids, layer, buildings),
+                                                 layer)
     ctx = prepare(layer, people_frame, rules, previous, buildings=building_frame)
     solutions: dict[str, RoleSolution] = {}
     timing: dict[str, Any] = {}
@@ -213,21 +212,3 @@ def assign_workers(
     )
     return plan
 
-
-def _buildings_path(grids: GridsLike, layer: gpd.GeoDataFrame, buildings: BuildingsLike | None
-                    ) -> BuildingsLike:
-    """The buildings given, else the ``buildings.geojson`` beside the grid layer's file."""
-    if buildings is not None:
-        return buildings
-    source = grids if isinstance(grids, str | os.PathLike) else layer.attrs.get("source")
-    if source is not None:
-        path = Path(source)
-        folder = path if path.is_dir() else path.parent
-        if (folder / PLAN_FILES["buildings"]).is_file():
-            return folder / PLAN_FILES["buildings"]
-    msg = (
-        "the staffing policy has a building role (scope = \"building\") but no buildings "
-        f"were found beside the grids ({source or 'a GeoDataFrame'}): pass the plan's "
-        "buildings.geojson (`buildings=...`, CLI `--buildings PATH`)."
-    )
-    raise InputError(msg)

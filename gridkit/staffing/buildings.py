@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -22,7 +23,7 @@ from gridkit.contracts import PLAN_FILES
 from gridkit.errors import InputError, format_ids
 from gridkit.io import Problems, read_households, rows_text
 
-__all__ = ["BUILDING_COLUMNS", "BuildingsLike", "read_staffing_buildings"]
+__all__ = ["BUILDING_COLUMNS", "BuildingsLike", "buildings_beside", "read_staffing_buildings"]
 
 #: Buildings to staff: a GeoDataFrame, a ``buildings.geojson`` (any layer
 #: :func:`gridkit.io.read_households` reads) or the ``gridkit partition`` folder holding it.
@@ -148,3 +149,37 @@ def read_staffing_buildings(buildings: BuildingsLike, grids: gpd.GeoDataFrame
     )
     out.attrs["source"] = source
     return out
+
+
+def buildings_beside(grids: Any, layer: gpd.GeoDataFrame, buildings: BuildingsLike | None
+                     ) -> BuildingsLike:
+    """The buildings given, else the ``buildings.geojson`` beside the grid layer's file.
+
+    Parameters
+    ----------
+    grids
+        The grids as given by the caller: a folder, a file or a frame.
+    layer
+        The grid layer read from them (its ``attrs["source"]`` names the file).
+    buildings
+        The buildings the caller gave, if any (returned as they are).
+
+    Raises
+    ------
+    InputError
+        If no buildings were given and no ``buildings.geojson`` lies beside the grids.
+    """
+    if buildings is not None:
+        return buildings
+    source = grids if isinstance(grids, str | os.PathLike) else layer.attrs.get("source")
+    if source is not None and Path(source).exists():  # not "<GeoDataFrame>"
+        path = Path(source)
+        folder = path if path.is_dir() else path.parent
+        if (folder / PLAN_FILES["buildings"]).is_file():
+            return folder / PLAN_FILES["buildings"]
+    msg = (
+        "the staffing policy has a building role (scope = \"building\") but no buildings "
+        f"were found beside the grids ({source or 'a GeoDataFrame'}): pass the plan's "
+        "buildings.geojson (`buildings=...`, CLI `--buildings PATH`)."
+    )
+    raise InputError(msg)
