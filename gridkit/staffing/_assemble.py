@@ -102,10 +102,6 @@ def assemble(ctx: StaffingContext, solutions: dict[str, RoleSolution], *, time_l
     people = _people_frame(ctx, served_units, served_hh, solutions)
     summary = _summary(ctx, role_stats, records, enriched, shortages, hires, people,
                        time_limit=time_limit, seed=seed, threads=threads, solutions=solutions)
-    applies = {
-        ri.role: [str(c) for c in ri.units.codes] for ri in ctx.roles
-        if len(ri.units) < len(ctx.table(ri.policy))
-    }
     buildings = None
     if with_buildings:
         b = ctx.buildings
@@ -117,7 +113,7 @@ def assemble(ctx: StaffingContext, solutions: dict[str, RoleSolution], *, time_l
         })
     return StaffingPlan(roster=roster, grids=enriched, shortages=shortages, hires=hires,
                         people=people, summary=summary, policy=ctx.policy,
-                        buildings=buildings, applies=applies)
+                        buildings=buildings, applies=ctx.applies)
 
 
 def _shortage_rows(ctx: StaffingContext, ri: RoleInput, real: np.ndarray, new: np.ndarray

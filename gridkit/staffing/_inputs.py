@@ -62,7 +62,8 @@ class StaffingContext:
     """Everything :func:`prepare` found: the layer, its units, the people, the roles' inputs.
 
     ``selection`` holds, per role limited to some units, what it applies to (for the
-    report); ``pending`` the ``weak_grids`` roles not built yet.
+    report) and ``applies`` the codes of those units; ``pending`` the ``weak_grids``
+    roles not built yet.
     """
 
     layer: gpd.GeoDataFrame
@@ -79,6 +80,7 @@ class StaffingContext:
     had: set[tuple[str, str]] = field(default_factory=set)
     pending: list[str] = field(default_factory=list)
     selection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    applies: dict[str, list[str]] = field(default_factory=dict)
 
     def table(self, rp: RolePolicy) -> ModelUnits:
         """The full unit table a role's people serve."""
@@ -292,6 +294,8 @@ def _build(ctx: StaffingContext, role: str, chosen_grids: np.ndarray | None
         applies[ctx.people.pinned[w]] = True
     which = np.flatnonzero(applies)
     u = table.subset(which)
+    if len(u) < len(table):
+        ctx.applies[role] = [str(c) for c in u.codes]
     required = rp.required(u.households)
     if len(members) == 0 and not required.any():
         return None

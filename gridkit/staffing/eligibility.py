@@ -179,6 +179,7 @@ def rank_weak_grids(codes: Sequence[str], households: Sequence[int], people: Seq
         "grid_code": codes[order].astype(object),
         "households": hh[order],
         "people": n[order],
-        "households_per_person": [None if not np.isfinite(r) else round(float(r), 1)
-                                  for r in ratio[order]],
+        "households_per_person": pd.Series(
+            [None if not np.isfinite(r) else round(float(r), 1) for r in ratio[order]],
+            dtype=object),
     })

@@ -260,31 +260,35 @@ def _own_rows(
         unit_ok = unit_ok & (unit_hh >= rp.min_households)
     need = np.where(unit_ok, rp.required(unit_hh), 0)
     by_comm = pd.Series(need).groupby(unit_comm).sum() if len(need) else pd.Series(dtype=int)
-    per_comm = by_comm[by_comm > 0]
-    if rp.same_community or rp.home_community == "same":
-        minimum = sum(
-            max(int(need[unit_comm == c].max()), math.ceil(int(n) / rp.max_units))
-            for c, n in per_comm.items()
-        )
+    by_comm = by_comm[by_comm > 0]
+
+    def enough(c: Any) -> int:  # people community c needs: its units' slots, by capacity
+        return max(int(need[unit_comm == c].max()), math.ceil(int(by_comm[c]) / rp.max_units))
+
+    weights = (households + 1).astype(np.float64)
+    home_comm: np.ndarray | None = None  # per person, when people live where they serve
+    if rp.home_community == "same":
+        per = {c: math.ceil(enough(c) * (1 + spare)) for c in by_comm.index}
+        if rp.assign_all:
+            for c, hh in pd.Series(households).groupby(community).sum().items():
+                per[c] = per.get(c, 0) + round(int(hh) / households_per_extra)
+        home_comm = np.array([c for c in sorted(per) for _ in range(per[c])], dtype=object)
+        n = len(home_comm)
     else:
-        minimum = max(int(need.max(initial=0)), math.ceil(int(need.sum()) / rp.max_units))
-    n = math.ceil(minimum * (1 + spare)) if minimum else 0
-    if rp.assign_all:
-        n += round(int(households.sum()) / households_per_extra)
+        if rp.same_community:
+            minimum = sum(enough(c) for c in by_comm.index)
+        else:
+            minimum = max(int(need.max(initial=0)), math.ceil(int(need.sum()) / rp.max_units))
+        n = math.ceil(minimum * (1 + spare)) if minimum else 0
+        if rp.assign_all:
+            n += round(int(households.sum()) / households_per_extra)
     away = round(n * unavailable)
     counts[rp.role] = (n, away)
     total = n + away
     if not total:
         return []
-    # home grids: in the communities that need the role (home_community = "same"), at the
-    # buildings (building roles), else where households live
-    weights = (households + 1).astype(np.float64)
-    if rp.home_community == "same":
-        if not len(per_comm):  # nothing required (assign_all): where households live
-            per_comm = pd.Series(households).groupby(community).sum()
-        share = per_comm / per_comm.sum()
-        home_comm = rng.choice(per_comm.index.to_numpy(dtype=object), size=total,
-                               p=share.to_numpy(dtype=np.float64))
+    if home_comm is not None:  # the people on leave live in those communities too
+        home_comm = np.concatenate([home_comm, home_comm[rng.permutation(n)[:away] % n]])
         home_grid = np.array([
             rng.choice(np.flatnonzero(community == c),
                        p=weights[community == c] / weights[community == c].sum())
@@ -294,13 +298,18 @@ def _own_rows(
         home_grid = rng.choice(len(layer), size=total, p=weights / weights.sum())
     points = _random_points_in(rng, metric.geometry.to_numpy(), home_grid)
     homes = gpd.GeoSeries(points, crs=metric.crs).to_crs(4326).to_numpy()
-    if rp.unit == "building" and buildings is not None:
+    if rp.unit == "building" and buildings is not None:  # building heads live in them
         eligible = np.flatnonzero(need > 0)
-        if rp.home_community != "same" and len(eligible):
-            picked = eligible[rng.permutation(len(eligible))]
-            at = picked[np.arange(total) % len(picked)]
-            homes = buildings.geometry.to_numpy()[at]
-            home_grid = b_grid[at]
+        groups = (
+            {c: eligible[unit_comm[eligible] == c] for c in np.unique(home_comm)}
+            if home_comm is not None else {None: eligible}
+        )
+        for c, where in groups.items():
+            people = np.flatnonzero(home_comm == c) if home_comm is not None else np.arange(total)
+            if len(where):
+                at = where[rng.permutation(len(where))][np.arange(len(people)) % len(where)]
+                homes[people] = buildings.geometry.to_numpy()[at]
+                home_grid[people] = b_grid[at]
     rows = []
     for j in range(total):
         unit_name = _UNITS[j % len(_UNITS)] + ("" if j < len(_UNITS) else str(j // len(_UNITS)))
