@@ -566,3 +566,22 @@ def test_building_roles_obey_every_rule(buildings, people, min_households, max_b
         home = plan.people.set_index("worker_id")["home_community"]
         assert (served["community_id"].to_numpy()
                 == home.loc[served["worker_id"]].to_numpy()).all()
+
+
+def test_the_documented_team_policy_runs(sample4, tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "docs" / "staffing.md").read_text(encoding="utf-8")
+    block = text.split("# team.toml")[1].split("\n", 1)[1].split("```")[0]
+    path = tmp_path / "team.toml"
+    path.write_text(block, encoding="utf-8")
+    policy = load_policy(path)
+    assert list(policy.roles)[len(ROLES):] == [
+        "community_head", "building_head", "lane_head", "first_secretary", "dual_report",
+        "pairing_unit", "school_worker"]
+    grids, buildings = sample4
+    roster = make_roster(grids, seed=2, policy=path, buildings=buildings)
+    plan = _assign(grids, read_workers(roster, policy=path), path, buildings=buildings)
+    assert plan.shortages.empty
+    roles = set(plan.roster["role"])
+    assert roles == set(policy.roles) - {"school_worker"}  # no school grid in the sample
+    lanes = plan.roster[plan.roster["role"] == "lane_head"]
+    assert lanes.groupby("building_id").size().max() == 1
