@@ -585,3 +585,22 @@ def test_the_documented_team_policy_runs(sample4, tmp_path: Path) -> None:
     assert roles == set(policy.roles) - {"school_worker"}  # no school grid in the sample
     lanes = plan.roster[plan.roster["role"] == "lane_head"]
     assert lanes.groupby("building_id").size().max() == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
+                          st.text(alphabet="楼栋长书记单位队员街巷甲乙丙丁", min_size=2, max_size=5),
+                          st.sampled_from(("grid", "community", "building", "unit"))),
+                min_size=1, max_size=5, unique_by=(lambda r: r[0], lambda r: r[1])))
+def test_policy_roles_are_named_by_key_and_label(roles) -> None:
+    # the alphabet holds no built-in role name (专职网格员, 民警, ...): every label is new
+    roles = [(f"r_{key}", label, scope) for key, label, scope in roles]
+    policy = load_policy({"roles": {key: {"label": label, "scope": scope}
+                                    for key, label, scope in roles}})
+    assert list(policy.roles) == [*ROLES, *(key for key, _, _ in roles)]
+    for key, label, scope in roles:
+        assert normalise_role(key, policy) == key
+        assert normalise_role(f" {label} ", policy) == key
+        assert normalise_role(key.upper().replace("_", "-"), policy) == key
+        assert policy.roles[key].scope == scope and policy.roles[key].name_zh == label
+    assert normalise_role("民警", policy) == "police"

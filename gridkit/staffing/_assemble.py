@@ -14,7 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridkit.contracts import ROSTER_COLUMNS, SHORTAGE_COLUMNS
+from gridkit.contracts import BUILDING_ID_COLUMN, ROSTER_COLUMNS, SHORTAGE_COLUMNS
 from gridkit.crs import local_metric_crs
 from gridkit.staffing._inputs import RoleInput, StaffingContext
 from gridkit.staffing._model import DM, RoleSolution
@@ -27,7 +27,7 @@ __all__ = ["BUILDING_ID", "assemble"]
 
 #: Column of ``roster.csv`` and ``shortages.csv`` naming the building of a building role
 #: (written only when the policy has one).
-BUILDING_ID = "building_id"
+BUILDING_ID = BUILDING_ID_COLUMN
 
 _SEPARATOR = "、"  # between names in the grid layer
 #: One assignment: role, scope, roster row index, unit index in the full table of its

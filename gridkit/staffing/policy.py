@@ -30,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from gridkit.contracts import GRID_COLUMNS, ROLE_LABELS, ROLES
+from gridkit.contracts import GRID_COLUMNS, ROLE_LABELS, ROLE_SCOPES, ROLES
 from gridkit.errors import InputError
 from gridkit.io import Problems
 
@@ -47,7 +47,7 @@ __all__ = [
 
 #: What one person (or unit) of a role serves: grids; whole communities; buildings
 #: (楼栋长); communities, served by units such as companies or bureaus (包联).
-SCOPES: tuple[str, ...] = ("grid", "community", "building", "unit")
+SCOPES: tuple[str, ...] = ROLE_SCOPES
 
 _ROLE_ALIASES: dict[str, str] = {
     **{role: role for role in ROLES},
