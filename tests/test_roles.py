@@ -589,7 +589,8 @@ def test_the_documented_team_policy_runs(sample4, tmp_path: Path) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.tuples(st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
-                          st.text(alphabet="楼栋长书记单位队员街巷甲乙丙丁", min_size=2, max_size=5),
+                          st.text(alphabet="楼栋长书记单位队员街巷甲乙丙", min_size=2,
+                                  max_size=5),
                           st.sampled_from(("grid", "community", "building", "unit"))),
                 min_size=1, max_size=5, unique_by=(lambda r: r[0], lambda r: r[1])))
 def test_policy_roles_are_named_by_key_and_label(roles) -> None:
