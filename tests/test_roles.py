@@ -605,3 +605,38 @@ def test_policy_roles_are_named_by_key_and_label(roles) -> None:
         assert normalise_role(key.upper().replace("_", "-"), policy) == key
         assert policy.roles[key].scope == scope and policy.roles[key].name_zh == label
     assert normalise_role("民警", policy) == "police"
+
+
+def test_cli_assign_with_a_team_policy(sample4, tmp_path: Path) -> None:
+    """`gridkit assign --policy team.toml`: the roster names the new roles; buildings beside."""
+    from batchfiles import run_cli
+
+    grids, buildings = sample4
+    folder = tmp_path / "plan"
+    folder.mkdir()
+    grids.to_file(folder / "grids.geojson")
+    buildings.to_file(folder / "buildings.geojson")
+    text = (Path(__file__).parents[1] / "docs" / "staffing.md").read_text(encoding="utf-8")
+    policy = tmp_path / "team.toml"
+    policy.write_text(text.split("# team.toml")[1].split("\n", 1)[1].split("```")[0], "utf-8")
+    roster = write_workers(
+        make_roster(grids, seed=2, policy=policy, buildings=buildings), tmp_path / "workers.csv"
+    )
+    out = tmp_path / "staffing"
+    code, _, err = run_cli([
+        "assign", "--grids", str(folder), "--workers", str(roster), "--input-crs", "wgs84",
+        "--policy", str(policy), "--out", str(out), "--no-map", "-q",
+    ])  # fmt: skip
+    assert code == 0, err
+    table = pd.read_csv(out / "roster.csv", dtype=str, keep_default_na=False)
+    assert {"community_head", "building_head", "first_secretary"} <= set(table["role"])
+    assert (table.loc[table["role"] == "building_head", "building_id"] != "").all()
+    # an explicit --buildings gives the same plan
+    code, _, err = run_cli([
+        "assign", "--grids", str(folder / "grids.geojson"), "--workers", str(roster),
+        "--input-crs", "wgs84", "--policy", str(policy), "--buildings",
+        str(folder / "buildings.geojson"), "--out", str(tmp_path / "again"), "--no-map", "-q",
+    ])  # fmt: skip
+    assert code == 0, err
+    again = pd.read_csv(tmp_path / "again" / "roster.csv", dtype=str, keep_default_na=False)
+    assert again.equals(table)
