@@ -18,6 +18,16 @@ import pandas as pd
 
 from gridkit.contracts import ROSTER_COLUMNS, SHORTAGE_COLUMNS
 from gridkit.errors import InputError
+from gridkit.export import (
+    OutputSet,
+    check_set,
+    original_text,
+    read_output_layer,
+    to_assignments_csv,
+    to_geojson,
+    to_report_json,
+)
+from gridkit.maps import explore, save_map
 from gridkit.staffing.policy import StaffingPolicy
 
 __all__ = [
@@ -112,8 +122,6 @@ class StaffingPlan:
             Paths by output name.  Files are byte-identical for identical input (the
             report leaves out the run times).
         """
-        from gridkit.export import OutputSet, to_assignments_csv, to_geojson, to_report_json
-
         report = {k: v for k, v in self.summary.items() if k != "timing"}
         with OutputSet(out_dir, "assign", known=STAFFING_FILES.values()) as out:
             to_assignments_csv(self.roster, out.path(STAFFING_FILES["roster"]))
@@ -121,8 +129,6 @@ class StaffingPlan:
             to_assignments_csv(self.shortages, out.path(STAFFING_FILES["shortages"]))
             to_report_json(report, out.path(STAFFING_FILES["report"]))
             if map_html:
-                from gridkit.maps import explore, save_map
-
                 save_map(
                     explore(self.grids, offline=offline), out.path(STAFFING_FILES["map"])
                 )
@@ -164,8 +170,6 @@ def read_previous_roster(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDat
             "leave out --previous to staff the grids afresh."
         )
         if folder is not None:
-            from gridkit.export import check_set, read_output_layer
-
             check_set(folder, ["roster.csv", "grids.geojson"])
             path = folder / "roster.csv"
             if (folder / "grids.geojson").is_file():
@@ -187,8 +191,6 @@ def read_previous_roster(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDat
             raise InputError(
                 f"cannot read the previous roster '{source}' ({first}). {fix}"
             ) from None
-        from gridkit.export import original_text
-
         roster = roster.map(original_text).rename(columns=original_text)
     else:
         msg = (

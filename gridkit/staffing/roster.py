@@ -46,6 +46,7 @@ from pyproj.exceptions import CRSError, ProjError
 from gridkit.contracts import WORKER_COLUMNS
 from gridkit.crs import to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.export import spreadsheet_safe
 from gridkit.io import (
     Problems,
     as_optional_text,
@@ -538,8 +539,6 @@ def write_workers(workers: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Pa
     table = pd.DataFrame(workers.drop(columns=workers.geometry.name))
     table["lon"] = np.round(lon, 7)
     table["lat"] = np.round(lat, 7)
-    from gridkit.export import spreadsheet_safe
-
     table = spreadsheet_safe(table)  # no cell runs as a formula (gridkit.export's rule)
     if path.suffix.lower() in _EXCEL_SUFFIXES:
         table.to_excel(path, index=False)
