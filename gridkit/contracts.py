@@ -235,3 +235,15 @@ PLAN_FILES = {
     "buildings": "buildings.geojson",
     "map": "map.html",
 }
+
+# -- staffing: the roles a policy defines (issue 21) --------------------------------
+
+#: What a role serves: the ``scope`` column of ``roster.csv`` and ``shortages.csv``
+#: (``unit``: communities served by units such as companies or bureaus, 包联).
+ROLE_SCOPES: tuple[str, ...] = ("grid", "community", "building", "unit")
+
+#: Column of ``roster.csv`` and ``shortages.csv`` naming the building a building role
+#: serves (楼栋长); written, last before ``phone``, only when the policy has such a role.
+BUILDING_ID_COLUMN = "building_id"
+
+__all__ += ["BUILDING_ID_COLUMN", "ROLE_SCOPES"]

@@ -15,7 +15,7 @@ from typing import Any
 from gridkit.cli.options import add_lang_option, add_map_mode_options
 from gridkit.errors import GridkitError
 from gridkit.export import headline
-from gridkit.staffing import assign_workers, read_grids, read_workers
+from gridkit.staffing import assign_workers, read_staffing_grids, read_workers
 
 __all__ = ["register", "run"]
 
@@ -50,6 +50,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
                    "home_community (or a point layer); see docs/staffing.md")
     g.add_argument("--policy", metavar="FILE",
                    help="staffing policy (TOML); default: gridkit/policies/default.toml")
+    g.add_argument("--buildings", metavar="PATH",
+                   help="the buildings that building roles of the policy (scope = \"building\", "
+                   "楼栋长) serve; default: the buildings.geojson beside --grids")
     g.add_argument("--previous", metavar="PATH",
                    help="an earlier `gridkit assign` output folder (or its roster.csv): keep "
                    "people where the rules still allow, moving as few as possible")
@@ -137,13 +140,14 @@ def run(args: argparse.Namespace) -> int:
     ``error: ...`` to stderr and gives exit code 2.
     """
     try:
-        grids = read_grids(args.grids)
+        grids = read_staffing_grids(args.grids)
         workers = read_workers(
             args.workers, lon_col=args.lon_col, lat_col=args.lat_col,
-            input_crs=args.input_crs, layer=args.workers_layer,
+            input_crs=args.input_crs, layer=args.workers_layer, policy=args.policy,
         )
         plan = assign_workers(
             grids, workers, policy=args.policy, previous=args.previous,
+            buildings=args.buildings,
             time_limit=args.time_limit, seed=args.seed, threads=args.threads,
             include_phone=args.include_phone, verbose=not args.quiet,
         )

@@ -85,7 +85,8 @@ def _build_parser() -> argparse.ArgumentParser:
     add_input_options(p)
     add_grid_options(p)
     add_layer_options(p)
-    p.add_argument_group("grids").add_argument(
+    grids = p.add_argument_group("grids")
+    grids.add_argument(
         "--prove",
         action="store_true",
         help="spend the budget on proofs: communities above 20 buildings get the whole exact "
@@ -291,6 +292,7 @@ def _partition(args: argparse.Namespace) -> int:
             merge_distance=args.merge_distance,
             compound_buildings_col=args.compound_buildings_col,
             dedicated=files.read_dedicated_parcels(args),
+            community_rules=args.community_rules,
             map_html=not args.no_map,
             offline=not args.online_map,
             lang=args.lang,

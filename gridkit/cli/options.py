@@ -57,6 +57,14 @@ def add_grid_options(
         help="preferred grid size (default: middle of the bounds)",
     )
     g.add_argument(
+        "--community-rules",
+        metavar="FILE",
+        help="household bounds by community type (TOML: [types.\"村\"] min_households = 200, "
+        "max_households = 400), looked up in the communities' type column (community_type, "
+        "type, 类型); min_households/max_households columns of the communities win over it, "
+        "both over --min/--max-households",
+    )
+    g.add_argument(
         "--time-limit",
         type=float,
         default=time_limit,

@@ -117,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         merge_distance=args.merge_distance,
         compound_buildings_col=args.compound_buildings_col,
         dedicated=read_dedicated_parcels(args),
+        community_rules=args.community_rules,
     )
     paths = write_plan(plan, args, offline=not args.online_map)
     if not args.quiet:

@@ -18,6 +18,15 @@ Its modules: :mod:`~gridkit.pipeline.plan` (the job in memory: ``make_grids``, `
 from __future__ import annotations
 
 from gridkit.pipeline.batch import BatchRun, partition_files
+from gridkit.pipeline.bounds import (
+    BOUNDS_COLUMNS,
+    TYPE_COLUMNS,
+    CommunityBounds,
+    bounds_report,
+    community_bounds,
+    load_community_rules,
+    split_limits,
+)
 from gridkit.pipeline.community import CommunityInput, CommunityResult, solve_community
 from gridkit.pipeline.execute import (
     WORKERS,
@@ -59,14 +68,17 @@ from gridkit.pipeline.storage import DamagedWorkFile, load_arrays, save_arrays
 from gridkit.pipeline.workdir import DEFAULT_WORK, WorkDir, community_key
 
 __all__ = [
+    "BOUNDS_COLUMNS",
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_WORK",
     "GRID_COLUMNS",
     "REASONS",
+    "TYPE_COLUMNS",
     "WORKERS",
     "Backend",
     "BackendError",
     "BatchRun",
+    "CommunityBounds",
     "CommunityInput",
     "CommunityResult",
     "DamagedWorkFile",
@@ -80,8 +92,10 @@ __all__ = [
     "assemble",
     "barriers_in",
     "barriers_near",
+    "bounds_report",
     "check_settings",
     "code_fingerprint",
+    "community_bounds",
     "community_key",
     "content_digest",
     "die_with_parent",
@@ -89,6 +103,7 @@ __all__ = [
     "ensure_boundary_columns",
     "ensure_household_columns",
     "load_arrays",
+    "load_community_rules",
     "load_shard",
     "make_grids",
     "open_backend",
@@ -99,4 +114,5 @@ __all__ = [
     "save_arrays",
     "shard_households",
     "solve_community",
+    "split_limits",
 ]

@@ -11,7 +11,7 @@ buildings layer.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,8 @@ def assemble_and_write(
     time_limit: float,
     seed: int,
     started: float,
+    bounds: Mapping[str, GridRules] | None = None,
+    bounds_info: dict | None = None,
     map_html: bool,
     offline: bool,
     lang: str = "zh",
@@ -198,6 +200,8 @@ def assemble_and_write(
             seed=seed,
             elapsed=time.perf_counter() - started,
             failures=failures,
+            bounds=bounds,
+            bounds_info=bounds_info,
         )
 
     def make_buildings() -> gpd.GeoDataFrame:

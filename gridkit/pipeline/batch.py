@@ -30,6 +30,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
 from gridkit.partition import GridRules
 from gridkit.pipeline.assembly import assemble_and_write
+from gridkit.pipeline.bounds import bounds_report, community_bounds
 from gridkit.pipeline.community import CommunityInput, CommunityResult, solve_community
 from gridkit.pipeline.dedicated import carving_of
 from gridkit.pipeline.execute import (
@@ -196,6 +198,7 @@ def partition_files(
     merge_distance: float = MERGE_DISTANCE,
     compound_buildings_col: str | None = None,
     dedicated: gpd.GeoDataFrame | None = None,
+    community_rules: str | os.PathLike | Mapping | None = None,
 ) -> BatchRun:
     """Partition every community of a district or a province, from files to files.
 
@@ -239,6 +242,10 @@ def partition_files(
     on_failure
         Called with each :class:`gridkit.execute.Failure` as it happens.
 
+    community_rules
+        Household bounds by community type, and ``min_households``/``max_households``
+        columns of ``boundaries``, as for :func:`gridkit.make_grids`.
+
     Returns
     -------
     BatchRun
@@ -257,6 +264,7 @@ def partition_files(
     if isinstance(households, HouseholdFile):
         households.check()
     boundaries = ensure_boundary_columns(boundaries).reset_index(drop=True)
+    bounds = community_bounds(boundaries, rules, community_rules=community_rules)
     out = Path(out)
     created_out = not out.exists()
     default_work = work_dir is None
@@ -284,6 +292,8 @@ def partition_files(
                 work,
                 backend,
                 rules=rules,
+                bounds=bounds,
+                bounds_info=bounds_report(bounds, community_rules),
                 time_limit=time_limit,
                 seed=seed,
                 resume=resume,
@@ -329,6 +339,8 @@ def _run(
     backend: Backend,
     *,
     rules: GridRules,
+    bounds: Mapping[str, GridRules],
+    bounds_info: dict | None,
     time_limit: float,
     seed: int,
     resume: bool,
@@ -403,9 +415,13 @@ def _run(
         cid = str(boundaries.at[k, "community_id"])
         near = barrier_index.near(solved_metric.geometry.iloc[k])
         walls = compound_index.near(solved_metric.geometry.iloc[k])
+        own = bounds.get(cid, rules)
         hashes[k] = _hash(
             fingerprint,
             settings,
+            own.min_households,
+            own.max_households,
+            own.target_households,
             info["hash"],
             cid,
             shapely.to_wkb(solved.geometry.iloc[k]),
@@ -433,7 +449,7 @@ def _run(
                 boundary=solved.iloc[[k]],
                 households=rows,
                 crs=crs_wkt,
-                rules=rules,
+                rules=bounds.get(cid, rules),
                 time_limit=time_limit,
                 seed=seed,
                 workers=WORKERS,
@@ -492,6 +508,8 @@ def _run(
         failures,
         out,
         rules=rules,
+        bounds=bounds,
+        bounds_info=bounds_info,
         time_limit=time_limit,
         seed=seed,
         started=started,

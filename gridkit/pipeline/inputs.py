@@ -9,6 +9,7 @@ units (:func:`district_units`), shared with ``regenerate``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -84,6 +85,7 @@ def district_units(
     compounds: gpd.GeoDataFrame | None = None,
     keep_compounds: bool = True,
     compound_buildings_col: str | None = None,
+    split_above: Mapping[str, int] | None = None,
     dedicated: gpd.GeoDataFrame | Dedicated | None = None,
 ) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Units, gpd.GeoDataFrame | None]:
     """The buildings and cells of a district, as ``partition`` and ``regenerate`` make them.
@@ -91,7 +93,8 @@ def district_units(
     Checks the columns, gives the households their compounds (``compounds``
     outlines), and builds the units (:func:`gridkit.units.build_units`): cells
     inside the blocks that barriers and (kept) compound walls cut, compounds given
-    as points split above ``rules.max_households``.  ``dedicated`` parcels (or their
+    as points split above ``rules.max_households`` (or, per community id, above
+    ``split_above``: the communities' own maxima).  ``dedicated`` parcels (or their
     carving, :func:`gridkit.units.carve_parcels`) are cut out of the communities
     first: the units cover the rest, and the rows inside a parcel go to its dedicated
     grid (:attr:`gridkit.units.Units.dedicated`).
@@ -118,7 +121,7 @@ def district_units(
         merge_distance=merge_distance,
         barriers=metric_barriers,
         compounds=compounds if keep_compounds else None,
-        split_above=rules.max_households,
+        split_above=rules.max_households if split_above is None else split_above,
         compound_buildings_col=compound_buildings_col,
     )
     if carving is not None:

@@ -27,6 +27,7 @@ from gridkit.contracts import GRID_COLUMNS
 from gridkit.errors import GridkitWarning, SolverError
 from gridkit.export import write_outputs
 from gridkit.partition import CommunityPlan, GridRules, partition_community
+from gridkit.pipeline.bounds import bounds_report, community_bounds, split_limits
 from gridkit.pipeline.dedicated import dedicated_grid_rows, residential_outline, row_codes
 from gridkit.pipeline.execute import (
     WORKERS,
@@ -46,7 +47,12 @@ from gridkit.pipeline.grids import (
     split_compounds_of,
     unit_compound_names,
 )
-from gridkit.pipeline.inputs import barriers_near, check_settings, district_units
+from gridkit.pipeline.inputs import (
+    barriers_near,
+    check_settings,
+    district_units,
+    ensure_boundary_columns,
+)
 from gridkit.pipeline.report import RowTotals, report_from
 from gridkit.units import MERGE_DISTANCE, Units
 
@@ -138,8 +144,12 @@ def _solve_units(
     barriers: gpd.GeoDataFrame | None,
     scheduler=None,
     prove: bool = False,
+    bounds: Mapping[str, GridRules] | None = None,
 ) -> tuple[list[CommunityPlan], dict[str, Failure]]:
-    """Plans in community order, and the failures by community id."""
+    """Plans in community order, and the failures by community id.
+
+    ``bounds`` holds the communities' own rules; the others use ``rules``.
+    """
     groups = [(str(cid), g) for cid, g in units.groupby("community_id", sort=False)]
     run = uuid.uuid4().hex  # in-memory tasks are never reused: keys unique to this run
     tasks = [
@@ -148,8 +158,8 @@ def _solve_units(
             community_id=cid,
             key=f"gridkit-units-{hashlib.sha1(cid.encode()).hexdigest()[:12]}-{run}",
             payload=(
-                g, rules, time_limit, seed, WORKERS, keep_compounds, barriers_near(barriers, g),
-                prove,
+                g, (bounds or {}).get(cid, rules), time_limit, seed, WORKERS, keep_compounds,
+                barriers_near(barriers, g), prove,
             ),
         )
         for i, (cid, g) in enumerate(groups)
@@ -234,11 +244,15 @@ def assemble(
     seed: int,
     elapsed: float,
     failures: Mapping[str, Failure] | None = None,
+    bounds: Mapping[str, GridRules] | None = None,
+    bounds_info: dict | None = None,
 ) -> GridPlan:
     """Turn community plans into the grid layer, the assignments and the report.
 
     Communities in ``failures`` get no grid; their household rows are unassigned
-    with reason ``community_failed`` and the report lists them.
+    with reason ``community_failed`` and the report lists them.  ``bounds`` holds the
+    communities' own rules (:func:`gridkit.pipeline.community_bounds`), reported per
+    community.
     """
     failures = dict(failures or {})
     comm = units.communities
@@ -311,13 +325,15 @@ def assemble(
         seed=seed,
         elapsed=elapsed,
         failures=failures,
+        bounds=bounds,
+        bounds_info=bounds_info,
     )
     return GridPlan(grids=grids_4326, assignments=assignments, report=report, units=units)
 
 
 def _report(
     grids, assignments, households, units, plans, *, rules, time_limit, seed, elapsed,
-    failures=None,
+    failures=None, bounds=None, bounds_info=None,
 ) -> dict:
     rows = RowTotals()
     rows.add(
@@ -335,6 +351,8 @@ def _report(
         seed=seed,
         elapsed=elapsed,
         failures=failures,
+        bounds=bounds,
+        bounds_info=bounds_info,
     )
 
 
@@ -358,6 +376,7 @@ def make_grids(
     merge_distance: float = MERGE_DISTANCE,
     compound_buildings_col: str | None = None,
     dedicated: gpd.GeoDataFrame | None = None,
+    community_rules: str | os.PathLike | Mapping | None = None,
 ) -> GridPlan:
     """Split every community into contiguous grids of ``min``–``max`` households.
 
@@ -424,6 +443,13 @@ def make_grids(
         the households inside it with no bounds; a parcel across two communities gives
         one grid in each (noted); the part outside every community is dropped (warned).
 
+    community_rules
+        Household bounds by community type (a TOML file or a dict,
+        :func:`gridkit.pipeline.load_community_rules`), looked up in the communities'
+        type column.  ``min_households``/``max_households`` columns of ``boundaries``
+        take precedence; both replace the run's bounds for their communities, which
+        ``report["communities"]`` gives per community (:mod:`gridkit.pipeline.bounds`).
+
     Returns
     -------
     GridPlan
@@ -456,10 +482,14 @@ def make_grids(
         balance_weight=balance_weight,
     )
     check_settings(time_limit, seed, merge_distance)
+    bounds = community_bounds(
+        ensure_boundary_columns(boundaries), rules, community_rules=community_rules
+    )
     boundaries, households, units, barriers = district_units(
         boundaries,
         households,
         rules=rules,
+        split_above=split_limits(bounds),
         merge_distance=merge_distance,
         barriers=barriers,
         compounds=compounds,
@@ -478,6 +508,7 @@ def make_grids(
         barriers=barriers,
         scheduler=scheduler,
         prove=prove,
+        bounds=bounds,
     )
     plan = assemble(
         units,
@@ -488,6 +519,8 @@ def make_grids(
         seed=seed,
         elapsed=time.perf_counter() - started,
         failures=failures,
+        bounds=bounds,
+        bounds_info=bounds_report(bounds, community_rules),
     )
     if failures:
         warnings.warn(

@@ -85,6 +85,8 @@ def report_from(
     seed: int,
     elapsed: float,
     failures: Mapping[str, Failure] | None = None,
+    bounds: Mapping[str, GridRules] | None = None,
+    bounds_info: dict | None = None,
 ) -> dict:
     """The ``report.json`` dict.
 
@@ -104,6 +106,11 @@ def report_from(
         Household-row totals.
     failures
         Communities that could not be partitioned, by id.
+    bounds
+        Community id -> its own rules (:func:`gridkit.pipeline.community_bounds`); the
+        run's ``rules`` for the others.  Each community's entry gives its bounds.
+    bounds_info
+        The ``parameters["community_bounds"]`` entry (:func:`gridkit.pipeline.bounds_report`).
     """
     failures = failures or {}
     plan_by_id = {p.community_id: p for p in plans}
@@ -127,10 +134,11 @@ def report_from(
         plan = plan_by_id.get(cid)
         failure = failures.get(cid)
         statuses = Counter(g)
+        own = bounds.get(cid, rules) if bounds else rules
         # a part of a split compound is a grid within the bounds (its status says how made)
         in_bounds_here = int(statuses.get("ok", 0) + statuses.get("split_compound", 0))
         infeasible = None
-        if int(c["households"]) < rules.min_households:
+        if int(c["households"]) < own.min_households:
             infeasible = "below_min"
         elif statuses.get("oversize_building"):
             infeasible = "oversize_building"
@@ -154,6 +162,8 @@ def report_from(
             "community_name": str(c["community_name"]),
             "street": None if pd.isna(c.get("street")) else str(c.get("street")),
             "households": int(c["households"]),
+            "min_households": own.min_households,
+            "max_households": own.max_households,
             "buildings": None if pd.isna(c["n_units"]) else int(c["n_units"]),
             "grids": len(g),
             "grids_in_bounds": in_bounds_here,
@@ -225,6 +235,8 @@ def report_from(
         },
         "totals": totals,
     }
+    if bounds_info:
+        report["parameters"]["community_bounds"] = bounds_info
     if failures:
         report["failed_communities"] = [
             {"community_id": c["community_id"], "error": failures[c["community_id"]].error}

@@ -47,6 +47,7 @@ import multiprocessing
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 
@@ -61,9 +62,12 @@ from gridkit.partition import GridRules
 from gridkit.pipeline import (
     BackendError,
     assemble,
+    bounds_report,
+    community_bounds,
     die_with_parent,
     district_units,
     ensure_boundary_columns,
+    split_limits,
 )
 from gridkit.regenerate.changes import RegenPlan, build_regen_plan
 from gridkit.regenerate.community import CommunityOutcome, CommunityTask, regen_community
@@ -123,6 +127,7 @@ def regenerate(
     merge_distance: float = MERGE_DISTANCE,
     compound_buildings_col: str | None = None,
     dedicated: gpd.GeoDataFrame | None = None,
+    community_rules: str | os.PathLike | Mapping | None = None,
 ) -> RegenPlan:
     """Regenerate a grid map for changed housing with as little change as possible.
 
@@ -156,6 +161,10 @@ def regenerate(
         Dedicated-grid parcels, as for :func:`gridkit.make_grids`: the parcel of a
         previous dedicated grid keeps its code, a new parcel gets the next dedicated
         code (901-999) never issued, a removed parcel's code is retired.
+    community_rules
+        Household bounds by community type; with ``min_households``/``max_households``
+        columns of ``boundaries``, each community keeps its own bounds, as for
+        :func:`gridkit.make_grids`.
 
     Returns
     -------
@@ -197,10 +206,14 @@ def regenerate(
             GridkitWarning,
             stacklevel=2,
         )
+    bounds = community_bounds(
+        ensure_boundary_columns(boundaries), rules, community_rules=community_rules
+    )
     boundaries, households, units, _ = district_units(
         boundaries,
         households,
         rules=rules,
+        split_above=split_limits(bounds),
         merge_distance=merge_distance,
         barriers=barriers,
         compounds=compounds,
@@ -251,7 +264,7 @@ def regenerate(
                 next_seq=max(
                     (s for s in map(sequence_of, issued) if s <= DEDICATED_BLOCK), default=0
                 ) + 1,
-                rules=rules,
+                rules=bounds.get(cid, rules),
                 time_limit=time_limit,
                 seed=seed,
                 workers=2,
@@ -301,6 +314,8 @@ def regenerate(
         time_limit=time_limit,
         seed=seed,
         elapsed=time.perf_counter() - started,
+        bounds=bounds,
+        bounds_info=bounds_report(bounds, community_rules),
     )
     row_hh = households["households"].to_numpy(dtype=np.int64)
     return build_regen_plan(

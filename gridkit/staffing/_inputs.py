@@ -1,16 +1,20 @@
 """The per-role inputs of the staffing model: the geometry half of the adapter.
 
-:func:`prepare` turns the grid layer, the roster, the policy and an earlier plan into
-what the per-role models need (:mod:`gridkit.staffing._model`): grids and communities as
-units in metres, the people resolved against them (home community, pins, capacities),
-the pairs an earlier plan may keep, and for each role its candidate pairs with their
+:func:`prepare` turns the grid layer, the buildings, the roster, the policy and an earlier
+plan into what the per-role models need (:mod:`gridkit.staffing._model`): grids,
+communities and buildings as units in metres (:mod:`gridkit.staffing._tables`), the people
+resolved against them (:mod:`gridkit.staffing._people`), the pairs an earlier plan may
+keep, and for each role the units it applies to and its candidate pairs with their
 distances and costs as a :class:`~gridkit.staffing._model.RoleProblem`.
+
+A role with ``weak_grids`` depends on where other roles' people went, so
+:func:`prepare` leaves it in ``pending``; :func:`weak_role_input` builds it once those
+roles are solved.
 """
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import geopandas as gpd
@@ -18,41 +22,25 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.contracts import ROLES
 from gridkit.crs import local_metric_crs
-from gridkit.errors import GridkitWarning, format_ids
-from gridkit.io import Problems, rows_text
-from gridkit.staffing._model import DM, RoleProblem
+from gridkit.errors import InputError, format_ids
+from gridkit.staffing._model import DM, RoleProblem, RoleSolution
+from gridkit.staffing._people import People, resolve_people
+from gridkit.staffing._tables import ModelUnits, building_table, community_table, grid_table
+from gridkit.staffing.eligibility import grid_types, normalise_grid_type, rank_weak_grids
 from gridkit.staffing.plan import read_previous_roster
 from gridkit.staffing.policy import RolePolicy, StaffingPolicy
-from gridkit.units import dissolve_cells
 
-__all__ = ["ModelUnits", "People", "RoleInput", "StaffingContext", "prepare"]
+__all__ = [
+    "ModelUnits",
+    "People",
+    "RoleInput",
+    "StaffingContext",
+    "prepare",
+    "weak_role_input",
+]
 
 _KEEP_SHARE = 0.5  # a new grid is "in place" for a person if this share lies in their old grid
-
-
-@dataclass
-class ModelUnits:
-    """Grids or communities as the model's units (metric CRS)."""
-
-    scope: str
-    codes: np.ndarray
-    community: np.ndarray  # community index of each unit
-    households: np.ndarray
-    geoms: np.ndarray
-
-
-@dataclass
-class People:
-    """The roster, resolved against the grids."""
-
-    frame: gpd.GeoDataFrame
-    home_comm: np.ndarray  # community index, -1 when unknown / outside the district
-    home_geom: np.ndarray  # metric point, else the home community polygon
-    pinned: list[list[int]]  # unit indices (grids or communities, by the role's scope)
-    max_units: np.ndarray
-    max_households: np.ndarray  # 0: no limit
 
 
 @dataclass
@@ -62,7 +50,7 @@ class RoleInput:
     role: str
     policy: RolePolicy
     units: ModelUnits
-    people: np.ndarray  # row indices into the roster (available people of the role)
+    people: np.ndarray  # row indices into the roster (available, eligible people of the role)
     distance: np.ndarray  # (P,) metres
     cross: np.ndarray  # (P,) bool
     problem: RoleProblem
@@ -71,7 +59,12 @@ class RoleInput:
 
 @dataclass
 class StaffingContext:
-    """Everything :func:`prepare` found: the layer, its units, the people, the roles' inputs."""
+    """Everything :func:`prepare` found: the layer, its units, the people, the roles' inputs.
+
+    ``selection`` holds, per role limited to some units, what it applies to (for the
+    report) and ``applies`` the codes of those units; ``pending`` the ``weak_grids``
+    roles not built yet.
+    """
 
     layer: gpd.GeoDataFrame
     grids: ModelUnits
@@ -81,204 +74,26 @@ class StaffingContext:
     policy: StaffingPolicy
     roles: list[RoleInput]
     previous: bool
+    buildings: ModelUnits | None = None
+    grid_type: np.ndarray | None = None
+    keep: dict[tuple[str, str], set[int]] = field(default_factory=dict)
+    had: set[tuple[str, str]] = field(default_factory=set)
+    pending: list[str] = field(default_factory=list)
+    selection: dict[str, dict[str, Any]] = field(default_factory=dict)
+    applies: dict[str, list[str]] = field(default_factory=dict)
 
-
-def _community_units(layer: gpd.GeoDataFrame, metric: np.ndarray) -> tuple[ModelUnits, np.ndarray]:
-    """Communities as units (their grids dissolved), and the community index of each grid."""
-    ids, geoms = dissolve_cells(metric, layer["community_id"].to_numpy(dtype=str))
-    comm_of_grid = np.searchsorted(ids, layer["community_id"].to_numpy(dtype=str))
-    hh = np.bincount(comm_of_grid, weights=layer["households"], minlength=len(ids))
-    return (
-        ModelUnits(
-            "community", ids.astype(object), np.arange(len(ids)), hh.astype(np.int64), geoms
-        ),
-        comm_of_grid,
-    )
-
-
-def _resolve_people(
-    workers: gpd.GeoDataFrame,
-    grids: ModelUnits,
-    communities: ModelUnits,
-    names: np.ndarray,
-    policy: StaffingPolicy,
-    metric_crs: Any,
-) -> People:
-    """Match homes and pins to communities and grids; check capacities; collect problems."""
-    source = str(workers.attrs.get("source") or "<workers>")
-    problems = Problems(source, "workers")
-    n = len(workers)
-    rows = workers["row"].to_numpy()
-    comm_index = {str(c): i for i, c in enumerate(communities.codes)}
-    name_index: dict[str, list[int]] = {}
-    for i, name in enumerate(names):
-        name_index.setdefault(str(name), []).append(i)
-    grid_index = {str(c): i for i, c in enumerate(grids.codes)}
-
-    metric = workers.geometry.to_crs(metric_crs).to_numpy()
-    has_point = ~shapely.is_missing(metric)
-    point_comm = np.full(n, -1, dtype=np.int64)
-    if has_point.any():
-        tree = shapely.STRtree(grids.geoms)
-        where = tree.query(metric[has_point], predicate="intersects")
-        first = pd.Series(where[1]).groupby(where[0]).min()
-        idx = np.flatnonzero(has_point)
-        point_comm[idx[first.index.to_numpy()]] = grids.community[first.to_numpy()]
-
-    declared = np.full(n, -1, dtype=np.int64)
-    unknown: dict[str, list[int]] = {}
-    ambiguous: dict[str, list[int]] = {}
-    for i, text in enumerate(workers["home_community"]):
-        if text is None or (not isinstance(text, str) and pd.isna(text)):
-            continue
-        text = str(text)
-        if text in comm_index:
-            declared[i] = comm_index[text]
-        elif len(name_index.get(text, [])) == 1:
-            declared[i] = name_index[text][0]
-        elif text in name_index:
-            ambiguous.setdefault(text, []).append(int(rows[i]))
-        elif has_point[i]:
-            declared[i] = -2  # outside the district: use the point
-        else:
-            unknown.setdefault(text, []).append(int(rows[i]))
-    if unknown:
-        items = [f"{t!r} at {rows_text(r)}" for t, r in unknown.items()]
-        problems.add(
-            f"home community not in the grid layer and no home point ({format_ids(items)}): "
-            f"write a community id or name of the grids (e.g. {communities.codes[0]!r} or "
-            f"{names[0]!r}), or give the home's lon/lat."
-        )
-    if ambiguous:
-        items = [f"{t!r} at {rows_text(r)}" for t, r in ambiguous.items()]
-        problems.add(
-            f"home community name matches several communities ({format_ids(items)}): write "
-            "the community id instead."
-        )
-    mismatch = (declared >= 0) & (point_comm >= 0) & (declared != point_comm)
-    home_comm = np.where(declared >= 0, declared, point_comm)
-
-    roles = workers["role"].to_numpy(dtype=object)
-    max_units = np.zeros(n, dtype=np.int64)
-    max_households = np.zeros(n, dtype=np.int64)
-    pinned: list[list[int]] = [[] for _ in range(n)]
-    wrong_cap: list[int] = []
-    bad_pin: dict[str, list[int]] = {}
-    for i in range(n):
-        rp = policy.roles[roles[i]]
-        own = "max_grids" if rp.scope == "grid" else "max_communities"
-        other = "max_communities" if rp.scope == "grid" else "max_grids"
-        if not pd.isna(workers[other].iat[i]):
-            wrong_cap.append(i)
-        cap = workers[own].iat[i]
-        max_units[i] = rp.max_units if pd.isna(cap) else int(cap)
-        hh_cap = workers["max_households"].iat[i]
-        max_households[i] = (rp.max_households or 0) if pd.isna(hh_cap) else int(hh_cap)
-        codes = workers["pinned_grid"].iat[i]
-        if codes is None or (not isinstance(codes, str) and pd.isna(codes)):
-            continue
-        for code in str(codes).split(";"):
-            if rp.scope == "grid":
-                unit = grid_index.get(code)
-            elif code in comm_index:
-                unit = comm_index[code]
-            elif code in grid_index:
-                unit = int(grids.community[grid_index[code]])
-            else:
-                unit = name_index[code][0] if len(name_index.get(code, [])) == 1 else None
-            if unit is None:
-                bad_pin.setdefault(code, []).append(int(rows[i]))
-            elif unit not in pinned[i]:
-                pinned[i].append(unit)
-    if wrong_cap:
-        problems.add(
-            f"capacity in the wrong column at {rows_text(rows[wrong_cap])}: grid "
-            "roles take `max_grids`, community roles (mediator, legal_adviser) "
-            "`max_communities`; move the value."
-        )
-    if bad_pin:
-        items = [f"{c!r} at {rows_text(r)}" for c, r in bad_pin.items()]
-        problems.add(
-            f"pinned grid not in the grid layer ({format_ids(items)}): correct the code or "
-            "clear the cell; after grids were redrawn, pass the earlier plan as `previous` "
-            "(CLI `--previous`) to keep people near their old grids instead."
-        )
-    _check_pins(rows, roles, pinned, max_units, max_households, grids, communities, policy,
-                problems)
-    problems.raise_if_any()
-    if mismatch.any():
-        warnings.warn(
-            f"workers '{source}': the home point lies in another community than the declared "
-            f"home community at {rows_text(rows[mismatch])}; the declared community "
-            "counts for the cross-community penalty, the point for distances. Correct one of "
-            "them if this is a mistake.",
-            GridkitWarning,
-            stacklevel=3,
-        )
-    home_geom = metric.copy()
-    no_point = ~has_point
-    home_geom[no_point] = communities.geoms[home_comm[no_point]]
-    return People(workers, home_comm, home_geom, pinned, max_units, max_households)
-
-
-def _check_pins(
-    rows: np.ndarray,
-    roles: np.ndarray,
-    pinned: list[list[int]],
-    max_units: np.ndarray,
-    max_households: np.ndarray,
-    grids: ModelUnits,
-    communities: ModelUnits,
-    policy: StaffingPolicy,
-    problems: Problems,
-) -> None:
-    """Pins must fit the person's capacity, one community, and the unit's cap."""
-    per_unit: dict[tuple[str, int], list[int]] = {}
-    too_many, too_big, spread = [], [], []
-    for i, units in enumerate(pinned):
-        if not units:
-            continue
-        rp = policy.roles[roles[i]]
-        u = grids if rp.scope == "grid" else communities
-        if len(units) > max_units[i]:
-            too_many.append(i)
-        if max_households[i] and u.households[units].sum() > max_households[i]:
-            too_big.append(i)
-        if rp.same_community and len(set(u.community[units])) > 1:
-            spread.append(i)
-        for t in units:
-            per_unit.setdefault((roles[i], t), []).append(i)
-    if too_many:
-        problems.add(
-            f"more pinned grids than the person's capacity at {rows_text(rows[too_many])}"
-            ": pin fewer grids or raise `max_grids`/`max_communities`."
-        )
-    if too_big:
-        problems.add(
-            f"pinned grids hold more households than `max_households` at "
-            f"{rows_text(rows[too_big])}: pin fewer grids or raise the capacity."
-        )
-    if spread:
-        problems.add(
-            f"pinned grids lie in several communities at {rows_text(rows[spread])}, "
-            "but the role's policy has same_community = true: pin grids of one community."
-        )
-    for (role, t), members in per_unit.items():
-        rp = policy.roles[role]
-        u = grids if rp.scope == "grid" else communities
-        cap = rp.max_people(rp.required(u.households[[t]]))[0]
-        if len(members) > cap:
-            problems.add(
-                f"{len(members)} people of role {role} are pinned to {rp.scope} "
-                f"{u.codes[t]} at {rows_text(rows[members])}, but it takes at most "
-                f"{cap}: unpin some of them or raise the policy's `max_per_{rp.scope}`."
-            )
+    def table(self, rp: RolePolicy) -> ModelUnits:
+        """The full unit table a role's people serve."""
+        if rp.unit == "building":
+            assert self.buildings is not None  # prepare() reads them for building roles
+            return self.buildings
+        return self.grids if rp.unit == "grid" else self.communities
 
 
 def _keep_pairs(
     previous: pd.DataFrame | None,
     old_grids: gpd.GeoDataFrame | None,
-    ctx_units: dict[str, ModelUnits],
+    tables: dict[str, ModelUnits],
     metric_crs: Any,
     policy: StaffingPolicy,
 ) -> tuple[dict[tuple[str, str], set[int]], set[tuple[str, str]]]:
@@ -287,9 +102,13 @@ def _keep_pairs(
     had: set[tuple[str, str]] = set()
     if previous is None:
         return keep, had
-    grids = ctx_units["grid"]
-    comm_index = {str(c): i for i, c in enumerate(ctx_units["community"].codes)}
+    grids = tables["grid"]
+    comm_index = {str(c): i for i, c in enumerate(tables["community"].codes)}
     grid_index = {str(c): i for i, c in enumerate(grids.codes)}
+    building_index = (
+        {str(c): i for i, c in enumerate(tables["building"].codes)} if "building" in tables
+        else {}
+    )
     old_geom: dict[str, Any] = {}
     if old_grids is not None and len(old_grids):
         old_metric = old_grids.to_crs(metric_crs)
@@ -319,8 +138,13 @@ def _keep_pairs(
         had.add((worker, role))
         units = keep.setdefault((worker, role), set())
         code = "" if pd.isna(rec.grid_code) else str(rec.grid_code)
-        if policy.roles[role].scope == "grid":
+        unit = policy.roles[role].unit
+        if unit == "grid":
             units |= in_place(code)
+        elif unit == "building":
+            building = getattr(rec, "building_id", None)
+            if building is not None and not pd.isna(building) and str(building) in building_index:
+                units.add(building_index[str(building)])
         else:
             comm = getattr(rec, "community_id", None)
             comm = None if comm is None or pd.isna(comm) else str(comm)
@@ -336,39 +160,146 @@ def prepare(
     workers: gpd.GeoDataFrame,
     policy: StaffingPolicy,
     previous: Any = None,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
 ) -> StaffingContext:
-    """Everything the per-role models need (the geometry half of the adapter)."""
+    """Everything the per-role models need (the geometry half of the adapter).
+
+    ``buildings`` (:func:`~gridkit.staffing.buildings.read_staffing_buildings`) is needed
+    when a role serves buildings.
+    """
     metric_crs = local_metric_crs(layer)
     metric = layer.geometry.to_crs(metric_crs).to_numpy()
-    communities, comm_of_grid = _community_units(layer, metric)
-    grids = ModelUnits(
-        "grid", layer["grid_code"].to_numpy(dtype=object), comm_of_grid,
-        layer["households"].to_numpy(dtype=np.int64), metric,
-    )
+    communities, comm_of_grid = community_table(layer, metric)
+    grids = grid_table(layer, metric, comm_of_grid)
+    tables = {"grid": grids, "community": communities}
+    building_roles = [r for r, rp in policy.roles.items() if rp.unit == "building"]
+    if building_roles and buildings is None:
+        msg = (
+            f"role{'s' if len(building_roles) > 1 else ''} {', '.join(building_roles)} of the "
+            "policy serve buildings, but no buildings were given: pass the plan's "
+            "buildings.geojson (`buildings=...`, CLI `--buildings PATH`), or the grids as "
+            "the `gridkit partition` folder that holds it."
+        )
+        raise InputError(msg)
+    if buildings is not None and building_roles:
+        tables["building"] = building_table(buildings, grids, metric_crs)
     names = (
         layer.drop_duplicates("community_id").set_index("community_id")["community_name"]
         .reindex(communities.codes).astype(str).to_numpy(dtype=object)
     )
-    people = _resolve_people(workers, grids, communities, names, policy, metric_crs)
+    people = resolve_people(workers, tables, names, policy, metric_crs)
     prev_roster, prev_grids = read_previous_roster(previous)
-    units = {"grid": grids, "community": communities}
-    keep, had = _keep_pairs(prev_roster, prev_grids, units, metric_crs, policy)
-
-    roles_col = workers["role"].to_numpy(dtype=object)
-    ids = workers["worker_id"].to_numpy(dtype=object)
-    available = ~workers["unavailable"].to_numpy(dtype=bool)
-    inputs: list[RoleInput] = []
-    for role in ROLES:
-        rp = policy.roles[role]
-        u = units[rp.scope]
-        members = np.flatnonzero((roles_col == role) & available)
-        members = members[np.argsort(ids[members].astype(str), kind="stable")]
-        required = rp.required(u.households)
-        if len(members) == 0 and not required.any():
+    keep, had = _keep_pairs(prev_roster, prev_grids, tables, metric_crs, policy)
+    ctx = StaffingContext(
+        layer, grids, communities, names, people, policy, [], previous is not None,
+        buildings=tables.get("building"), grid_type=grid_types(layer), keep=keep, had=had,
+    )
+    for role, rp in policy.roles.items():
+        if rp.weak_grids:
+            ctx.pending.append(role)
             continue
-        inputs.append(_role_input(role, rp, u, members, required, people, keep, had, policy))
-    return StaffingContext(layer, grids, communities, names, people, policy, inputs,
-                    previous is not None)
+        ri = _build(ctx, role, _selected_grids(ctx, rp))
+        if ri is not None:
+            ctx.roles.append(ri)
+    return ctx
+
+
+def weak_role_input(ctx: StaffingContext, role: str, solutions: dict[str, RoleSolution]
+                    ) -> RoleInput | None:
+    """The input of a ``weak_grids`` role, from where its ``weak_by`` roles' people went.
+
+    The grids of the role's ``grid_types`` are ranked by
+    :func:`~gridkit.staffing.eligibility.rank_weak_grids` on the people of the
+    ``weak_by`` roles in ``solutions``; the ``weak_grids`` first ones are the role's.
+    """
+    rp = ctx.policy.roles[role]
+    people = np.zeros(len(ctx.grids), dtype=np.int64)
+    for ri in ctx.roles:
+        if ri.role in rp.weak_by and ri.role in solutions:
+            chosen = solutions[ri.role].chosen
+            np.add.at(people, ri.units.grid[ri.problem.pair_t[chosen]], 1)
+    typed = _typed_grids(ctx, rp)
+    ranking = rank_weak_grids(ctx.grids.codes[typed], ctx.grids.households[typed], people[typed])
+    top = ranking.head(rp.weak_grids)
+    chosen_grids = np.zeros(len(ctx.grids), dtype=bool)
+    chosen_grids[typed[np.searchsorted(ctx.grids.codes[typed].astype(str),
+                                       top["grid_code"].to_numpy(dtype=str))]] = True
+    ctx.selection[role] = {
+        "rule": f"the {rp.weak_grids} weakest grids: most households per assigned "
+        f"{'/'.join(rp.weak_by)} (none at all first), then more households, then grid code",
+        "weak_grids": top.to_dict(orient="records"),
+    }
+    return _build(ctx, role, chosen_grids)
+
+
+def _typed_grids(ctx: StaffingContext, rp: RolePolicy) -> np.ndarray:
+    """Indices (sorted by grid code) of the grids whose type the role accepts."""
+    ok = np.ones(len(ctx.grids), dtype=bool)
+    if rp.grid_types:
+        wanted = {normalise_grid_type(t) for t in rp.grid_types}
+        ok = np.isin(ctx.grid_type, list(wanted))
+    idx = np.flatnonzero(ok)
+    return idx[np.argsort(ctx.grids.codes[idx].astype(str), kind="stable")]
+
+
+def _selected_grids(ctx: StaffingContext, rp: RolePolicy) -> np.ndarray | None:
+    """The grids a (not weak-grids) role applies to; ``None``: every grid."""
+    if rp.unit not in ("grid", "building") or not (rp.grids or rp.grid_types):
+        return None
+    ok = np.zeros(len(ctx.grids), dtype=bool)
+    ok[_typed_grids(ctx, rp)] = True
+    rules = []
+    if rp.grid_types:
+        rules.append(f"grid_type in {', '.join(rp.grid_types)}")
+    if rp.grids:
+        index = {str(c): i for i, c in enumerate(ctx.grids.codes)}
+        missing = [c for c in rp.grids if c not in index]
+        if missing:
+            msg = (
+                f"staffing policy '{ctx.policy.source}': [roles.{rp.role}] grids lists codes "
+                f"not in the grid layer ({format_ids(missing)}): correct them (grid codes "
+                f"look like {ctx.grids.codes[0]!r})."
+            )
+            raise InputError(msg)
+        listed = np.zeros(len(ctx.grids), dtype=bool)
+        listed[[index[c] for c in rp.grids]] = True
+        ok &= listed
+        rules.append(f"the listed grids {', '.join(rp.grids)}")
+    ctx.selection[rp.role] = {"rule": "; ".join(rules)}
+    return ok
+
+
+def _build(ctx: StaffingContext, role: str, chosen_grids: np.ndarray | None
+           ) -> RoleInput | None:
+    """The role's input over the units it applies to (and the units its people are pinned to)."""
+    rp = ctx.policy.roles[role]
+    table = ctx.table(rp)
+    frame = ctx.people.frame
+    ids = frame["worker_id"].to_numpy(dtype=object)
+    roles_col = frame["role"].to_numpy(dtype=object)
+    available = ~frame["unavailable"].to_numpy(dtype=bool) & ctx.people.eligible
+    members = np.flatnonzero((roles_col == role) & available)
+    members = members[np.argsort(ids[members].astype(str), kind="stable")]
+    applies = np.ones(len(table), dtype=bool)
+    if chosen_grids is not None:
+        applies &= chosen_grids[table.grid] if rp.unit == "building" else chosen_grids
+    if rp.min_households is not None:
+        applies &= table.households >= rp.min_households
+        ctx.selection.setdefault(role, {})["min_households"] = rp.min_households
+    if not applies.all():
+        ctx.selection.setdefault(role, {})["units"] = int(applies.sum())
+        ctx.selection[role]["of"] = len(table)
+    for w in members:
+        applies[ctx.people.pinned[w]] = True
+    which = np.flatnonzero(applies)
+    u = table.subset(which)
+    if len(u) < len(table):
+        ctx.applies[role] = [str(c) for c in u.codes]
+    required = rp.required(u.households)
+    if len(members) == 0 and not required.any():
+        return None
+    return _role_input(role, rp, u, members, required, ctx)
 
 
 def _role_input(
@@ -377,36 +308,42 @@ def _role_input(
     u: ModelUnits,
     members: np.ndarray,
     required: np.ndarray,
-    people: People,
-    keep: dict[tuple[str, str], set[int]],
-    had: set[tuple[str, str]],
-    policy: StaffingPolicy,
+    ctx: StaffingContext,
 ) -> RoleInput:
     """The arrays of one role: candidate pairs, their distances and costs, the capacities."""
+    people, policy = ctx.people, ctx.policy
     ids = people.frame["worker_id"].to_numpy(dtype=object)
     n_w, n_t = len(members), len(u.codes)
     dist = (
         shapely.distance(people.home_geom[members][:, None], u.geoms[None, :])
-        if n_w
-        else np.zeros((0, n_t))
+        if n_w and n_t
+        else np.zeros((n_w, n_t))
     )
     dist = np.round(dist, 1)
-    cand = np.ones((n_w, n_t), dtype=bool)
+    allowed = np.ones((n_w, n_t), dtype=bool)
+    if rp.home_community == "same":
+        allowed = people.home_comm[members][:, None] == u.community[None, :]
+    cand = allowed.copy()
     pruned = n_w * n_t > policy.max_pairs
     if pruned:
         k = policy.candidates
+        ranked = np.where(allowed, dist, np.inf)
         cand[:] = False
         rows = np.arange(n_w)[:, None]
-        cand[rows, np.argsort(dist, axis=1, kind="stable")[:, : min(k, n_t)]] = True
+        cand[rows, np.argsort(ranked, axis=1, kind="stable")[:, : min(k, n_t)]] = True
         cols = np.arange(n_t)[None, :]
-        cand[np.argsort(dist, axis=0, kind="stable")[: min(k, n_w), :], cols] = True
+        cand[np.argsort(ranked, axis=0, kind="stable")[: min(k, n_w), :], cols] = True
+        cand &= allowed
+    local = {int(g): t for t, g in enumerate(u.index)}
     keep_mask = np.zeros((n_w, n_t), dtype=bool)
     pin_mask = np.zeros((n_w, n_t), dtype=bool)
     for j, w in enumerate(members):
-        for t in keep.get((str(ids[w]), role), ()):
-            keep_mask[j, t] = True
-        for t in people.pinned[w]:
-            pin_mask[j, t] = True
+        for g in ctx.keep.get((str(ids[w]), role), ()):
+            if g in local:
+                keep_mask[j, local[g]] = True
+        for g in people.pinned[w]:
+            pin_mask[j, local[g]] = True
+    keep_mask &= allowed
     cand |= keep_mask | pin_mask
     pair_w, pair_t = np.nonzero(cand)
     home = people.home_comm[members][pair_w]
@@ -425,7 +362,7 @@ def _role_input(
         pair_cost=cost,
         pair_pinned=pin_mask[pair_w, pair_t],
         pair_keep=keep_mask[pair_w, pair_t],
-        had_previous=np.array([(str(ids[w]), role) in had for w in members], dtype=bool),
+        had_previous=np.array([(str(ids[w]), role) in ctx.had for w in members], dtype=bool),
         same_group=rp.same_community,
         assign_all=rp.assign_all,
         hire_max_units=rp.max_units,

@@ -18,6 +18,7 @@ from gridkit.audit import read_grids as read_grid_map
 from gridkit.contracts import GRID_COLUMNS, ROLES
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError
+from gridkit.export import check_set
 from gridkit.io import Problems, check_household_counts, columns_text, rows_text
 
 __all__ = ["MISSING_COLUMN", "GridsLike", "read_staffing_grids"]
@@ -68,8 +69,6 @@ def read_staffing_grids(grids: GridsLike) -> gpd.GeoDataFrame:
             )
             raise InputError(msg)
         if path.name == "grids.geojson":
-            from gridkit.export import check_set
-
             check_set(path.parent, ["grids.geojson"])
         grids = path
     frame = read_grid_map(grids)

@@ -18,6 +18,16 @@ import pandas as pd
 
 from gridkit.contracts import ROSTER_COLUMNS, SHORTAGE_COLUMNS
 from gridkit.errors import InputError
+from gridkit.export import (
+    OutputSet,
+    check_set,
+    original_text,
+    read_output_layer,
+    to_assignments_csv,
+    to_geojson,
+    to_report_json,
+)
+from gridkit.maps import explore, save_map
 from gridkit.staffing.policy import StaffingPolicy
 
 __all__ = [
@@ -72,6 +82,13 @@ class StaffingPlan:
         Figures of the run (what ``staffing_report.json`` holds, plus ``timing``).
     policy
         The policy applied.
+    buildings
+        The buildings building roles served (``building_id``, ``grid_code``,
+        ``community_id``, ``households``); ``None`` without building roles.
+    applies
+        Per role limited to some units (weak grids, listed grids, grid types,
+        ``min_households``), the codes (grid codes, community ids or building ids) of
+        the units it applies to; a role not listed applies to every unit of its scope.
     """
 
     roster: pd.DataFrame
@@ -81,6 +98,8 @@ class StaffingPlan:
     people: pd.DataFrame
     summary: dict[str, Any]
     policy: StaffingPolicy = field(repr=False)
+    buildings: pd.DataFrame | None = field(default=None, repr=False)
+    applies: dict[str, list[str]] = field(default_factory=dict, repr=False)
 
     def write(
         self, out_dir: str | os.PathLike[str], *, map_html: bool = False, offline: bool = True
@@ -103,8 +122,6 @@ class StaffingPlan:
             Paths by output name.  Files are byte-identical for identical input (the
             report leaves out the run times).
         """
-        from gridkit.export import OutputSet, to_assignments_csv, to_geojson, to_report_json
-
         report = {k: v for k, v in self.summary.items() if k != "timing"}
         with OutputSet(out_dir, "assign", known=STAFFING_FILES.values()) as out:
             to_assignments_csv(self.roster, out.path(STAFFING_FILES["roster"]))
@@ -112,8 +129,6 @@ class StaffingPlan:
             to_assignments_csv(self.shortages, out.path(STAFFING_FILES["shortages"]))
             to_report_json(report, out.path(STAFFING_FILES["report"]))
             if map_html:
-                from gridkit.maps import explore, save_map
-
                 save_map(
                     explore(self.grids, offline=offline), out.path(STAFFING_FILES["map"])
                 )
@@ -155,8 +170,6 @@ def read_previous_roster(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDat
             "leave out --previous to staff the grids afresh."
         )
         if folder is not None:
-            from gridkit.export import check_set, read_output_layer
-
             check_set(folder, ["roster.csv", "grids.geojson"])
             path = folder / "roster.csv"
             if (folder / "grids.geojson").is_file():
@@ -178,8 +191,6 @@ def read_previous_roster(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDat
             raise InputError(
                 f"cannot read the previous roster '{source}' ({first}). {fix}"
             ) from None
-        from gridkit.export import original_text
-
         roster = roster.map(original_text).rename(columns=original_text)
     else:
         msg = (
@@ -203,11 +214,13 @@ def read_previous_roster(previous: Any) -> tuple[pd.DataFrame | None, gpd.GeoDat
 def verify_staffing(plan: StaffingPlan) -> list[str]:
     """Check every hard rule of a plan; return the problems found (empty when it holds).
 
-    Checked: every grid (community) has its required people of each role, counting the
-    reported shortages; no grid exceeds its maximum; nobody serves more grids,
-    communities or households than their capacity, or grids of several communities
-    where the policy forbids it; pinned people serve their pinned grids; unavailable
-    people serve nowhere; every roster person is in ``plan.people`` once.
+    Checked: every grid (community, building) a role applies to has its required people
+    of the role, counting the reported shortages, and no unit exceeds its maximum or is
+    served where the role does not apply; nobody serves more units or households than
+    their capacity, or grids of several communities where the policy forbids it, or
+    outside their home community where the role has ``home_community = "same"``;
+    pinned people serve their pinned units; unavailable and ineligible people serve
+    nowhere; every roster person is in ``plan.people`` once.
 
     Parameters
     ----------
@@ -221,21 +234,31 @@ def verify_staffing(plan: StaffingPlan) -> list[str]:
     """
     problems: list[str] = []
     grids, roster, people = plan.grids, plan.roster, plan.people
-    comm_hh = grids.groupby("community_id")["households"].sum()
-    grid_hh = grids.set_index("grid_code")["households"]
+    hh_of = {
+        "grid": grids.set_index("grid_code")["households"],
+        "community": grids.groupby("community_id")["households"].sum(),
+    }
+    if plan.buildings is not None:
+        hh_of["building"] = plan.buildings.set_index("building_id")["households"]
+    key_of = {"grid": "grid_code", "community": "community_id", "building": "building_id"}
     short = {
-        (r.scope, r.grid_code if r.scope == "grid" else r.community_id, r.role): int(r.missing)
+        (r.scope, _unit_code(r), r.role): int(r.missing)
         for r in plan.shortages.itertuples(index=False)
     }
     for role, rp in plan.policy.roles.items():
+        if rp.unit not in hh_of:
+            problems.append(f"{role} serves buildings but the plan has no buildings")
+            continue
         sub = roster[roster["role"] == role]
-        if rp.scope == "grid":
-            units, hh = grid_hh.index.to_numpy(dtype=object), grid_hh.to_numpy(dtype=np.int64)
-            counts = sub.groupby("grid_code").size()
-        else:
-            units, hh = comm_hh.index.to_numpy(dtype=object), comm_hh.to_numpy(dtype=np.int64)
-            counts = sub.drop_duplicates(["community_id", "worker_id"]).groupby(
-                "community_id").size()
+        hh = hh_of[rp.unit]
+        if role in plan.applies:
+            hh = hh.reindex(plan.applies[role])
+        units, hh = hh.index.to_numpy(dtype=object), hh.to_numpy(dtype=np.int64)
+        counts = sub.drop_duplicates([key_of[rp.unit], "worker_id"]).groupby(
+            key_of[rp.unit]).size()
+        outside = sorted(set(counts.index.astype(str)) - set(units.astype(str)))
+        if outside:
+            problems.append(f"{role} serves {', '.join(outside)}, where the role does not apply")
         need = rp.required(hh)
         for code, r, cap in zip(units, need, rp.max_people(need), strict=True):
             have = int(counts.get(code, 0))
@@ -258,20 +281,19 @@ def verify_staffing(plan: StaffingPlan) -> list[str]:
             problems.append(f"{worker} serves as another role than their own")
         if person["status"] != "assigned":
             problems.append(f"{worker} is {person['status']} but serves grids")
-        if rp.scope == "grid":
-            served = rows["grid_code"].unique()
-            hh = int(grid_hh.loc[served].sum())
-        else:
-            served = rows["community_id"].unique()
-            hh = int(comm_hh.loc[served].sum())
+        served = rows[key_of[rp.unit]].unique() if rp.unit in hh_of else []
+        hh = int(hh_of[rp.unit].reindex(served).sum()) if rp.unit in hh_of else 0
         if len(served) > person["max_units"]:
-            problems.append(f"{worker} serves {len(served)} {rp.scope}s, capacity "
+            problems.append(f"{worker} serves {len(served)} {rp.unit}s, capacity "
                             f"{person['max_units']}")
         if person["max_households"] and hh > person["max_households"]:
             problems.append(f"{worker} serves {hh} households, capacity "
                             f"{person['max_households']}")
         if rp.same_community and rows["community_id"].nunique() > 1:
             problems.append(f"{worker} ({rp.role}) serves grids of several communities")
+        if rp.home_community == "same" and (rows["community_id"] != person["home_community"]
+                                            ).any():
+            problems.append(f"{worker} ({rp.role}) serves outside their home community")
     assigned = set(roster["worker_id"])
     for person in people.itertuples(index=False):
         pins = [c for c in str(person.pinned).split(";") if c]
@@ -280,7 +302,9 @@ def verify_staffing(plan: StaffingPlan) -> list[str]:
         rp = plan.policy.roles[person.role]
         rows = roster[roster["worker_id"] == person.worker_id]
         held = set(rows["grid_code"]) | set(rows["community_id"])
-        if rp.scope == "community":
+        if "building_id" in rows:
+            held |= set(rows["building_id"])
+        if rp.unit == "community":
             held |= set(rows["community_id"].map(dict(zip(grids["community_id"],
                                                            grids["community_name"],
                                                            strict=False))))
@@ -290,3 +314,10 @@ def verify_staffing(plan: StaffingPlan) -> list[str]:
         if person.status == "unavailable" and person.worker_id in assigned:
             problems.append(f"{person.worker_id} is unavailable but assigned")
     return problems
+
+
+def _unit_code(row: Any) -> str:
+    """The unit a shortage row is about: its building, grid or community."""
+    if row.scope == "building":
+        return str(row.building_id)
+    return str(row.grid_code) if row.scope == "grid" else str(row.community_id)

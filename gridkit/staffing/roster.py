@@ -11,11 +11,13 @@ district's demo); :mod:`gridkit.staffing.assign` puts the people in their grids.
 
 Roster columns (matched case-insensitively; the first name listed is the canonical one)
     ``worker_id`` (also ``id``, ``工号``, ``编号``) — unique; ``name`` (``姓名``);
-    ``role`` (``岗位``, ``角色``) in English or Chinese, see :data:`ROLE_LABELS`;
+    ``role`` (``岗位``, ``角色``) in English or Chinese, see :data:`ROLE_LABELS` (with a
+    policy also the key, ``label`` or ``aliases`` of each of its roles);
     the home: ``lon``/``lat`` columns (or a point geometry) and/or ``home_community``
     (``community_id``, ``community``, ``社区``: a community id or name);
     optional ``phone`` (``电话``, ``手机``), ``max_grids``, ``max_communities``,
-    ``max_households`` (capacities overriding the policy), ``pinned_grid`` (``固定网格``:
+    ``max_households``, ``max_buildings`` (``最多楼栋数``, for building roles) (capacities
+    overriding the policy), ``pinned_grid`` (``固定网格``:
     keep this person in this grid; several codes separated by ``;``) and ``unavailable``
     (``不可用``: 1/0, true/false, yes/no, 是/否; the person is listed but not assigned).
 
@@ -30,6 +32,7 @@ import logging
 import os
 import re
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +43,10 @@ import pyogrio
 import shapely
 from pyproj.exceptions import CRSError, ProjError
 
-from gridkit.contracts import ROLE_LABELS, ROLES, WORKER_COLUMNS
+from gridkit.contracts import WORKER_COLUMNS
 from gridkit.crs import to_wgs84
 from gridkit.errors import GridkitWarning, InputError, format_ids
+from gridkit.export import spreadsheet_safe
 from gridkit.io import (
     Problems,
     as_optional_text,
@@ -59,9 +63,10 @@ from gridkit.io import (
     rows_text,
     simplify_single_parts,
 )
-from gridkit.staffing.policy import normalise_role
+from gridkit.staffing.policy import StaffingPolicy, load_policy, normalise_role
 
 __all__ = [
+    "MAX_BUILDINGS",
     "WORKER_COLUMNS",
     "mask_phone",
     "read_workers",
@@ -79,16 +84,15 @@ _PHONE_NAMES = ("phone", "mobile", "tel", "电话", "手机", "手机号", "联�
 _MAX_GRIDS_NAMES = ("max_grids", "最多网格数")
 _MAX_COMMUNITIES_NAMES = ("max_communities", "最多社区数")
 _MAX_HOUSEHOLDS_NAMES = ("max_households", "最多户数")
+_MAX_BUILDINGS_NAMES = ("max_buildings", "最多楼栋数")
+#: The column holding per-person building capacities (building roles), when a roster has it.
+MAX_BUILDINGS = "max_buildings"
 _PINNED_NAMES = ("pinned_grid", "pinned", "固定网格")
 _UNAVAILABLE_NAMES = ("unavailable", "不可用")
 _EXCEL_SUFFIXES = (".xlsx", ".xlsm", ".xls")
 _TRUE = frozenset({"1", "true", "yes", "y", "t", "是", "x", "unavailable", "不可用"})
 _FALSE = frozenset({"0", "false", "no", "n", "f", "否", "available", "可用"})
 _SPLIT_CODES = re.compile(r"[;,；，、\s]+")
-
-
-def _roles_text() -> str:
-    return ", ".join(f"{role}/{ROLE_LABELS[role]}" for role in ROLES)
 
 
 # --------------------------------------------------------------------------- reading rosters
@@ -196,6 +200,7 @@ def read_workers(
     lat_col: str | None = None,
     input_crs: Any = None,
     layer: str | int | None = None,
+    policy: str | os.PathLike[str] | Mapping[str, Any] | StaffingPolicy | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a roster of grid staff into the normalised workers frame.
 
@@ -214,17 +219,22 @@ def read_workers(
         (with a warning).
     layer
         Layer of a multi-layer file, or sheet of a workbook (default: the first sheet).
+    policy
+        The staffing policy whose roles the roster may name (see :func:`load_policy`):
+        a policy file may define roles of its own (社区负责人, 楼栋长, ...).  Default: the
+        built-in roles.
 
     Returns
     -------
     geopandas.GeoDataFrame
         In EPSG:4326 with a RangeIndex and ``attrs["source"]``; columns
-        :data:`WORKER_COLUMNS`: ``worker_id`` (str), ``name`` (str), ``role`` (a key of
-        :data:`ROLES`), ``home_community`` (str or None, as written), ``phone`` (str or
+        :data:`WORKER_COLUMNS`: ``worker_id`` (str), ``name`` (str), ``role`` (a role key
+        of the policy), ``home_community`` (str or None, as written), ``phone`` (str or
         None), ``max_grids``, ``max_communities``, ``max_households`` (Int64, NA = the
         policy's), ``pinned_grid`` (str of ``;``-separated codes, or None),
         ``unavailable`` (bool), ``row`` (1-based), ``geometry`` (home Point, or None when
-        only the home community is known); then the other source columns.
+        only the home community is known); then ``max_buildings`` (Int64) when the roster
+        has it, and the other source columns (e.g. attributes a role ``requires``).
 
     Raises
     ------
@@ -248,6 +258,7 @@ def read_workers(
     >>> workers[["worker_id", "role", "home_community"]].values.tolist()
     [['A1', 'grid_worker', '420204001001'], ['A2', 'police', '420204001001']]
     """
+    rules = load_policy(policy)
     source, frame, is_table = _load_roster(path, layer=layer)
     if len(frame) == 0:
         msg = f"{_WHAT} file '{source}' contains no rows: check the file (and `layer`)."
@@ -266,6 +277,7 @@ def read_workers(
         "max_households": _find(columns, _MAX_HOUSEHOLDS_NAMES, problems),
         "pinned_grid": _find(columns, _PINNED_NAMES, problems),
         "unavailable": _find(columns, _UNAVAILABLE_NAMES, problems),
+        "max_buildings": _find(columns, _MAX_BUILDINGS_NAMES, problems),
     }
     for key, names in (("worker_id", _ID_NAMES), ("name", _NAME_NAMES), ("role", _ROLE_NAMES)):
         if src[key] is None and not any(str(c).strip().lower() in names for c in columns):
@@ -320,19 +332,22 @@ def read_workers(
             "fill in the person's name."
         )
     raw_roles = as_optional_text(frame[src["role"]])
-    roles = raw_roles.map(normalise_role)
+    roles = raw_roles.map(lambda v: normalise_role(v, rules))
     missing_role = raw_roles.isna().to_numpy()
     if missing_role.any():
         problems.add(
             f"column `{src['role']}` is empty at {rows_text(rows[missing_role])}: "
-            f"fill in one of {_roles_text()}."
+            f"fill in one of {rules.roles_text()}."
         )
     unknown = roles.isna().to_numpy() & ~missing_role
     if unknown.any():
         values = sorted(set(raw_roles[unknown]))
         problems.add(
             f"unknown role at {rows_text(rows[unknown])} "
-            f"({format_ids([repr(v) for v in values], limit=5)}): use one of {_roles_text()}."
+            f"({format_ids([repr(v) for v in values], limit=5)}): use one of {rules.roles_text()}"
+            + (" (a role that a policy file defines is known when the policy is passed: "
+               "`policy=...`, CLI `--policy FILE`)." if rules.source == "default"
+               else f" (the roles of policy {rules.source!r}).")
         )
     home = (
         as_optional_text(frame[src["home_community"]])
@@ -357,8 +372,9 @@ def read_workers(
         key: _capacities(frame[src[key]], rows, column=str(src[key]), problems=problems)
         if src[key] is not None
         else pd.Series(pd.array([pd.NA] * n, dtype="Int64"))
-        for key in ("max_grids", "max_communities", "max_households")
+        for key in ("max_grids", "max_communities", "max_households", "max_buildings")
     }
+    max_buildings = caps.pop("max_buildings")
     pinned = (
         as_optional_text(frame[src["pinned_grid"]]).map(
             lambda v: None if v is None else ";".join(c for c in _SPLIT_CODES.split(v) if c)
@@ -397,6 +413,8 @@ def read_workers(
     }
     used = {v for v in src.values() if v is not None} | {lon_src, lat_src} - {None}
     out = assemble_frame(contract, geoms, frame, used, source=source)
+    if src["max_buildings"] is not None:
+        out.insert(len(WORKER_COLUMNS), MAX_BUILDINGS, max_buildings.array)
     if crs is None:
         out = out.set_crs(4326)
     else:
@@ -521,8 +539,6 @@ def write_workers(workers: gpd.GeoDataFrame, path: str | os.PathLike[str]) -> Pa
     table = pd.DataFrame(workers.drop(columns=workers.geometry.name))
     table["lon"] = np.round(lon, 7)
     table["lat"] = np.round(lat, 7)
-    from gridkit.export import spreadsheet_safe
-
     table = spreadsheet_safe(table)  # no cell runs as a formula (gridkit.export's rule)
     if path.suffix.lower() in _EXCEL_SUFFIXES:
         table.to_excel(path, index=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -158,7 +159,7 @@ def build_units(
     merge_distance: float = MERGE_DISTANCE,
     barriers: gpd.GeoDataFrame | None = None,
     compounds: gpd.GeoDataFrame | None = None,
-    split_above: int | None = None,
+    split_above: int | Mapping[str, int] | None = None,
     compound_buildings_col: str | None = None,
 ) -> Units:
     """Group household rows into buildings and give each building a cell.
@@ -187,7 +188,8 @@ def build_units(
         block (:func:`block_cells`), so no cell straddles a road or a compound
         wall and grid borders follow them wherever the plan keeps to them.
     split_above
-        The grids' ``max_households``.  A row that is a whole compound (one
+        The grids' ``max_households`` (one number, or one per community id when
+        communities have bounds of their own).  A row that is a whole compound (one
         point per compound, with its number of buildings in
         ``compound_buildings_col``) holding more than ``split_above``
         households is split into the fewest grids that fit, made of whole

@@ -11,6 +11,7 @@ replaces such a unit by its parts.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 import geopandas as gpd
 import numpy as np
@@ -288,12 +289,19 @@ def split_compound(cell: shapely.Geometry, weights: list[float]) -> list[shapely
 
 
 def split_compound_units(
-    units: pd.DataFrame, cells: np.ndarray, *, split_above: int
+    units: pd.DataFrame, cells: np.ndarray, *, split_above: int | Mapping[str, int]
 ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, dict[str, list[str]]]:
-    """Replace every compound unit above ``split_above`` with known buildings by its parts."""
-    big = np.flatnonzero(
-        (units["households"].to_numpy() > split_above) & (units["cb"].to_numpy() >= 2)
-    )
+    """Replace every compound unit above ``split_above`` with known buildings by its parts.
+
+    ``split_above`` is one number, or a number per community id (communities with bounds
+    of their own); a community missing from the mapping is never split.
+    """
+    if isinstance(split_above, Mapping):
+        limit = units["community_id"].astype(str).map(split_above)
+        limit = limit.fillna(np.inf).to_numpy(dtype=float)
+    else:
+        limit = np.full(len(units), float(split_above))
+    big = np.flatnonzero((units["households"].to_numpy() > limit) & (units["cb"].to_numpy() >= 2))
     if len(big) == 0:
         return units, cells, None, {}
     notes: dict[str, list[str]] = {}
@@ -304,7 +312,7 @@ def split_compound_units(
     for i in big.tolist():
         record = units.iloc[i]
         h, b = int(record["households"]), int(record["cb"])
-        shares = compound_shares(h, b, max_households=split_above)
+        shares = compound_shares(h, b, max_households=int(limit[i]))
         parts = split_compound(cells[i], [share for _, _, share in shares])
         label = record["building_id"] or f"row {record['first_household_id']}"
         point = shapely.Point(record["x"], record["y"])
