@@ -640,3 +640,21 @@ def test_cli_assign_with_a_team_policy(sample4, tmp_path: Path) -> None:
     assert code == 0, err
     again = pd.read_csv(tmp_path / "again" / "roster.csv", dtype=str, keep_default_na=False)
     assert again.equals(table)
+
+
+def test_dedicated_grids_get_their_own_worker_and_not_the_communitys() -> None:
+    """``grid_types = ["dedicated"]``: every dedicated grid (any type but comprehensive)."""
+    policy = _policy(
+        grid_worker={"per_grid": 1, "grid_types": ["comprehensive"]},
+        dedicated_worker={"label": "专属网格员", "scope": "grid", "per_grid": 1,
+                          "max_grids": 1, "grid_types": ["dedicated"]},
+    )  # fmt: skip
+    typed = _grids(grid_type=["comprehensive", "school", "hospital", None, "market"])
+    people = [(f"W{i}", "grid_worker", _at(i)) for i in range(5)] + [
+        (f"D{i}", "专属网格员", _at(i)) for i in (1, 2)]
+    plan = _assign(typed, _workers(people, policy), policy)
+    roles = plan.roster.groupby("role")["grid_code"].agg(sorted)
+    assert roles["dedicated_worker"] == ["A-002", "A-003"]
+    assert roles["grid_worker"] == ["A-001", "B-001"]
+    short = plan.shortages.set_index("grid_code")["role"]
+    assert short.to_dict() == {"B-002": "dedicated_worker"}  # the market has nobody yet

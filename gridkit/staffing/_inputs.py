@@ -27,7 +27,7 @@ from gridkit.errors import InputError, format_ids
 from gridkit.staffing._model import DM, RoleProblem, RoleSolution
 from gridkit.staffing._people import People, resolve_people
 from gridkit.staffing._tables import ModelUnits, building_table, community_table, grid_table
-from gridkit.staffing.eligibility import grid_types, normalise_grid_type, rank_weak_grids
+from gridkit.staffing.eligibility import accepts_grid_type, grid_types, rank_weak_grids
 from gridkit.staffing.plan import read_previous_roster
 from gridkit.staffing.policy import RolePolicy, StaffingPolicy
 
@@ -237,8 +237,7 @@ def _typed_grids(ctx: StaffingContext, rp: RolePolicy) -> np.ndarray:
     """Indices (sorted by grid code) of the grids whose type the role accepts."""
     ok = np.ones(len(ctx.grids), dtype=bool)
     if rp.grid_types:
-        wanted = {normalise_grid_type(t) for t in rp.grid_types}
-        ok = np.isin(ctx.grid_type, list(wanted))
+        ok = accepts_grid_type(ctx.grid_type, rp.grid_types)
     idx = np.flatnonzero(ok)
     return idx[np.argsort(ctx.grids.codes[idx].astype(str), kind="stable")]
 

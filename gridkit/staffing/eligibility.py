@@ -23,7 +23,13 @@ from gridkit.errors import format_ids
 from gridkit.io import Problems, cell_text, columns_text, rows_text
 from gridkit.staffing.policy import COMPREHENSIVE, StaffingPolicy
 
-__all__ = ["check_requirements", "grid_types", "normalise_grid_type", "rank_weak_grids"]
+__all__ = [
+    "accepts_grid_type",
+    "check_requirements",
+    "grid_types",
+    "normalise_grid_type",
+    "rank_weak_grids",
+]
 
 _YES = frozenset({"1", "true", "yes", "y", "t", "是", "x", "√", "✓", "党员", "中共党员"})
 _NO = frozenset({"0", "false", "no", "n", "f", "否", "×", "非党员", "群众"})
@@ -136,6 +142,28 @@ def normalise_grid_type(value: Any) -> str:
     text = cell_text(value)
     key = (text or "").strip().lower()
     return COMPREHENSIVE if not key or key in _COMPREHENSIVE_WORDS else key
+
+
+def accepts_grid_type(types: np.ndarray, wanted: Sequence[str]) -> np.ndarray:
+    """Which grids (by :func:`grid_types`) a role's ``grid_types`` accepts.
+
+    ``"dedicated"`` stands for every dedicated grid (专属网格: any type but comprehensive).
+
+    Examples
+    --------
+    >>> types = np.array(["comprehensive", "school", "hospital"], dtype=object)
+    >>> accepts_grid_type(types, ["School"]).tolist()
+    [False, True, False]
+    >>> accepts_grid_type(types, ["dedicated"]).tolist()
+    [False, True, True]
+    >>> accepts_grid_type(types, ["综合网格"]).tolist()
+    [True, False, False]
+    """
+    keys = {normalise_grid_type(t) for t in wanted}
+    ok = np.isin(types, list(keys))
+    if "dedicated" in keys:
+        ok |= types != COMPREHENSIVE
+    return ok
 
 
 def grid_types(grids: pd.DataFrame) -> np.ndarray:

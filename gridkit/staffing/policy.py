@@ -199,7 +199,8 @@ class RolePolicy:
         The role applies only to these grid codes.
     grid_types
         The role applies only to grids whose ``grid_type`` is listed (a layer without
-        ``grid_type`` is all ``"comprehensive"``).
+        ``grid_type`` is all ``"comprehensive"``); ``"dedicated"`` stands for every
+        dedicated grid (专属网格, any type but comprehensive).
     """
 
     role: str
