@@ -81,7 +81,8 @@ def test_100k_random_points_agree_with_point_in_polygon(plan_dir):
     assert located["grid_code"].notna().all()
     _agrees_with_point_in_polygon(located, grids)
     by_code = grids.set_index("grid_code")
-    for field in ("grid_name", "community_id", "community_name", "street"):
+    for field in ("grid_name", "community_id", "community_name", "street", "street_code",
+                  "district_code", "grid_type"):
         expected = by_code.loc[located["grid_code"], field].to_numpy()
         assert (located[field].to_numpy() == expected).all()
 

@@ -44,6 +44,10 @@ LOCATE_COLUMNS = (
     "community_id",
     "community_name",
     "street",
+    "street_code",
+    "district_code",
+    "district_name",
+    "grid_type",
     "match",
     "distance_m",
     "reason",
@@ -51,8 +55,6 @@ LOCATE_COLUMNS = (
 
 #: How a point was matched: inside a grid, on the line between grids, or nearest to one.
 MATCHES = ("inside", "edge", "nearest")
-
-_GRID_FIELDS = ("grid_name", "community_name", "street")
 
 
 def _grid_folder(grids: Any) -> Any:
@@ -195,7 +197,7 @@ def locate_points(
             "grid_code": chosen["grid_code"].to_numpy(dtype=object),
         }
     )
-    for field in ("grid_name", "community_id", "community_name", "street"):
+    for field in LOCATE_COLUMNS[3:11]:  # grid name ... grid type, as the grid layer has them
         out[field] = (
             chosen[field].to_numpy(dtype=object) if field in chosen else np.full(len(out), None)
         )
