@@ -21,6 +21,7 @@ import shapely
 from gridkit.contracts import GRID_COLUMNS
 from gridkit.crs import normalise_crs_name
 from gridkit.errors import GridkitWarning, InputError
+from gridkit.export import check_set, crs_from_note, read_manifest
 
 # Not yet exported by the door of gridkit.io: the reader kit.
 from gridkit.io import (
@@ -56,8 +57,6 @@ PathOrFrame = str | os.PathLike[str] | pd.DataFrame
 
 def _marker_system(frame: pd.DataFrame) -> str | None:
     """``"gcj02"``/``"bd09"`` when a gridkit export marked the file with ``crs_note``."""
-    from gridkit.export import crs_from_note
-
     cols = [c for c in frame.columns if str(c).strip().lower() == "crs_note"]
     if not cols:
         return None
@@ -68,8 +67,6 @@ def _marker_system(frame: pd.DataFrame) -> str | None:
 
 def _own_wgs84_layer(path: Any, frame: pd.DataFrame) -> bool:
     """Whether ``path`` is a WGS84 grid layer gridkit wrote (partition, regenerate, assign)."""
-    from gridkit.export import read_manifest
-
     if not isinstance(path, str | os.PathLike):
         return False
     p = Path(path)
@@ -158,8 +155,6 @@ def read_grids(
     """
     what = "grid map"
     if isinstance(path, str | os.PathLike) and Path(path).is_file():
-        from gridkit.export import check_set
-
         check_set(Path(path).parent, [Path(path).name])  # a set gridkit wrote is whole
     source, frame, is_table = load_file(path, layer=layer, what=what, tables=False)
     if is_table:

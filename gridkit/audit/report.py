@@ -16,6 +16,7 @@ import pandas as pd
 import shapely
 
 from gridkit.audit._buildings import Buildings
+from gridkit.export import OutputSet, headline, to_assignments_csv, to_geojson, to_report_json
 from gridkit.utils import __version__
 
 __all__ = [
@@ -136,8 +137,6 @@ class AuditResult:
         dict
             The path of each file, keyed ``audit``, ``gaps``, ``assignments``, ``report``.
         """
-        from gridkit.export import OutputSet, to_assignments_csv, to_geojson, to_report_json
-
         with OutputSet(out_dir, "audit", known=AUDIT_FILES.values()) as out:
             to_geojson(self.grids, out.path(AUDIT_FILES["audit"]))
             to_geojson(self.gaps, out.path(AUDIT_FILES["gaps"]))
@@ -379,8 +378,6 @@ def format_summary(report: dict, *, limit: int = 20, lang: str = "en") -> str:
     str
         Several lines, without a trailing newline.
     """
-    from gridkit.export import headline
-
     p = report["parameters"]
     by_bounds = {k: int(report["problems"].get(k, 0)) for k in ("below_min", "above_max")}
     by_bounds["dedicated"] = int(report.get("dedicated_grids", 0))

@@ -66,7 +66,10 @@ from pyproj.exceptions import CRSError
 
 from gridkit.crs import SYSTEMS, from_wgs84, normalise_crs_name
 from gridkit.errors import InputError, format_ids
+from gridkit.export.files import spreadsheet_safe
+from gridkit.export.outputs import OutputSet, check_set
 from gridkit.export.postgis import PRIMARY_KEYS, is_postgis_url, write_postgis
+from gridkit.export.workbook import write_summary_xlsx
 
 __all__ = [
     "CRS_NOTES",
@@ -353,8 +356,6 @@ def _export_set(to: Path):
     A kill while the layers are moved into place is finished by the next export to the
     same target, so the folder never keeps new grids beside old buildings.
     """
-    from gridkit.export.outputs import OutputSet
-
     return OutputSet(to.parent, "export", label=to.name, manifest=False)
 
 
@@ -430,8 +431,6 @@ def _csv_frame(gdf: gpd.GeoDataFrame) -> pd.DataFrame:
 
 def _write_csv(frames: dict[str, gpd.GeoDataFrame], to: Path) -> list[Path]:
     """CSV layers, spreadsheet-safe (:func:`gridkit.export.spreadsheet_safe`)."""
-    from gridkit.export.files import spreadsheet_safe
-
     with _export_set(to) as outputs:
         for layer, gdf in frames.items():
             final = _layer_path(to, layer)
@@ -516,8 +515,6 @@ def export_layers(
         )
         raise InputError(msg)
     if not is_postgis_url(to) and Path(to).suffix.lower() == ".xlsx":
-        from gridkit.export.workbook import write_summary_xlsx
-
         return [write_summary_xlsx(src, to)]  # the summary workbook (gridkit.workbook)
     if is_postgis_url(to):
         kind = "postgis"
@@ -541,8 +538,6 @@ def export_layers(
             )
             raise InputError(msg)
         srid = epsg
-    from gridkit.export.outputs import check_set
-
     check_set(src)  # an interrupted write is finished before anything is read
     names = _parse_layers(layers, src)
     check_set(src, [LAYERS[name] for name in names])

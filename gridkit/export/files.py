@@ -33,6 +33,7 @@ import shapely
 
 from gridkit.contracts import PLAN_FILES
 from gridkit.export.outputs import OutputSet
+from gridkit.maps import explore, save_map
 
 if TYPE_CHECKING:
     from gridkit.pipeline import GridPlan
@@ -280,8 +281,6 @@ def write_plan_set(
         buildings = buildings() if callable(buildings) else buildings
         to_geojson(buildings, outputs.path(names["buildings"]))
         if map_html:
-            from gridkit.maps import explore, save_map
-
             m = explore(
                 grids, communities=communities, households=buildings, offline=offline,
                 lang=lang,

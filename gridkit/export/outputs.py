@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from gridkit.errors import InputError
+from gridkit.utils import __version__
 
 __all__ = [
     "JOURNAL",
@@ -449,8 +450,6 @@ class OutputSet:
         stale.discard(MANIFEST)
         moves = list(present)
         if self.manifest:
-            from gridkit.utils import __version__
-
             files = {
                 n: {"bytes": (self.staging / n).stat().st_size,
                     "sha256": file_sha256(self.staging / n)}

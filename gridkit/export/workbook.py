@@ -36,7 +36,9 @@ import pandas as pd
 
 from gridkit.contracts import GRID_TYPE_WORDS, IN_BOUNDS_STATUSES, STATUS_WORDS, UNBOUNDED_STATUSES
 from gridkit.errors import InputError
+from gridkit.export.files import original_text, spreadsheet_safe
 from gridkit.export.headlines import CAUSES, attention
+from gridkit.export.outputs import atomic_write_bytes, check_set, read_output_layer
 
 __all__ = ["GRID_HEADERS", "ROLE_HEADERS", "summary_tables", "write_summary_xlsx"]
 
@@ -85,8 +87,6 @@ def _names(values: pd.Series) -> set[str]:
 
 
 def _read_folder(folder: Path) -> tuple[gpd.GeoDataFrame, dict | None, pd.DataFrame | None]:
-    from gridkit.export.outputs import check_set, read_output_layer
-
     path = folder / "grids.geojson"
     if not path.is_file():
         raise InputError(
@@ -109,8 +109,6 @@ def _read_folder(folder: Path) -> tuple[gpd.GeoDataFrame, dict | None, pd.DataFr
     roster = None
     roster_path = folder / "roster.csv"
     if roster_path.is_file():
-        from gridkit.export.files import original_text
-
         check_set(folder, ["roster.csv"])
         roster = pd.read_csv(roster_path, dtype=str, keep_default_na=False, encoding="utf-8-sig")
         roster = roster.map(original_text).rename(columns=original_text)
@@ -349,9 +347,6 @@ def write_summary_xlsx(src: str | os.PathLike, path: str | os.PathLike) -> Path:
     """
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
-
-    from gridkit.export.files import spreadsheet_safe
-    from gridkit.export.outputs import atomic_write_bytes
 
     folder = Path(src)
     grids, report, roster = _read_folder(folder)

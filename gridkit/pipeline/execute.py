@@ -45,7 +45,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gridkit.errors import GridkitError, InputError
-from gridkit.utils import progress_class
+from gridkit.utils import __version__, progress_class
 
 tqdm = progress_class()
 
@@ -166,8 +166,6 @@ def code_fingerprint() -> str:
     import pyproj
     import shapely
 
-    from gridkit.utils import __version__
-
     h = hashlib.sha256(_SOURCE_DIGEST)
     parts = [
         f"gridkit {__version__}",
@@ -186,8 +184,6 @@ def code_fingerprint() -> str:
 def worker_environment() -> dict[str, str]:
     """What a worker runs: the code fingerprint and readable versions (sent to the client)."""
     import shapely
-
-    from gridkit.utils import __version__
 
     return {
         "fingerprint": code_fingerprint(),

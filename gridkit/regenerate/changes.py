@@ -17,6 +17,15 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from gridkit.export import (
+    PLAN_FILES,
+    OutputSet,
+    to_assignments_csv,
+    to_geojson,
+    to_report_json,
+    write_plan_files,
+)
+from gridkit.maps import add_changes_layer, explore, save_map
 from gridkit.pipeline import GridPlan, pct_floor
 from gridkit.regenerate.community import CommunityOutcome
 from gridkit.regenerate.previous import CODES_FILE, Previous
@@ -86,15 +95,6 @@ class RegenPlan:
         ``report.json`` holds the partition report plus a ``regenerate`` section (the
         figures of ``summary.json``).  The map needs no network unless ``offline=False``.
         """
-        from gridkit.export import (
-            PLAN_FILES,
-            OutputSet,
-            to_assignments_csv,
-            to_geojson,
-            to_report_json,
-            write_plan_files,
-        )
-
         names = {k: v for k, v in PLAN_FILES.items() if k != "map"}
         names.update({**REGEN_FILES, "map": PLAN_FILES["map"]})
         with OutputSet(out_dir, "regenerate", known=names.values()) as outputs:
@@ -124,8 +124,6 @@ class RegenPlan:
         return self.grids.groupby("community_id")["grid_code"].agg(list).to_dict()
 
     def _write_map(self, path: Path, *, offline: bool = True) -> Path:
-        from gridkit.maps import add_changes_layer, explore, save_map
-
         m = explore(self.grids, communities=self.plan.units.communities, offline=offline)
         return save_map(add_changes_layer(m, self.diff), path)
 

@@ -15,6 +15,7 @@ import pandas as pd
 import shapely
 
 from gridkit.errors import InputError
+from gridkit.export import check_set, original_text, read_output_layer
 from gridkit.regenerate.stable_codes import CODE_END
 
 __all__ = ["CODES_FILE", "Previous", "read_previous"]
@@ -53,8 +54,6 @@ def read_previous(previous: str | os.PathLike | gpd.GeoDataFrame) -> Previous:
     ``codes.json`` beside the grids (written by :func:`regenerate`) adds the codes
     issued in earlier generations; without it, the codes in use are all that is known.
     """
-    from gridkit.export import check_set, original_text, read_output_layer
-
     codes_path = assignments = None
     fix = (
         "Pass the folder exactly as `gridkit partition` or `gridkit regenerate` wrote it "
