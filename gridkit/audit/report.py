@@ -33,7 +33,7 @@ __all__ = [
     "report_figures",
 ]
 
-#: Files ``gridkit audit`` writes, by kind (one set: :class:`gridkit.outputs.OutputSet`).
+#: Files ``gridkit audit`` writes, by kind (one set: :class:`gridkit.export.OutputSet`).
 AUDIT_FILES = {
     "audit": "audit.geojson",
     "gaps": "gaps.geojson",
@@ -361,7 +361,7 @@ def format_summary(report: dict, *, limit: int = 20, lang: str = "en") -> str:
     """The terminal summary of an audit report (the CLI prints it).
 
     The second line is the headline every gridkit command prints
-    (:func:`gridkit.attention.headline`): the grids within the household bounds among
+    (:func:`gridkit.export.headline`): the grids within the household bounds among
     all grids, then the others by reason.
 
     Parameters

@@ -1,4 +1,4 @@
-"""Command line: ``gridkit assign`` (a thin wrapper over :func:`gridkit.assign.assign_workers`).
+"""Command line: ``gridkit assign`` (a thin wrapper over :func:`gridkit.staffing.assign_workers`).
 
 Wired into :mod:`gridkit.cli` with :func:`register` (adds the subcommand and its options)
 and :func:`run` (runs it and returns the exit code: 0 done — shortages are reported, not

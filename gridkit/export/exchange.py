@@ -351,7 +351,7 @@ def _geographic(gdf: gpd.GeoDataFrame) -> bool:
 
 
 def _export_set(to: Path):
-    """The files of one export to ``to``, written as one set (:class:`gridkit.outputs.OutputSet`).
+    """The files of one export to ``to``, written as one set (:class:`gridkit.export.OutputSet`).
 
     A kill while the layers are moved into place is finished by the next export to the
     same target, so the folder never keeps new grids beside old buildings.
@@ -465,7 +465,7 @@ def export_layers(
         ``.geojson``/``.json``, ``.gpkg``, ``.shp``, ``.csv`` or
         ``postgresql://user:password@host:port/database`` (optional
         ``?schema=name``, default ``public``); ``.xlsx`` writes the summary
-        workbook instead (:func:`gridkit.workbook.write_summary_xlsx`: one sheet
+        workbook instead (:func:`gridkit.export.write_summary_xlsx`: one sheet
         per street, community and grid, Chinese headers, totals).  Per-file formats write
         ``grids`` to ``to`` and other layers beside it as ``<stem>_<layer>``.
     crs
@@ -515,7 +515,7 @@ def export_layers(
         )
         raise InputError(msg)
     if not is_postgis_url(to) and Path(to).suffix.lower() == ".xlsx":
-        return [write_summary_xlsx(src, to)]  # the summary workbook (gridkit.workbook)
+        return [write_summary_xlsx(src, to)]  # the summary workbook (gridkit.export.workbook)
     if is_postgis_url(to):
         kind = "postgis"
     else:

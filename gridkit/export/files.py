@@ -240,7 +240,7 @@ def write_plan_set(
     Parameters
     ----------
     out
-        The output folder: the set is opened (:class:`gridkit.outputs.OutputSet`,
+        The output folder: the set is opened (:class:`gridkit.export.OutputSet`,
         command ``partition``), written and committed here (an interrupted write leaves
         the previous set whole; a ``map.html`` of an earlier run is removed when none is
         written).  Or an open ``OutputSet``: the files are written into it and the
@@ -305,7 +305,7 @@ def _plan_parts(plan: GridPlan) -> dict[str, Any]:
 def write_plan_files(
     plan: GridPlan, outputs: OutputSet, *, map_html: bool = False, offline: bool = True
 ) -> dict[str, Path]:
-    """Write a plan's files into an open :class:`gridkit.outputs.OutputSet` (not committed).
+    """Write a plan's files into an open :class:`gridkit.export.OutputSet` (not committed).
 
     ``offline`` (the default) makes a ``map.html`` that needs no network
     (:func:`gridkit.maps.explore`).
@@ -328,7 +328,7 @@ def write_outputs(
     With ``offline=True`` (the default) the map embeds its JavaScript/CSS and has no web
     basemap, so it opens on a closed intranet; ``offline=False`` loads them from CDNs
     and shows OpenStreetMap tiles.  The files are written through
-    :class:`gridkit.outputs.OutputSet`: an interrupted write leaves the previous set
+    :class:`gridkit.export.OutputSet`: an interrupted write leaves the previous set
     whole, and a ``map.html`` of an earlier run is removed when none is written.
     """
     _, paths = write_plan_set(out_dir, **_plan_parts(plan), map_html=map_html, offline=offline)

@@ -14,7 +14,7 @@ sheet     rows
           buildings, compounds, area, compactness, status (code and words), the people
           serving it when staffed (dedicated grids, 专属网格, are counted apart on the
           other sheets: 专属网格数, and left out of the share in bounds)
-需要处理  what needs a person's action (:mod:`gridkit.attention`), when ``report.json``
+需要处理  what needs a person's action (:mod:`gridkit.export.headlines`), when ``report.json``
           is in the folder
 ========  ==============================================================================
 

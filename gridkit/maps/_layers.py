@@ -473,7 +473,7 @@ def add_workers(m: folium.Map, workers: gpd.GeoDataFrame, *, lang: str) -> None:
         lines = []
         if "name" in row.index and not is_missing(row["name"]):
             lines.append(f"<b>{html_text(text['name'])}</b>: {html_text(row['name'])}")
-        if role:  # role keys of gridkit.roster in words ("police" -> "民警")
+        if role:  # role keys of gridkit.staffing in words ("police" -> "民警")
             lines.append(f"<b>{html_text(text['role'])}</b>: {html_text(names.get(role, role))}")
         if "grid_code" in row.index and not is_missing(row["grid_code"]):
             lines.append(f"<b>{html_text(names['grid_code'])}</b>: {html_text(row['grid_code'])}")

@@ -89,7 +89,7 @@ def assemble_and_write(
     the shards counted (``manifest["dedicated"]``) and whose rows the chunk tables
     name (``piece``).
 
-    The files go through :class:`gridkit.outputs.OutputSet` (in
+    The files go through :class:`gridkit.export.OutputSet` (in
     :func:`gridkit.export.write_plan_set`): a run killed at any point leaves the
     previous set or the new one in ``out``, never a mix.
 

@@ -240,7 +240,7 @@ def partition_files(
     verbose
         Progress bars (stderr), the dashboard link and failures as they happen.
     on_failure
-        Called with each :class:`gridkit.execute.Failure` as it happens.
+        Called with each :class:`gridkit.pipeline.Failure` as it happens.
 
     community_rules
         Household bounds by community type, and ``min_households``/``max_households``

@@ -67,7 +67,7 @@ class CommunityResult:
     community_id, input_hash
         The community and the hash of everything the result was made from.
     fingerprint
-        :func:`gridkit.execute.code_fingerprint` of the process that made it.
+        :func:`gridkit.pipeline.code_fingerprint` of the process that made it.
     plan
         The community plan (labels per unit, solver figures, notes).
     grids

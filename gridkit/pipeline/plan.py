@@ -206,7 +206,7 @@ def partition_units(
     scheduler
         ``None`` (local processes, ``jobs`` of them), ``"local"`` (a Dask
         ``LocalCluster``), a Dask scheduler address ``tcp://HOST:PORT`` or a
-        ``distributed.Client``; see :mod:`gridkit.execute`.
+        ``distributed.Client``; see :mod:`gridkit.pipeline.execute`.
 
     Raises
     ------
@@ -422,7 +422,7 @@ def make_grids(
         ``"local"`` (a Dask ``LocalCluster`` of ``jobs`` workers), a Dask scheduler
         address such as ``"tcp://10.0.0.5:8786"``, or a ``distributed.Client``.
         The result does not depend on it.  (For inputs larger than memory, use
-        :func:`gridkit.batch.partition_files`, which reads them in partitions.)
+        :func:`gridkit.pipeline.partition_files`, which reads them in partitions.)
     prove
         Spend the budget on proofs (the whole exact model, see
         :func:`gridkit.partition.partition_community`) rather than on the

@@ -74,11 +74,11 @@ def assign_workers(
         The grid layer: a GeoDataFrame, ``grids.geojson`` or the ``gridkit partition``
         output folder (see :func:`~gridkit.staffing.grids.read_staffing_grids`).
     workers
-        The roster: a path or frame read with :func:`gridkit.roster.read_workers` under
+        The roster: a path or frame read with :func:`gridkit.staffing.read_workers` under
         ``policy`` (a frame it already returned is accepted as is).
     policy
         The staffing policy: ``None`` for the defaults, a TOML path, a dict or a
-        :class:`~gridkit.roster.StaffingPolicy` (see :func:`gridkit.roster.load_policy`).
+        :class:`~gridkit.staffing.StaffingPolicy` (see :func:`gridkit.staffing.load_policy`).
     previous
         An earlier plan to re-staff from (a :class:`StaffingPlan`, its roster, or the
         folder / ``roster.csv`` written by ``gridkit assign``): current assignments are
@@ -138,7 +138,7 @@ def assign_workers(
     --------
     >>> import geopandas as gpd, pandas as pd
     >>> from shapely.geometry import box
-    >>> from gridkit.roster import read_workers
+    >>> from gridkit.staffing import read_workers
     >>> grids = gpd.GeoDataFrame({"grid_code": ["C1-001", "C1-002"], "community_id": "C1",
     ...                           "households": [500, 700]},
     ...                          geometry=[box(115.0, 30.2, 115.005, 30.205),

@@ -39,7 +39,7 @@ __all__ = [
     "verify_staffing",
 ]
 
-#: Files ``gridkit assign`` writes, by kind (one set: :class:`gridkit.outputs.OutputSet`).
+#: Files ``gridkit assign`` writes, by kind (one set: :class:`gridkit.export.OutputSet`).
 STAFFING_FILES = {
     "roster": "roster.csv",
     "grids": "grids.geojson",
