@@ -27,6 +27,7 @@ __all__ = [
     "grid_code",
     "grid_name",
     "is_statistical_code",
+    "residential_grid_code",
 ]
 
 #: Grid sequences above this number are dedicated grids (901-999).
@@ -76,6 +77,23 @@ def grid_name(community_name: str, seq: int, *, lang: str = "zh") -> str:
     if lang == "en":
         return f"{community_name} grid {seq}"
     return f"{community_name}第{seq}网格"
+
+
+def residential_grid_code(community_id: str, seq: int) -> str:
+    """Code of residential grid ``seq`` (1..899) of a community; 901-999 are dedicated grids.
+
+    Examples
+    --------
+    >>> residential_grid_code("420204001003", 12)
+    '420204001003012'
+    """
+    if seq >= DEDICATED_BLOCK:
+        raise InputError(
+            f"community {community_id} would need residential grid number {seq}; codes "
+            f"001-{DEDICATED_BLOCK - 1} number residential grids (9xx are dedicated grids). "
+            "Split the community or raise `min_households`."
+        )
+    return grid_code(community_id, seq)
 
 
 def dedicated_grid_code(community_id: str, k: int) -> str:

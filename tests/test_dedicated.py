@@ -616,3 +616,13 @@ def test_random_rectangles_keep_every_guarantee(district, boxes):
     want = shapely.union_all(kept).intersection(outline).area
     got = _dedicated(plan.grids).to_crs(metric).area.sum()
     assert abs(got - want) < max(2.0, 0.001 * want)
+
+
+def test_residential_codes_stop_below_the_dedicated_block():
+    """Residential grids are numbered 001-899; 9xx belong to dedicated grids."""
+    from gridkit.codes import DEDICATED_BLOCK, dedicated_grid_code, residential_grid_code
+
+    assert residential_grid_code("420204001003", DEDICATED_BLOCK - 1) == "420204001003899"
+    with pytest.raises(InputError, match=r"residential grid number 900.*9xx are dedicated"):
+        residential_grid_code("420204001003", DEDICATED_BLOCK)
+    assert dedicated_grid_code("420204001003", 1) == "420204001003901"

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from gridkit.codes import community_divisions, grid_code, grid_name
+from gridkit.codes import community_divisions, grid_code, grid_name, residential_grid_code
 from gridkit.contracts import COMPREHENSIVE, DEDICATED
 from gridkit.partition import CommunityPlan
 from gridkit.units import dissolve_cells
@@ -59,8 +59,8 @@ def community_grids(units: pd.DataFrame, plan: CommunityPlan) -> tuple[np.ndarra
         ``multi_part``.
     """
     cid = plan.community_id
-    codes = np.array([grid_code(cid, int(s)) for s in plan.labels], dtype=object)
-    status_of = {grid_code(cid, s): st for s, st in plan.grid_status.items()}
+    codes = np.array([residential_grid_code(cid, int(s)) for s in plan.labels], dtype=object)
+    status_of = {residential_grid_code(cid, s): st for s, st in plan.grid_status.items()}
     rows: list[GridRow] = []
     if not len(units):
         return codes, rows
