@@ -163,3 +163,43 @@ def test_regenerate_keeps_a_village_at_its_own_bounds(village_run, sample_subset
     assert set(mine["status"]) == {"ok"} and mine["households"].between(200, 400).all()
     entry = next(c for c in again.plan.report["communities"] if c["community_id"] == village)
     assert (entry["min_households"], entry["max_households"]) == (200, 400)
+
+
+def test_audit_checks_each_grid_at_its_communitys_bounds(village_run, sample_subset, tmp_path):
+    from gridkit.audit import audit_grids
+
+    communities, village, plan = village_run
+    grids = plan.grids
+    # at the run's bounds the village's 200-400 grids are mostly below the minimum
+    plain = audit_grids(grids, sample_subset.buildings, communities=sample_subset.communities)
+    problems = plain.grids.set_index("grid_code")["problems"]
+    mine = grids.loc[grids["community_id"] == village, "grid_code"]
+    assert any("below_min" in str(problems[c]) for c in mine)
+    # with the village's own bounds (type + rules) none of its grids is out of bounds
+    result = audit_grids(grids, sample_subset.buildings, communities=communities,
+                         community_rules=RULES)  # fmt: skip
+    problems = result.grids.set_index("grid_code")["problems"]
+    assert not any(
+        p in str(problems[c]) for c in mine for p in ("below_min", "above_max")
+    )
+    assert result.report["parameters"]["community_bounds"] == {
+        village: {"min_households": 200, "max_households": 400, "source": "type:村"}
+    }
+    with pytest.raises(InputError, match="needs the communities"):
+        audit_grids(grids, sample_subset.buildings, community_rules=RULES)
+    # the command line says the same
+    cpath = tmp_path / "communities.geojson"
+    communities.drop(columns=["row"], errors="ignore").to_file(cpath)
+    plan.write(tmp_path / "plan")
+    hpath = tmp_path / "households.geojson"
+    sample_subset.buildings.to_file(hpath)
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[types."村"]\nmin_households = 200\nmax_households = 400\n', "utf-8")
+    code, _, err = run_cli([
+        "audit", "--grids", str(tmp_path / "plan"), "--households", str(hpath),
+        "--communities", str(cpath), "--community-rules", str(rules),
+        "--out", str(tmp_path / "audit"), "-q",
+    ])  # fmt: skip
+    assert code in (0, 1), err
+    report = json.loads((tmp_path / "audit" / "report.json").read_text(encoding="utf-8"))
+    assert village in report["parameters"]["community_bounds"]

@@ -50,6 +50,7 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -77,7 +78,13 @@ from gridkit.audit.report import (
 from gridkit.checks import count_pieces, is_significant, polygon_parts, significant_area
 from gridkit.crs import local_metric_crs
 from gridkit.errors import GridkitWarning, InputError, format_ids
-from gridkit.io import BOUNDARY_COLUMNS, HOUSEHOLD_COLUMNS, read_boundaries, read_households
+from gridkit.io import (
+    BOUNDARY_COLUMNS,
+    HOUSEHOLD_COLUMNS,
+    bounds_table,
+    read_boundaries,
+    read_households,
+)
 
 __all__ = ["SLIVER_WIDTH_M", "TOLERANCE_M2", "audit_grids"]
 
@@ -178,6 +185,7 @@ def audit_grids(
     tolerance_m2: float = TOLERANCE_M2,
     sliver_width_m: float = SLIVER_WIDTH_M,
     dedicated: gpd.GeoDataFrame | str | os.PathLike[str] | None = None,
+    community_rules: str | os.PathLike[str] | Mapping | None = None,
 ) -> AuditResult:
     """Count households and buildings per grid and list every grid's problems.
 
@@ -195,7 +203,11 @@ def audit_grids(
         or anything it reads).  Needed for ``outside_community``,
         ``crosses_community`` and community gaps.
     min_households, max_households
-        Household bounds per grid (``below_min`` / ``above_max``).
+        Household bounds per grid (``below_min`` / ``above_max``).  With ``communities``,
+        a community's own bounds apply to its grids: ``min_households``/
+        ``max_households`` columns of the communities, or their type looked up in
+        ``community_rules`` (:func:`gridkit.io.bounds_table`); ``report["parameters"]
+        ["community_bounds"]`` lists the communities with bounds of their own.
     grid_code_col
         Column with the grid codes when ``grids`` is not a :func:`read_grids` frame.
     tolerance_m2, sliver_width_m
@@ -207,6 +219,10 @@ def audit_grids(
         :func:`gridkit.io.read_dedicated` or anything it reads): a residential grid
         overlapping one gets ``overlaps_dedicated``, and the parcels are no gap.
         The map's own dedicated grids (``grid_type``) are checked without it.
+
+    community_rules
+        Household bounds by community type (a TOML file or a dict, as for
+        :func:`gridkit.make_grids`); needs ``communities`` with a type column.
 
     Returns
     -------
@@ -361,10 +377,32 @@ def audit_grids(
                 gap_geoms.append(piece)
                 gap_comm.append(-1)
 
-    # problems per grid
+    # problems per grid, at the bounds of each grid's community
+    grid_min = np.full(n, min_households, dtype=np.int64)
+    grid_max = np.full(n, max_households, dtype=np.int64)
+    own_bounds = None
+    if comm is not None:
+        table = bounds_table(
+            comm, min_households=min_households, max_households=max_households,
+            community_rules=community_rules,
+        ).set_index("community_id")  # fmt: skip
+        ids = pd.Series(community_of, dtype=object).astype("string")
+        grid_min = ids.map(table["min_households"]).fillna(min_households).to_numpy(np.int64)
+        grid_max = ids.map(table["max_households"]).fillna(max_households).to_numpy(np.int64)
+        own = table[table["source"] != "run"]
+        if len(own):
+            own_bounds = {
+                str(cid): {"min_households": int(r.min_households),
+                           "max_households": int(r.max_households), "source": r.source}
+                for cid, r in own.iterrows()
+            }  # fmt: skip
+    elif community_rules is not None:
+        raise InputError(
+            "`community_rules` needs the communities (--communities) to look their types up."
+        )
     flags = {
-        "below_min": (grid_households < min_households) & ~is_dedicated,
-        "above_max": (grid_households > max_households) & ~is_dedicated,
+        "below_min": (grid_households < grid_min) & ~is_dedicated,
+        "above_max": (grid_households > grid_max) & ~is_dedicated,
         "not_contiguous": pieces > 1,
         "overlap": overlap_m2 > 0,
         "outside_community": outside_m2 > 0,
@@ -435,6 +473,8 @@ def audit_grids(
         unknown_ids=unknown_ids,
         dedicated_grids=int(is_dedicated.sum()),
     )
+    if own_bounds:
+        report["parameters"]["community_bounds"] = own_bounds
     if unknown_ids:
         warnings.warn(
             f"{len(unknown_ids)} community id(s) of the grid map are not in the community "

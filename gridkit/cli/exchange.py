@@ -107,6 +107,13 @@ def _register_audit(subparsers: Any) -> None:
     r.add_argument("--min-households", type=int, default=400, help="default: %(default)s")
     r.add_argument("--max-households", type=int, default=800, help="default: %(default)s")
     r.add_argument(
+        "--community-rules",
+        metavar="FILE",
+        help="household bounds by community type (TOML, as for `gridkit partition`), looked "
+        "up in the type column of --communities; min_households/max_households columns of "
+        "the communities win over it",
+    )
+    r.add_argument(
         "--tolerance-m2",
         type=float,
         default=1.0,
@@ -186,6 +193,7 @@ def run_audit(args: argparse.Namespace) -> int:
         tolerance_m2=args.tolerance_m2,
         sliver_width_m=args.sliver_width_m,
         dedicated=read_dedicated_parcels(args),
+        community_rules=args.community_rules,
     )
     paths = result.write(args.out)
     if not args.quiet:

@@ -44,6 +44,7 @@ Modules
 from __future__ import annotations
 
 from gridkit.io.boundaries import BOUNDARY_COLUMNS, read_boundaries
+from gridkit.io.bounds import BOUNDS_COLUMNS, TYPE_COLUMNS, bounds_table, load_community_rules
 from gridkit.io.households import HOUSEHOLD_COLUMNS, read_households
 from gridkit.io.parcels import DEDICATED_COLUMNS, dedicated_type, read_dedicated
 from gridkit.io.tables import (
@@ -84,6 +85,7 @@ from gridkit.io.validate import (
 
 __all__ = [
     "BOUNDARY_COLUMNS",
+    "BOUNDS_COLUMNS",
     "DEDICATED_COLUMNS",
     "HOUSEHOLD_COLUMNS",
     "OVERLAP_TOLERANCE_M2",
@@ -92,11 +94,13 @@ __all__ = [
     "SLIVER_WIDTH_M",
     "TABLE_FORMATS",
     "TABLE_SUFFIXES",
+    "TYPE_COLUMNS",
     "VECTOR_FORMATS",
     "Problems",
     "as_optional_text",
     "as_text",
     "assemble_frame",
+    "bounds_table",
     "cell_text",
     "check_boundaries_overlap",
     "check_coordinates",
@@ -110,6 +114,7 @@ __all__ = [
     "dedicated_type",
     "frame_to_wgs84",
     "guess_separator",
+    "load_community_rules",
     "load_file",
     "parse_coordinates",
     "pick_lonlat_columns",
