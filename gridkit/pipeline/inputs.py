@@ -9,6 +9,7 @@ units (:func:`district_units`), shared with ``regenerate``.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 
 import geopandas as gpd
@@ -18,6 +19,7 @@ import pandas as pd
 from gridkit.crs import local_metric_crs
 from gridkit.errors import InputError, format_ids
 from gridkit.partition import GridRules
+from gridkit.pipeline.bounds import CommunityBounds, community_bounds, split_limits
 from gridkit.pipeline.dedicated import carving_of, split_rows, with_dedicated
 from gridkit.units import MERGE_DISTANCE, Dedicated, Units, attach_compounds, build_units
 
@@ -85,30 +87,31 @@ def district_units(
     compounds: gpd.GeoDataFrame | None = None,
     keep_compounds: bool = True,
     compound_buildings_col: str | None = None,
-    split_above: Mapping[str, int] | None = None,
+    community_rules: str | os.PathLike | Mapping | None = None,
     dedicated: gpd.GeoDataFrame | Dedicated | None = None,
-) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Units, gpd.GeoDataFrame | None]:
+) -> tuple[gpd.GeoDataFrame, gpd.GeoDataFrame, Units, gpd.GeoDataFrame | None, CommunityBounds]:
     """The buildings and cells of a district, as ``partition`` and ``regenerate`` make them.
 
     Checks the columns, gives the households their compounds (``compounds``
     outlines), and builds the units (:func:`gridkit.units.build_units`): cells
     inside the blocks that barriers and (kept) compound walls cut, compounds given
-    as points split above ``rules.max_households`` (or, per community id, above
-    ``split_above``: the communities' own maxima).  ``dedicated`` parcels (or their
-    carving, :func:`gridkit.units.carve_parcels`) are cut out of the communities
-    first: the units cover the rest, and the rows inside a parcel go to its dedicated
-    grid (:attr:`gridkit.units.Units.dedicated`).
+    as points split above their community's maximum (``rules``, or the community's own
+    bounds: :func:`gridkit.pipeline.community_bounds` with ``community_rules``).
+    ``dedicated`` parcels (or their carving, :func:`gridkit.units.carve_parcels`) are
+    cut out of the communities first: the units cover the rest, and the rows inside a
+    parcel go to its dedicated grid (:attr:`gridkit.units.Units.dedicated`).
 
     Returns
     -------
-    boundaries, households, units, barriers
-        The checked inputs, the units, and the barriers checked and in the units'
-        metric CRS (``None`` without barriers).
+    boundaries, households, units, barriers, bounds
+        The checked inputs, the units, the barriers checked and in the units' metric
+        CRS (``None`` without barriers), and each community's grid rules.
     """
     households = ensure_household_columns(households)
     if compounds is not None:
         households = attach_compounds(households, compounds)
     boundaries = ensure_boundary_columns(boundaries)
+    bounds = community_bounds(boundaries, rules, community_rules=community_rules)
     crs = local_metric_crs(boundaries)
     metric_barriers = barriers_in(barriers, crs)
     carving = carving_of(boundaries, dedicated, crs)
@@ -121,12 +124,12 @@ def district_units(
         merge_distance=merge_distance,
         barriers=metric_barriers,
         compounds=compounds if keep_compounds else None,
-        split_above=rules.max_households if split_above is None else split_above,
+        split_above=split_limits(bounds),
         compound_buildings_col=compound_buildings_col,
     )
     if carving is not None:
         units = with_dedicated(units, carving, boundaries, households, piece, kept)
-    return boundaries, households, units, metric_barriers
+    return boundaries, households, units, metric_barriers, bounds
 
 
 def barriers_near(barriers: gpd.GeoDataFrame | None, units: gpd.GeoDataFrame):

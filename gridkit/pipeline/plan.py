@@ -27,7 +27,7 @@ from gridkit.contracts import GRID_COLUMNS
 from gridkit.errors import GridkitWarning, SolverError
 from gridkit.export import write_outputs
 from gridkit.partition import CommunityPlan, GridRules, partition_community
-from gridkit.pipeline.bounds import bounds_report, community_bounds, split_limits
+from gridkit.pipeline.bounds import bounds_report
 from gridkit.pipeline.dedicated import dedicated_grid_rows, residential_outline, row_codes
 from gridkit.pipeline.execute import (
     WORKERS,
@@ -51,7 +51,6 @@ from gridkit.pipeline.inputs import (
     barriers_near,
     check_settings,
     district_units,
-    ensure_boundary_columns,
 )
 from gridkit.pipeline.report import RowTotals, report_from
 from gridkit.units import MERGE_DISTANCE, Units
@@ -482,14 +481,11 @@ def make_grids(
         balance_weight=balance_weight,
     )
     check_settings(time_limit, seed, merge_distance)
-    bounds = community_bounds(
-        ensure_boundary_columns(boundaries), rules, community_rules=community_rules
-    )
-    boundaries, households, units, barriers = district_units(
+    boundaries, households, units, barriers, bounds = district_units(
         boundaries,
         households,
         rules=rules,
-        split_above=split_limits(bounds),
+        community_rules=community_rules,
         merge_distance=merge_distance,
         barriers=barriers,
         compounds=compounds,

@@ -63,11 +63,9 @@ from gridkit.pipeline import (
     BackendError,
     assemble,
     bounds_report,
-    community_bounds,
     die_with_parent,
     district_units,
     ensure_boundary_columns,
-    split_limits,
 )
 from gridkit.regenerate.changes import RegenPlan, build_regen_plan
 from gridkit.regenerate.community import CommunityOutcome, CommunityTask, regen_community
@@ -206,14 +204,11 @@ def regenerate(
             GridkitWarning,
             stacklevel=2,
         )
-    bounds = community_bounds(
-        ensure_boundary_columns(boundaries), rules, community_rules=community_rules
-    )
-    boundaries, households, units, _ = district_units(
+    boundaries, households, units, _, bounds = district_units(
         boundaries,
         households,
         rules=rules,
-        split_above=split_limits(bounds),
+        community_rules=community_rules,
         merge_distance=merge_distance,
         barriers=barriers,
         compounds=compounds,
