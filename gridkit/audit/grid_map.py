@@ -16,7 +16,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from gridkit.contracts import GRID_COLUMNS
 from gridkit.crs import normalise_crs_name
@@ -25,19 +24,16 @@ from gridkit.export import check_set, crs_from_note, read_manifest
 
 # Not yet exported by the door of gridkit.io: the reader kit.
 from gridkit.io import (
-    POLYGONAL,
     VECTOR_FORMATS,
     Problems,
     as_optional_text,
     as_text,
     assemble_frame,
-    check_coordinates,
-    check_geometries,
     check_ids,
+    checked_polygons,
     columns_text,
     frame_to_wgs84,
     load_file,
-    repair_geometries,
     resolve_input_crs,
 )
 
@@ -228,28 +224,12 @@ def read_grids(
         f"grid, dissolve them first (`gdf.dissolve(by={str(code_src)!r}, as_index=False)`).",
         problems=problems,
     )
-    geoms = shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
-    check_geometries(
-        geoms,
-        rows,
-        allowed=POLYGONAL,
+    geoms, repaired = checked_polygons(
+        frame, rows, crs, [f"grid {c}" for c in codes], kind=kind,
         type_fix="Grids must be closed polygons: convert lines with `shapely.polygonize` or "
         "delete these features.",
         problems=problems,
-    )
-    check_coordinates(
-        geoms,
-        rows,
-        crs,
-        kind=kind,
-        swap_fix="the file stores (lat, lon); exchange x and y at the source (e.g. "
-        "`shapely.transform(geoms, lambda c: c[:, ::-1])`) and read it again.",
-        problems=problems,
-    )
-    problems.raise_if_any()
-    labels = [f"grid {c}" for c in codes]
-    geoms, repaired = repair_geometries(geoms, rows, labels, problems=problems)
-    problems.raise_if_any()
+    )  # fmt: skip
     community = (
         as_optional_text(frame[comm_src])
         if comm_src is not None

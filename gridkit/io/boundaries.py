@@ -15,7 +15,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from gridkit.errors import GridkitWarning, InputError
 from gridkit.io import validate as _validate
@@ -25,7 +24,7 @@ from gridkit.io.tables import (
     as_optional_text,
     as_text,
     assemble_frame,
-    check_coordinates,
+    checked_polygons,
     frame_to_wgs84,
     load_file,
     option_text,
@@ -174,28 +173,12 @@ def read_boundaries(
         f"{option_text(kind, 'id_col')} to use another column.",
         problems=problems,
     )
-    geoms = shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
-    _validate.check_geometries(
-        geoms,
-        rows,
-        allowed=_validate.POLYGONAL,
+    geoms, repaired = checked_polygons(
+        frame, rows, crs, [f"community {i}" for i in ids], kind=kind,
         type_fix="Community boundaries must be closed polygons: convert lines with "
         "`shapely.polygonize` or delete these features.",
         problems=problems,
-    )
-    check_coordinates(
-        geoms,
-        rows,
-        crs,
-        kind=kind,
-        swap_fix="the file stores (lat, lon); exchange x and y at the source (e.g. "
-        "`shapely.transform(geoms, lambda c: c[:, ::-1])`) and read it again.",
-        problems=problems,
-    )
-    problems.raise_if_any()
-    labels = [f"community {i}" for i in ids]
-    geoms, repaired = _validate.repair_geometries(geoms, rows, labels, problems=problems)
-    problems.raise_if_any()
+    )  # fmt: skip
 
     names = as_text(frame[name_src]) if name_src is not None else ids
     names = names.fillna(ids)

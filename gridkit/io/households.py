@@ -21,6 +21,7 @@ from gridkit.errors import GridkitWarning, InputError
 from gridkit.io import validate as _validate
 from gridkit.io.tables import (
     NAME_SEPARATORS,
+    SWAP_FIX,
     PathOrFrame,
     as_optional_text,
     as_text,
@@ -266,8 +267,7 @@ def read_households(
             rows,
             crs,
             kind=kind,
-            swap_fix="the file stores (lat, lon); exchange x and y at the source (e.g. "
-            "`shapely.transform(geoms, lambda c: c[:, ::-1])`) and read it again.",
+            swap_fix=SWAP_FIX,
             problems=problems,
         )
     problems.raise_if_any()

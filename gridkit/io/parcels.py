@@ -30,7 +30,7 @@ from gridkit.io.tables import (
     PathOrFrame,
     as_optional_text,
     assemble_frame,
-    check_coordinates,
+    checked_polygons,
     frame_to_wgs84,
     load_file,
     pick_column,
@@ -159,33 +159,18 @@ def read_dedicated(
             "give every parcel a type (school, hospital, park, enterprise, market, or a word "
             "of your own such as 养老院), or delete those rows."
         )
-    geoms = shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
-    _validate.check_geometries(
-        geoms,
-        rows,
-        allowed=_validate.POLYGONAL,
-        type_fix="Parcels must be closed polygons (the outline of the school, hospital, ...): "
-        "convert lines with `shapely.polygonize`, or delete these features.",
-        problems=problems,
-    )
-    check_coordinates(
-        geoms,
-        rows,
-        crs,
-        kind=kind,
-        swap_fix="the file stores (lat, lon); exchange x and y at the source (e.g. "
-        "`shapely.transform(geoms, lambda c: c[:, ::-1])`) and read it again.",
-        problems=problems,
-    )
-    problems.raise_if_any()
     names = (
         as_optional_text(frame[name_src])
         if name_src is not None
         else pd.Series([None] * n, dtype=object)
     )
-    labels = [f"parcel {v}" if v is not None else "parcel" for v in names]
-    geoms, repaired = _validate.repair_geometries(geoms, rows, labels, problems=problems)
-    problems.raise_if_any()
+    geoms, repaired = checked_polygons(
+        frame, rows, crs, [f"parcel {v}" if v is not None else "parcel" for v in names],
+        kind=kind,
+        type_fix="Parcels must be closed polygons (the outline of the school, hospital, ...): "
+        "convert lines with `shapely.polygonize`, or delete these features.",
+        problems=problems,
+    )  # fmt: skip
     contract = {"type": pd.Series(types, dtype=object), "name": names, "row": rows}
     used = {type_src, name_src} - {None}
     out = assemble_frame(contract, geoms, frame, used, source=source)

@@ -39,6 +39,7 @@ __all__ = [
     "assemble_frame",
     "cell_text",
     "check_coordinates",
+    "checked_polygons",
     "column_key",
     "columns_text",
     "frame_to_wgs84",
@@ -58,6 +59,11 @@ VECTOR_FORMATS = "GeoJSON (.geojson, .json), GeoPackage (.gpkg), Shapefile (.shp
 TABLE_FORMATS = "CSV/TSV/TXT with lon/lat columns (.csv, .tsv, .txt)"
 #: File suffixes read as delimited text tables rather than with pyogrio.
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt")
+#: What to do about a vector file whose coordinates are stored (lat, lon).
+SWAP_FIX = (
+    "the file stores (lat, lon); exchange x and y at the source (e.g. "
+    "`shapely.transform(geoms, lambda c: c[:, ::-1])`) and read it again."
+)
 
 # Auto-detected coordinate column names (compared case-insensitively, blanks stripped).
 _LON_NAMES = ("lon", "lng", "longitude", "经度")
@@ -608,3 +614,51 @@ def assemble_frame(
     out = gpd.GeoDataFrame(data, geometry="geometry", crs=None)
     out.attrs["source"] = source
     return out
+
+
+def checked_polygons(
+    frame: gpd.GeoDataFrame,
+    rows: np.ndarray,
+    crs: _Crs,
+    labels: list[str] | None,
+    *,
+    kind: str,
+    type_fix: str,
+    problems: _validate.Problems,
+) -> tuple[np.ndarray, str | None]:
+    """The polygons of a layer, 2-D, checked and repaired, or every problem in one error.
+
+    The checks every polygon reader shares (communities, dedicated parcels, grid maps):
+    geometry types (:data:`gridkit.io.POLYGONAL`), coordinates that are not lon/lat where
+    they should be or are swapped, then invalid polygons repaired with
+    ``shapely.make_valid``.
+
+    Parameters
+    ----------
+    frame
+        The layer as read.
+    rows
+        1-based feature numbers, for messages.
+    crs
+        The layer's resolved CRS (:func:`resolve_input_crs`).
+    labels
+        A label per feature for the repair message (``"community 42"``), or None.
+    kind, type_fix
+        What the features are (for messages) and what to do with a non-polygon.
+    problems
+        Where row problems are collected; raised before the repair and after it.
+
+    Returns
+    -------
+    geoms, repaired
+        The polygons, and the repair message (None when nothing was repaired).
+    """
+    geoms = shapely.force_2d(np.asarray(frame.geometry.array, dtype=object))
+    _validate.check_geometries(
+        geoms, rows, allowed=_validate.POLYGONAL, type_fix=type_fix, problems=problems
+    )
+    check_coordinates(geoms, rows, crs, kind=kind, swap_fix=SWAP_FIX, problems=problems)
+    problems.raise_if_any()
+    geoms, repaired = _validate.repair_geometries(geoms, rows, labels, problems=problems)
+    problems.raise_if_any()
+    return geoms, repaired
