@@ -34,7 +34,14 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridkit.contracts import GRID_TYPE_WORDS, IN_BOUNDS_STATUSES, STATUS_WORDS, UNBOUNDED_STATUSES
+from gridkit.contracts import (
+    GRID_TYPE_WORDS,
+    IN_BOUNDS_STATUSES,
+    ROLE_LABELS,
+    STAFFING_COLUMNS,
+    STATUS_WORDS,
+    UNBOUNDED_STATUSES,
+)
 from gridkit.errors import InputError
 from gridkit.export.files import original_text, spreadsheet_safe
 from gridkit.export.headlines import CAUSES, attention
@@ -63,15 +70,7 @@ GRID_HEADERS: dict[str, str] = {
 }
 
 #: Chinese names of the staffing columns (``gridkit assign``), in order.
-ROLE_HEADERS: dict[str, str] = {
-    "grid_leader": "网格长",
-    "grid_worker": "专职网格员",
-    "police": "民警",
-    "part_time": "兼职网格员",
-    "volunteer": "志愿者",
-    "mediator": "民调员",
-    "legal_adviser": "法律顾问",
-}
+ROLE_HEADERS: dict[str, str] = {r: ROLE_LABELS[r] for r in STAFFING_COLUMNS if r in ROLE_LABELS}
 _MISSING = "missing_roles"
 _TOTAL = "合计"
 

@@ -17,7 +17,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from gridkit.contracts import COMPREHENSIVE, DEDICATED, GRID_TYPE_WORDS
+from gridkit.contracts import COMPREHENSIVE, DEDICATED, GRID_TYPE_WORDS, ROLE_LABELS
 from gridkit.errors import InputError, format_ids
 
 __all__ = [
@@ -159,13 +159,7 @@ COLUMN_TEXT: dict[str, dict[str, str]] = {
         "area_m2": "面积（平方米）",
         "compactness": "紧凑度",
         "status": "状态",
-        "grid_worker": "专职网格员",
-        "grid_leader": "网格长",
-        "police": "民警",
-        "part_time": "兼职网格员",
-        "volunteer": "志愿者",
-        "mediator": "民调员",
-        "legal_adviser": "法律顾问",
+        **ROLE_LABELS,  # the roles' Chinese names, from the output vocabulary
         "missing_roles": "缺员岗位",
         "building_id": "楼栋编号",
         "household_id": "住户编号",
