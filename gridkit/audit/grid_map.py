@@ -104,8 +104,9 @@ def read_grids(
     Parameters
     ----------
     path
-        A GeoJSON, GeoPackage or Shapefile (``.shp`` or zipped ``.zip``), or a
-        GeoDataFrame (copied, never modified).
+        A GeoJSON, GeoPackage or Shapefile (``.shp`` or zipped ``.zip``), an output
+        folder of gridkit (its ``grids.geojson``), or a GeoDataFrame (copied, never
+        modified).
     grid_code_col
         Column with the unique grid code; default ``grid_code``
         (case-insensitive).  CLI ``--grid-code-col``.
@@ -150,6 +151,14 @@ def read_grids(
         when ``input_crs`` contradicts the file's ``crs_note`` marker.
     """
     what = "grid map"
+    if isinstance(path, str | os.PathLike) and Path(path).is_dir():
+        folder, path = Path(path), Path(path) / "grids.geojson"
+        if not path.is_file():
+            raise InputError(
+                f"folder '{folder}' holds no grids.geojson: pass the folder written by "
+                "`gridkit partition`, `regenerate` or `assign`, or the grid file itself "
+                "(GeoJSON, GeoPackage or Shapefile)."
+            )
     if isinstance(path, str | os.PathLike) and Path(path).is_file():
         check_set(Path(path).parent, [Path(path).name])  # a set gridkit wrote is whole
     source, frame, is_table = load_file(path, layer=layer, what=what, tables=False)

@@ -57,19 +57,6 @@ LOCATE_COLUMNS = (
 MATCHES = ("inside", "edge", "nearest")
 
 
-def _grid_folder(grids: Any) -> Any:
-    """``DIR/grids.geojson`` for an output folder, else ``grids`` itself."""
-    if isinstance(grids, str | os.PathLike) and Path(grids).is_dir():
-        path = Path(grids) / "grids.geojson"
-        if not path.is_file():
-            raise InputError(
-                f"folder '{grids}' holds no grids.geojson: pass the folder written by "
-                "`gridkit partition`, `regenerate` or `assign`, or the grid file itself."
-            )
-        return path
-    return grids
-
-
 def _people(roster: pd.DataFrame, grids: gpd.GeoDataFrame) -> pd.DataFrame:
     """One row per grid code: the names of each role's people, joined by "、".
 
@@ -159,7 +146,7 @@ def locate_points(
     >>> round(out["distance_m"].iloc[2])
     959
     """
-    layer_grids = read_grids(_grid_folder(grids))
+    layer_grids = read_grids(grids)
     try:
         pts = read_households(
             points, id_col=id_col, lon_col=lon_col, lat_col=lat_col, input_crs=input_crs,
